@@ -1,0 +1,40 @@
+# Affiliate platform — build, test, run. See README.md.
+SHELL := /bin/bash
+MODULES := pkg tracker settler dashboard
+GO ?= go
+FUZZTIME ?= 5s
+BIN := $(CURDIR)/bin
+
+.PHONY: all build test unit fuzz dev bench lint deps clean
+
+all: build
+
+deps: ## install the Debian packages and caches the tests need
+	bash deploy/install-deps.sh
+
+build: ## tracker, settler, dashboard and devstack into bin/
+	@mkdir -p $(BIN)
+	cd tracker && $(GO) build -o $(BIN)/tracker ./cmd/tracker
+	cd settler && $(GO) build -o $(BIN)/settler ./cmd/settler
+	cd dashboard && $(GO) build -o $(BIN)/dashboard ./cmd/dashboard
+	cd deploy/devstack && $(GO) build -o $(BIN)/devstack .
+
+test: build ## unit + integration tests against real services, then short fuzz runs
+	bash deploy/test.sh
+
+fuzz: ## every fuzz target for FUZZTIME each
+	bash deploy/fuzz.sh $(FUZZTIME)
+
+dev: build ## Postgres, ClickHouse and Kafka kept running under .dev/
+	$(BIN)/devstack up
+
+bench: build ## go benchmarks of every module
+	for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $(MODULES) deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	for m in $(MODULES) deploy/devstack; do (cd $$m && $(GO) vet ./...) || exit 1; done
+	for m in $(MODULES) deploy/devstack; do (cd $$m && $(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...) || exit 1; done
+
+clean:
+	rm -rf $(BIN)
