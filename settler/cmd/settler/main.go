@@ -1,0 +1,116 @@
+// Command settler ingests order and identity events, attributes orders,
+// computes commissions and settles them into the ledger. Subcommands:
+//
+//	settler migrate   apply the Postgres and ClickHouse schema migrations
+//
+// Configuration comes from the AFF_* environment (DESIGN 4.1) plus
+// AFF_LOG_FORMAT (json or text).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/openaff/affiliate/pkg/config"
+	"github.com/openaff/affiliate/pkg/migrate"
+	"github.com/openaff/affiliate/settler/internal/logs"
+)
+
+// Exit codes: 1 for a failure while running, 2 for bad usage or configuration.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	usageHeader = `usage: settler <command> [flags]
+
+commands:
+  migrate   apply the Postgres and ClickHouse schema migrations (safe to repeat and to run concurrently)
+
+configuration: AFF_* environment variables (AFF_POSTGRES_URL, AFF_CLICKHOUSE_ADDR, AFF_CLICKHOUSE_DB, ...),
+AFF_LOG_FORMAT=json|text (default text)
+`
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and returns the process exit code. It takes
+// the environment and streams explicitly so tests can call it in process.
+func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageHeader)
+		return exitUsage
+	}
+	switch args[0] {
+	case "migrate":
+		return runMigrate(ctx, args[1:], lookup, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageHeader)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "settler: unknown command %q\n\n%s", args[0], usageHeader)
+		return exitUsage
+	}
+}
+
+// runMigrate applies the Postgres migrations, then the ClickHouse ones.
+func runMigrate(ctx context.Context, args []string, lookup func(string) (string, bool), stderr io.Writer) int {
+	fs := flag.NewFlagSet("settler migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up when the migrations have not finished within this duration")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "settler migrate: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	format, _ := lookup(logs.FormatVar)
+	log, err := logs.New(stderr, format)
+	if err != nil {
+		fmt.Fprintf(stderr, "settler migrate: %v\n", err)
+		return exitUsage
+	}
+	cfg, err := config.Load(lookup, config.SettlerMigrateRequired...)
+	if err != nil {
+		fmt.Fprintf(stderr, "settler migrate: %v\n", err)
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := migrateAll(ctx, cfg, log); err != nil {
+		log.Error("migration failed", "error", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// migrateAll brings both schemas up to date and logs what it applied. The
+// Postgres URL is never logged: it may hold a password.
+func migrateAll(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	start := time.Now()
+	n, err := migrate.PostgresWithLog(ctx, cfg.PostgresURL, log)
+	if err != nil {
+		return err
+	}
+	log.Info("postgres schema up to date", "applied", n, "duration", time.Since(start))
+	start = time.Now()
+	n, err = migrate.ClickHouseWithLog(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB, log)
+	if err != nil {
+		return err
+	}
+	log.Info("clickhouse schema up to date", "applied", n, "database", cfg.ClickHouseDB,
+		"addr", cfg.ClickHouseAddr, "duration", time.Since(start))
+	return nil
+}
