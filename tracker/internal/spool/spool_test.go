@@ -1,0 +1,153 @@
+package spool
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"testing"
+)
+
+func readAll(t *testing.T, s *Spool) (got []string, skipped int) {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		path, ok, err := s.Oldest()
+		if err != nil {
+			t.Fatalf("Oldest: %v", err)
+		}
+		if !ok {
+			return got, skipped
+		}
+		n, err := ReadSegment(path, func(r Record) error {
+			got = append(got, fmt.Sprintf("%s/%s/%s", r.Topic, r.Key, r.Value))
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ReadSegment: %v", err)
+		}
+		skipped += n
+		if err := s.Remove(path); err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
+	}
+	t.Fatal("spool never drained")
+	return nil, 0
+}
+
+func TestAppendReplayInOrder(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 1<<20, 100) // tiny segments: several rotations
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := 0; i < 20; i++ {
+		r := Record{Topic: "aff.clicks", Key: []byte(fmt.Sprint("k", i)), Value: []byte(fmt.Sprint("v", i))}
+		if err := s.Append(r); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("aff.clicks/k%d/v%d", i, i))
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Empty() || s.Bytes() == 0 || s.OldestAge() <= 0 {
+		t.Fatalf("after appends: Empty=%v Bytes=%d OldestAge=%v", s.Empty(), s.Bytes(), s.OldestAge())
+	}
+	got, skipped := readAll(t, s)
+	if fmt.Sprint(got) != fmt.Sprint(want) || skipped != 0 {
+		t.Fatalf("replayed %v (skipped %d), want %v", got, skipped, want)
+	}
+	if !s.Empty() || s.Bytes() != 0 || s.OldestAge() != 0 {
+		t.Fatalf("after drain: Empty=%v Bytes=%d OldestAge=%v", s.Empty(), s.Bytes(), s.OldestAge())
+	}
+}
+
+func TestReopenKeepsRecords(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, 1<<20, 1<<20)
+	s.Append(Record{Topic: "t", Key: []byte("a"), Value: []byte("1")})
+	s.Append(Record{Topic: "t", Key: []byte("b"), Value: []byte("2")})
+	s.Close()
+	s2, err := Open(dir, 1<<20, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Append(Record{Topic: "t", Key: []byte("c"), Value: []byte("3")})
+	got, _ := readAll(t, s2)
+	if fmt.Sprint(got) != "[t/a/1 t/b/2 t/c/3]" {
+		t.Fatalf("after reopen replayed %v", got)
+	}
+}
+
+func TestTornAndCorruptTails(t *testing.T) {
+	f := func(name string, mangle func([]byte) []byte, want string, wantSkipped bool) {
+		t.Helper()
+		dir := t.TempDir()
+		s, _ := Open(dir, 1<<20, 1<<20)
+		s.Append(Record{Topic: "t", Key: []byte("a"), Value: []byte("1")})
+		s.Append(Record{Topic: "t", Key: []byte("b"), Value: []byte("2")})
+		s.Close()
+		ents, _ := os.ReadDir(dir)
+		p := dir + "/" + ents[0].Name()
+		data, _ := os.ReadFile(p)
+		os.WriteFile(p, mangle(data), 0o600)
+		s2, _ := Open(dir, 1<<20, 1<<20)
+		got, skipped := readAll(t, s2)
+		if fmt.Sprint(got) != want || (skipped > 0) != wantSkipped {
+			t.Fatalf("%s: replayed %v skipped %d, want %v skipped>0=%v", name, got, skipped, want, wantSkipped)
+		}
+	}
+	const one = 8 + 2 + 1 + 4 + 1 + 1 // size of one record
+	f("intact", func(b []byte) []byte { return b }, "[t/a/1 t/b/2]", false)
+	f("torn header", func(b []byte) []byte { return b[:one+3] }, "[t/a/1]", true)
+	f("torn body", func(b []byte) []byte { return b[:len(b)-1] }, "[t/a/1]", true)
+	f("flipped bit in second", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, "[t/a/1]", true)
+	f("flipped bit in first", func(b []byte) []byte { b[one-1] ^= 1; return b }, "[]", true)
+	f("huge length", func(b []byte) []byte { b[one+3] = 0xff; return b }, "[t/a/1]", true)
+	f("zeros appended", func(b []byte) []byte { return append(b, make([]byte, 16)...) }, "[t/a/1 t/b/2]", true)
+}
+
+func TestFull(t *testing.T) {
+	s, _ := Open(t.TempDir(), 40, 1<<20)
+	if err := s.Append(Record{Topic: "t", Value: []byte("0123456789")}); err != nil {
+		t.Fatalf("first Append: %v", err)
+	}
+	if err := s.Append(Record{Topic: "t", Value: []byte("0123456789")}); err != ErrFull {
+		t.Fatalf("second Append = %v, want ErrFull", err)
+	}
+	got, _ := readAll(t, s)
+	if len(got) != 1 {
+		t.Fatalf("replayed %v, want the one record that fitted", got)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	s, _ := Open(f.TempDir(), 1<<20, 1<<20)
+	s.Append(Record{Topic: "aff.clicks", Key: []byte("key"), Value: []byte(`{"v":1}`)})
+	s.Close()
+	path, _, _ := s.Oldest()
+	seed, _ := os.ReadFile(path)
+	f.Add(seed)
+	f.Add([]byte{})
+	f.Add(bytes.Repeat([]byte{0xff}, 12))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, n, ok := decode(b)
+		if !ok {
+			return
+		}
+		if n > len(b) || n < headerBytes+6 || len(r.Key)+len(r.Value)+len(r.Topic) > n {
+			t.Fatalf("decode(%x) = %d bytes, record %+v", b, n, r)
+		}
+	})
+}
+
+func BenchmarkAppend(b *testing.B) {
+	s, _ := Open(b.TempDir(), 1<<40, 64<<20)
+	r := Record{Topic: "aff.clicks", Key: bytes.Repeat([]byte("k"), 22), Value: bytes.Repeat([]byte("v"), 400)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Append(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
