@@ -352,4 +352,3 @@ func decode(b []byte) (Record, int, bool) {
 	key := body[2+tl+4 : 2+tl+4+kl]
 	return Record{Topic: string(topic), Key: key, Value: body[2+tl+4+kl:]}, headerBytes + n, true
 }
-
