@@ -1,0 +1,110 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openaff/affiliate/pkg/migrate"
+	"github.com/openaff/affiliate/pkg/services"
+)
+
+// templateDB holds every Postgres migration; each test's database is a copy.
+const templateDB = "aff_template"
+
+type pgServer struct {
+	srv *services.Postgres
+	// mu serialises CREATE DATABASE: Postgres refuses to copy a template
+	// that another session is copying at the same moment.
+	mu sync.Mutex
+}
+
+func (s *pkgState) startPostgres() (*pgServer, error) {
+	base, err := s.baseDir()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	began := time.Now()
+	srv, err := services.StartPostgres(ctx, services.PostgresConfig{Dir: filepath.Join(base, "postgres")})
+	if err != nil {
+		return nil, err
+	}
+	s.onShutdown(srv.Kill)
+	if err := createTemplate(ctx, srv); err != nil {
+		return nil, err
+	}
+	debugf("postgres ready on port %d in %v (initdb, start, migrations)", srv.Port(), time.Since(began).Round(time.Millisecond))
+	return &pgServer{srv: srv}, nil
+}
+
+func createTemplate(ctx context.Context, srv *services.Postgres) error {
+	if err := pgExec(ctx, srv.URL("postgres"), "CREATE DATABASE "+templateDB); err != nil {
+		return err
+	}
+	if err := migrate.Postgres(ctx, srv.URL(templateDB)); err != nil {
+		return fmt.Errorf("cannot migrate the template database: %w", err)
+	}
+	// No session may stay connected to a template while it is copied.
+	return pgExec(ctx, srv.URL("postgres"), "ALTER DATABASE "+templateDB+" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true")
+}
+
+func pgExec(ctx context.Context, url, sql string) error {
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("cannot connect to postgres: %w", err)
+	}
+	defer c.Close(context.Background())
+	if _, err := c.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("postgres: %s: %w", sql, err)
+	}
+	return nil
+}
+
+func (e *Env) postgres(t testing.TB) *pgServer {
+	t.Helper()
+	pg, err := e.s.pg.get()
+	if err != nil {
+		fail(t, "cannot start Postgres", err)
+	}
+	logOnFailure(t, "postgres", func() string { return pg.srv.Proc().LogTail(30) })
+	return pg
+}
+
+// PostgresURL returns the URL of a fresh database for t with every Postgres
+// migration applied, copied from a migrated template. It is dropped when t ends.
+func (e *Env) PostgresURL(t testing.TB) string {
+	t.Helper()
+	pg := e.postgres(t)
+	name := e.s.name("_")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pg.mu.Lock()
+	err := pgExec(ctx, pg.srv.URL("postgres"), "CREATE DATABASE "+name+" TEMPLATE "+templateDB+" STRATEGY FILE_COPY")
+	pg.mu.Unlock()
+	if err != nil {
+		fail(t, "cannot create a test database", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// FORCE ends sessions a test left open; the server is thrown away anyway.
+		if err := pgExec(ctx, pg.srv.URL("postgres"), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("testenv: %v", err)
+		}
+	})
+	return pg.srv.URL(name)
+}
+
+// PostgresAdminURL returns the URL of the server's maintenance database
+// "postgres", as the superuser.
+func (e *Env) PostgresAdminURL() string {
+	e.t.Helper()
+	return e.postgres(e.t).srv.URL("postgres")
+}
