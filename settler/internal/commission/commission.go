@@ -332,3 +332,21 @@ func RateFromPPM(ppm int64) money.Rate {
 	}
 	return money.Rate(ppm * (money.RateScale / 10_000))
 }
+
+// FullyRefunded reports whether r covers the whole of a line of quantity
+// qty and base baseMinor: r.Quantity/qty + r.AmountMinor/base ≥ 1. A line
+// with a zero base counts as fully refunded once anything of it is.
+func FullyRefunded(qty, baseMinor int64, r Refunded) bool {
+	if r.Quantity >= qty || (r.AmountMinor > 0 && r.AmountMinor >= baseMinor) {
+		return true
+	}
+	if r.Quantity <= 0 && r.AmountMinor <= 0 {
+		return false
+	}
+	if baseMinor <= 0 {
+		return true
+	}
+	num := new(big.Int).Mul(big.NewInt(max(r.Quantity, 0)), big.NewInt(baseMinor))
+	num.Add(num, new(big.Int).Mul(big.NewInt(max(r.AmountMinor, 0)), big.NewInt(qty)))
+	return num.Cmp(new(big.Int).Mul(big.NewInt(qty), big.NewInt(baseMinor))) >= 0
+}

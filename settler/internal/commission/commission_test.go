@@ -326,3 +326,23 @@ func FuzzCompute(f *testing.F) {
 		}
 	})
 }
+
+func TestFullyRefunded(t *testing.T) {
+	f := func(qty, base int64, r Refunded, want bool) {
+		t.Helper()
+		if got := FullyRefunded(qty, base, r); got != want {
+			t.Fatalf("FullyRefunded(%d, %d, %+v) = %v, want %v", qty, base, r, got, want)
+		}
+	}
+	f(3, 300, Refunded{}, false)
+	f(3, 300, Refunded{Quantity: 2}, false)
+	f(3, 300, Refunded{Quantity: 3}, true)
+	f(3, 300, Refunded{AmountMinor: 299}, false)
+	f(3, 300, Refunded{AmountMinor: 300}, true)
+	// 2 of 3 units plus a third of the base is the whole line.
+	f(3, 300, Refunded{Quantity: 2, AmountMinor: 100}, true)
+	f(3, 300, Refunded{Quantity: 2, AmountMinor: 99}, false)
+	// A free line is fully refunded once anything is.
+	f(1, 0, Refunded{Quantity: 0}, false)
+	f(2, 0, Refunded{Quantity: 1}, true)
+}

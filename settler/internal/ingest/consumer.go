@@ -1,0 +1,312 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
+)
+
+// Options configures a Consumer. Zero fields take the documented defaults.
+type Options struct {
+	Brokers []string
+	// TopicPrefix is prepended to the short topic names ("aff.").
+	TopicPrefix string
+	// GroupID is the Kafka consumer group; default "settler".
+	GroupID string
+	// BatchSize bounds the messages applied in one Postgres transaction; default 1000.
+	BatchSize int
+	// BatchWait bounds how long a started batch waits to fill up; default 200ms.
+	BatchWait time.Duration
+	// MaxTxAttempts bounds the tries of one batch transaction on
+	// serialization failures and deadlocks; default 5.
+	MaxTxAttempts int
+}
+
+func (o *Options) defaults() {
+	if o.GroupID == "" {
+		o.GroupID = "settler"
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.BatchWait <= 0 {
+		o.BatchWait = 200 * time.Millisecond
+	}
+	if o.MaxTxAttempts <= 0 {
+		o.MaxTxAttempts = 5
+	}
+}
+
+// Consumer reads the orders and identities topics in a consumer group and
+// applies them to Postgres in batches.
+type Consumer struct {
+	opts   Options
+	pool   *pgxpool.Pool
+	dec    Decoder
+	log    *slog.Logger
+	reader *kafka.Reader
+	dlq    *kafka.Writer
+	totals Counts
+}
+
+// NewConsumer returns a consumer; Close it when done.
+func NewConsumer(pool *pgxpool.Pool, dec Decoder, opts Options, log *slog.Logger) *Consumer {
+	opts.defaults()
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     opts.Brokers,
+		GroupID:     opts.GroupID,
+		GroupTopics: []string{opts.TopicPrefix + TopicOrders, opts.TopicPrefix + TopicIdentities},
+		StartOffset: kafka.FirstOffset,
+		MinBytes:    1,
+		MaxBytes:    16 << 20,
+		MaxWait:     250 * time.Millisecond,
+		// Offsets are committed explicitly, after the Postgres commit.
+		CommitInterval:        0,
+		HeartbeatInterval:     3 * time.Second,
+		SessionTimeout:        30 * time.Second,
+		RebalanceTimeout:      30 * time.Second,
+		JoinGroupBackoff:      time.Second,
+		ReadBackoffMin:        100 * time.Millisecond,
+		ReadBackoffMax:        time.Second,
+		WatchPartitionChanges: true,
+		MaxAttempts:           5,
+	})
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(opts.Brokers...),
+		Topic:        opts.TopicPrefix + "dlq",
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 10 * time.Millisecond,
+		MaxAttempts:  5,
+		// The dlq topic may not exist yet on a fresh broker.
+		AllowAutoTopicCreation: true,
+	}
+	return &Consumer{opts: opts, pool: pool, dec: dec, log: log, reader: r, dlq: w}
+}
+
+// Close stops the consumer's Kafka clients.
+func (c *Consumer) Close() error {
+	return errors.Join(c.reader.Close(), c.dlq.Close())
+}
+
+// Totals returns the counts of every batch applied so far.
+func (c *Consumer) Totals() Counts { return c.totals }
+
+// Run consumes until ctx is done, then returns ctx's error.
+func (c *Consumer) Run(ctx context.Context) error {
+	for {
+		if _, err := c.step(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// Drain consumes every message that was in the two topics when it was
+// called (up to the high-water marks it reads first) and returns; it gives
+// up with an error after maxWait.
+func (c *Consumer) Drain(ctx context.Context, maxWait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, maxWait)
+	defer cancel()
+	want, err := c.pendingOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	for len(want) > 0 {
+		msgs, err := c.step(ctx)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("ingest did not reach the high-water marks within %s (%d partitions left)", maxWait, len(want))
+			}
+			return err
+		}
+		for _, m := range msgs {
+			k := partKey{m.Topic, m.Partition}
+			if hwm, ok := want[k]; ok && m.Offset+1 >= hwm {
+				delete(want, k)
+			}
+		}
+	}
+	return nil
+}
+
+type partKey struct {
+	topic     string
+	partition int
+}
+
+// pendingOffsets returns, per partition with unconsumed messages, its
+// high-water mark: the offset after the last message at this moment.
+func (c *Consumer) pendingOffsets(ctx context.Context) (map[partKey]int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(c.opts.Brokers...), Timeout: 30 * time.Second}
+	topics := []string{c.opts.TopicPrefix + TopicOrders, c.opts.TopicPrefix + TopicIdentities}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read topic metadata: %w", err)
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	fetch := &kafka.OffsetFetchRequest{GroupID: c.opts.GroupID, Topics: map[string][]int{}}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			// A topic nobody produced to yet holds nothing to drain.
+			continue
+		}
+		for _, p := range t.Partitions {
+			req.Topics[t.Name] = append(req.Topics[t.Name], kafka.LastOffsetOf(p.ID))
+			fetch.Topics[t.Name] = append(fetch.Topics[t.Name], p.ID)
+		}
+	}
+	want := map[partKey]int64{}
+	if len(req.Topics) == 0 {
+		return want, nil
+	}
+	offs, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read high-water marks: %w", err)
+	}
+	committed, err := client.OffsetFetch(ctx, fetch)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read committed offsets: %w", err)
+	}
+	done := map[partKey]int64{}
+	for topic, ps := range committed.Topics {
+		for _, p := range ps {
+			done[partKey{short(c.opts.TopicPrefix, topic), p.Partition}] = p.CommittedOffset
+		}
+	}
+	for topic, ps := range offs.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("cannot read high-water mark of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			k := partKey{short(c.opts.TopicPrefix, topic), p.Partition}
+			if p.LastOffset > 0 && done[k] < p.LastOffset {
+				want[k] = p.LastOffset
+			}
+		}
+	}
+	return want, nil
+}
+
+func short(prefix, topic string) string { return topic[len(prefix):] }
+
+// step reads one batch, applies it in one transaction, sends its rejects to
+// the dlq and commits its offsets, in that order, so a crash anywhere
+// re-delivers at most this batch, which the inbox then skips.
+func (c *Consumer) step(ctx context.Context) ([]Message, error) {
+	raw, err := c.fetchBatch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]Message, len(raw))
+	for i, m := range raw {
+		msgs[i] = Message{Topic: short(c.opts.TopicPrefix, m.Topic), Partition: m.Partition, Offset: m.Offset, Value: m.Value}
+	}
+	var (
+		rejected []Rejected
+		counts   Counts
+	)
+	for attempt := 1; ; attempt++ {
+		err = pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+			var err error
+			rejected, counts, err = ApplyBatch(ctx, tx, c.dec, msgs)
+			return err
+		})
+		if err == nil || !retryable(err) || attempt >= c.opts.MaxTxAttempts {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot apply batch of %d messages: %w", len(msgs), err)
+	}
+	if err := c.sendDLQ(ctx, rejected); err != nil {
+		return nil, err
+	}
+	if err := c.reader.CommitMessages(ctx, raw...); err != nil {
+		return nil, fmt.Errorf("cannot commit offsets: %w", err)
+	}
+	c.totals.Applied += counts.Applied
+	c.totals.Duplicates += counts.Duplicates
+	c.totals.Rejected += counts.Rejected
+	c.totals.Ignored += counts.Ignored
+	if counts.Rejected > 0 {
+		c.log.Warn("events sent to dlq", "count", counts.Rejected)
+	}
+	return msgs, nil
+}
+
+// fetchBatch blocks for the first message, then takes what arrives within
+// BatchWait, up to BatchSize.
+func (c *Consumer) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
+	first, err := c.reader.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := []kafka.Message{first}
+	wctx, cancel := context.WithTimeout(ctx, c.opts.BatchWait)
+	defer cancel()
+	for len(batch) < c.opts.BatchSize {
+		m, err := c.reader.FetchMessage(wctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			break // the batch wait ran out
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// DLQRecord is the JSON body of a message on the dlq topic.
+type DLQRecord struct {
+	V         int    `json:"v"`
+	EventID   string `json:"event_id"`
+	At        string `json:"at"`
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Reason    string `json:"reason"`
+	Payload   string `json:"payload"`
+}
+
+func (c *Consumer) sendDLQ(ctx context.Context, rejected []Rejected) error {
+	if len(rejected) == 0 {
+		return nil
+	}
+	out := make([]kafka.Message, len(rejected))
+	for i, r := range rejected {
+		// The id is derived from the message's place in the log, so a
+		// re-delivered reject carries the same id and consumers can dedupe.
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", r.Message.Topic, r.Message.Partition, r.Message.Offset))
+		body, err := json.Marshal(DLQRecord{
+			V: 1, EventID: hex.EncodeToString(sum[:16]), At: time.Now().UTC().Format(time.RFC3339Nano),
+			Topic: r.Message.Topic, Partition: r.Message.Partition, Offset: r.Message.Offset,
+			Reason: r.Reason, Payload: string(r.Message.Value),
+		})
+		if err != nil {
+			return fmt.Errorf("cannot encode dlq record: %w", err)
+		}
+		out[i] = kafka.Message{Key: []byte(r.Message.Topic), Value: body}
+	}
+	if err := c.dlq.WriteMessages(ctx, out...); err != nil {
+		return fmt.Errorf("cannot write %d messages to dlq: %w", len(out), err)
+	}
+	return nil
+}
+
+// retryable reports a serialization failure or deadlock, after which the
+// whole transaction may run again.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
