@@ -10,7 +10,7 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
-		"fmt"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
