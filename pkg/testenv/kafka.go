@@ -75,6 +75,9 @@ func (s *pkgState) startKafka() ([]string, error) {
 		return nil, err
 	}
 	s.onShutdown(k.Kill)
+	s.mu.Lock()
+	s.kafkaProc = k.Proc()
+	s.mu.Unlock()
 	debugf("apache kafka ready on %s in %v", k.Addr(), time.Since(began).Round(time.Millisecond))
 	return []string{k.Addr()}, nil
 }

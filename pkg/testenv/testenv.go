@@ -39,6 +39,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openaff/affiliate/pkg/services"
 )
 
 // Environment variables that choose the Kafka broker.
@@ -63,15 +65,17 @@ const startTimeout = 2 * time.Minute
 
 // pkgState is what one test binary shares: the servers it started.
 type pkgState struct {
-	mu      sync.Mutex
-	base    string // temporary directory of this test binary
-	runID   string // random, so topic and database names never meet another run's
-	seq     atomic.Int64
-	stops   []func() // in start order; run in reverse by shutdown
-	pg      *lazy[*pgServer]
-	ch      *lazy[*chServer]
-	kafka   *lazy[[]string]
-	shutOff bool
+	mu    sync.Mutex
+	base  string // temporary directory of this test binary
+	runID string // random, so topic and database names never meet another run's
+	seq   atomic.Int64
+	stops []func() // in start order; run in reverse by shutdown
+	pg    *lazy[*pgServer]
+	ch    *lazy[*chServer]
+	kafka *lazy[[]string]
+	// kafkaProc is the Apache broker this binary started, if any.
+	kafkaProc *services.Proc
+	shutOff   bool
 }
 
 var state = newState()

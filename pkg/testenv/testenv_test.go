@@ -290,4 +290,3 @@ func TestMissingJavaFailsWithInstallCommand(t *testing.T) {
 		t.Fatalf("failure %q does not name java and the install command", tb.msg)
 	}
 }
-
