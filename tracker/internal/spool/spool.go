@@ -306,8 +306,8 @@ func (s *Spool) Close() error {
 }
 
 // ReadSegment reads the segment at path and calls fn for each valid record,
-// in order; the Record's slices alias an internal buffer valid only during
-// the call. It returns the number of bytes skipped after a torn or corrupt
+// in order; the Record's slices alias the segment's data, read afresh by
+// each call, so they stay valid after fn returns. It returns the number of bytes skipped after a torn or corrupt
 // record (0 when the segment is intact).
 func ReadSegment(path string, fn func(Record) error) (skippedBytes int, err error) {
 	data, err := os.ReadFile(path)

@@ -1,0 +1,46 @@
+// Command tracker is the affiliate platform's HTTP edge.
+//
+//	tracker serve [flags]   redirects, device cookie, clicks and shop events into Kafka
+//
+// Configuration comes from the AFF_* environment (DESIGN §4.1); `tracker
+// serve -h` lists the limits and tunables.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/openaff/affiliate/tracker/internal/serve"
+)
+
+const usage = `usage: tracker <command> [flags]
+
+commands:
+  serve   the HTTP edge: redirects, device cookie, clicks and shop events into Kafka
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve.Main(ctx, os.Args[2:])
+	// The "sink" case (tracker/internal/sink, sink.Main(ctx, args)) joins
+	// here when that package lands.
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tracker:", err)
+		os.Exit(1)
+	}
+}

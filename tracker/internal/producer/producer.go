@@ -1,0 +1,197 @@
+// Package producer delivers the tracker's events to Kafka without ever
+// making a visitor wait, falling back to the disk spool.
+//
+// Clicks: request handlers Offer a click.Record to a bounded queue and
+// return at once. One sender goroutine drains the queue in batches,
+// encodes them and writes each batch synchronously (kafka-go Writer,
+// Async=false, RequiredAcks=all) with a deadline. A batch that fails or
+// times out goes to the spool (fsynced per batch), and while the spool
+// holds anything, new batches are appended behind it so that replay keeps
+// their order. When the queue is full, the handler appends the click to
+// the spool itself (written, fsynced within SyncInterval).
+//
+// Shop events (/v1): Send writes synchronously and returns nil only once
+// Kafka acknowledged every message, or, when Kafka fails or the spool is
+// already in use, once they are appended to the spool and fsynced.
+//
+// A replay goroutine re-sends sealed spool segments, oldest first, and
+// deletes a segment only after Kafka acknowledged all of its records.
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/openaff/affiliate/tracker/internal/click"
+	"github.com/openaff/affiliate/tracker/internal/spool"
+)
+
+// ErrUnavailable is returned by Send when the events could be written
+// neither to Kafka nor to the spool.
+var ErrUnavailable = errors.New("events could not be stored durably")
+
+// Options configure a Producer. Every field is required unless noted.
+type Options struct {
+	Brokers     []string
+	ClicksTopic string
+	Spool       *spool.Spool
+	Encoder     *click.Encoder
+	// QueueSize bounds the in-memory click queue (records).
+	QueueSize int
+	// BatchSize is the most clicks written to Kafka in one call.
+	BatchSize int
+	// BatchWait is how long the sender waits to fill a batch once it has
+	// the first click.
+	BatchWait time.Duration
+	// WriteTimeout bounds one synchronous write to Kafka; after it the
+	// batch goes to the spool.
+	WriteTimeout time.Duration
+	// SyncInterval bounds how long a click spooled by a handler (queue
+	// full) stays unsynced.
+	SyncInterval time.Duration
+	// ReplayInterval is how often the spool is retried while Kafka is down.
+	ReplayInterval time.Duration
+	// AutoCreateTopics lets the broker create missing topics.
+	AutoCreateTopics bool
+	Logger           *slog.Logger
+	Metrics          *Metrics
+}
+
+// Producer is safe for concurrent use.
+type Producer struct {
+	opts    Options
+	queue   chan *click.Record
+	clicks  *kafka.Writer
+	events  *kafka.Writer
+	healthy atomic.Bool // last Kafka write succeeded
+	closing atomic.Bool
+	done    chan struct{} // closed by Close: drain and exit
+	// stopCtx is cancelled when Close's deadline passes: Kafka writes are
+	// abandoned and everything left goes to the spool.
+	stopCtx context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	logs    rateLimit
+}
+
+func newWriter(o Options, batchSize int, batchTimeout time.Duration) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:                   kafka.TCP(o.Brokers...),
+		Balancer:               &kafka.Hash{}, // key: device token, order id
+		RequiredAcks:           kafka.RequireAll,
+		BatchSize:              batchSize,
+		BatchBytes:             16 << 20,
+		BatchTimeout:           batchTimeout,
+		WriteTimeout:           o.WriteTimeout,
+		ReadTimeout:            o.WriteTimeout,
+		MaxAttempts:            2,
+		WriteBackoffMin:        50 * time.Millisecond,
+		WriteBackoffMax:        500 * time.Millisecond,
+		Async:                  false,
+		AllowAutoTopicCreation: o.AutoCreateTopics,
+	}
+}
+
+// New starts the sender and replay goroutines.
+func New(o Options) *Producer {
+	p := &Producer{
+		opts:  o,
+		queue: make(chan *click.Record, o.QueueSize),
+		// The sender hands over whole batches: flush as soon as they are
+		// enqueued rather than wait for more.
+		clicks: newWriter(o, o.BatchSize, time.Millisecond),
+		events: newWriter(o, 10000, time.Millisecond),
+		done:   make(chan struct{}),
+	}
+	p.stopCtx, p.stop = context.WithCancel(context.Background())
+	p.healthy.Store(true)
+	o.Metrics.queueDepth = func() int { return len(p.queue) }
+	o.Metrics.spool = o.Spool
+	p.wg.Add(2)
+	go p.sendLoop()
+	go p.replayLoop()
+	return p
+}
+
+// Healthy reports whether the last write to Kafka succeeded.
+func (p *Producer) Healthy() bool { return p.healthy.Load() }
+
+// Offer queues r for delivery and never blocks. When the queue is full it
+// appends r to the spool. It takes ownership of r in every case.
+func (p *Producer) Offer(r *click.Record) {
+	if p.closing.Load() {
+		p.spoolRecord(r)
+		return
+	}
+	select {
+	case p.queue <- r:
+	default:
+		p.opts.Metrics.QueueFull.Inc()
+		p.spoolRecord(r)
+	}
+}
+
+func (p *Producer) spoolRecord(r *click.Record) {
+	buf := bufPool.Get().(*[]byte)
+	v := p.opts.Encoder.Append((*buf)[:0], r)
+	err := p.opts.Spool.Append(spool.Record{Topic: p.opts.ClicksTopic, Key: r.Token[:], Value: v})
+	*buf = v
+	bufPool.Put(buf)
+	click.Put(r)
+	if err != nil {
+		p.lost(1, err)
+		return
+	}
+	p.opts.Metrics.ClicksSpooled.Inc()
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (p *Producer) lost(n int, err error) {
+	p.opts.Metrics.ClicksLost.Add(n)
+	if p.logs.allow() {
+		p.opts.Logger.Error("clicks lost: neither kafka nor the spool took them", "count", n, "error", err)
+	}
+}
+
+// Close stops the producer: the queue is drained to Kafka, or to the spool
+// once ctx is done; the spool is fsynced. The caller must stop calling
+// Offer and Send first (the HTTP server is shut down before).
+func (p *Producer) Close(ctx context.Context) error {
+	p.closing.Store(true)
+	close(p.done)
+	drained := make(chan struct{})
+	go func() { p.wg.Wait(); close(drained) }()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		// Kafka is too slow: make the sender spool what is left.
+		p.stop()
+		<-drained
+		err = fmt.Errorf("drain deadline passed, rest spooled: %w", ctx.Err())
+	}
+	p.stop()
+	p.clicks.Close()
+	p.events.Close()
+	if serr := p.opts.Spool.Sync(); serr != nil {
+		return serr
+	}
+	return err
+}
+
+// rateLimit allows one log line per second.
+type rateLimit struct{ last atomic.Int64 }
+
+func (r *rateLimit) allow() bool {
+	now := time.Now().UnixNano()
+	last := r.last.Load()
+	return now-last >= int64(time.Second) && r.last.CompareAndSwap(last, now)
+}

@@ -1,0 +1,243 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/openaff/affiliate/tracker/internal/click"
+	"github.com/openaff/affiliate/tracker/internal/spool"
+)
+
+// sendLoop drains the click queue in batches until Close, then drains what
+// is left and returns.
+func (p *Producer) sendLoop() {
+	defer p.wg.Done()
+	batch := make([]*click.Record, 0, p.opts.BatchSize)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var enc encoded
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-p.queue:
+			batch = append(batch, r)
+		case <-p.done:
+			// Handlers are gone: drain without waiting.
+			for {
+				for len(batch) < p.opts.BatchSize {
+					select {
+					case r := <-p.queue:
+						batch = append(batch, r)
+						continue
+					default:
+					}
+					break
+				}
+				if len(batch) == 0 {
+					return
+				}
+				p.deliverClicks(batch, &enc)
+				batch = batch[:0]
+			}
+		}
+		timer.Reset(p.opts.BatchWait)
+	fill:
+		for len(batch) < p.opts.BatchSize {
+			select {
+			case r := <-p.queue:
+				batch = append(batch, r)
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		p.deliverClicks(batch, &enc)
+	}
+}
+
+// encoded holds the reusable memory of one encoded batch.
+type encoded struct {
+	arena []byte
+	ends  []int
+	msgs  []kafka.Message
+}
+
+func (p *Producer) deliverClicks(batch []*click.Record, e *encoded) {
+	e.arena, e.ends, e.msgs = e.arena[:0], e.ends[:0], e.msgs[:0]
+	for _, r := range batch {
+		e.arena = append(e.arena, r.Token[:]...)
+		e.ends = append(e.ends, len(e.arena))
+		e.arena = p.opts.Encoder.Append(e.arena, r)
+		e.ends = append(e.ends, len(e.arena))
+		click.Put(r)
+	}
+	start := 0
+	for i := 0; i < len(e.ends); i += 2 {
+		k, v := e.ends[i], e.ends[i+1]
+		e.msgs = append(e.msgs, kafka.Message{Topic: p.opts.ClicksTopic, Key: e.arena[start:k:k], Value: e.arena[k:v:v]})
+		start = v
+	}
+	n, err := p.deliver(p.clicks, e.msgs)
+	p.opts.Metrics.ClicksProduced.Add(len(e.msgs) - n)
+	if err != nil {
+		p.lost(n, err)
+		return
+	}
+	p.opts.Metrics.ClicksSpooled.Add(n)
+}
+
+// Send writes shop events synchronously. It returns nil once every message
+// was acknowledged by Kafka or appended to the spool and fsynced, and
+// ErrUnavailable (wrapped) when neither was possible.
+func (p *Producer) Send(msgs []kafka.Message) error {
+	n, err := p.deliver(p.events, msgs)
+	p.opts.Metrics.EventsProduced.Add(len(msgs) - n)
+	if err != nil {
+		return errors.Join(ErrUnavailable, err)
+	}
+	p.opts.Metrics.EventsSpooled.Add(n)
+	return nil
+}
+
+// deliver writes msgs to Kafka, or to the spool (fsynced) when Kafka is
+// unhealthy, the spool already holds records, or the write fails. It
+// returns how many messages went to the spool, and an error only when the
+// spool refused them.
+func (p *Producer) deliver(w *kafka.Writer, msgs []kafka.Message) (spooled int, err error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	if !p.healthy.Load() || !p.opts.Spool.Empty() || p.stopped() {
+		return len(msgs), p.spoolMsgs(msgs)
+	}
+	// Close's deadline cancels the write through stopCtx.
+	ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
+	werr := w.WriteMessages(ctx, msgs...)
+	cancel()
+	if werr == nil {
+		p.healthy.Store(true)
+		return 0, nil
+	}
+	p.healthy.Store(false)
+	p.opts.Metrics.KafkaErrors.Inc()
+	if p.logs.allow() {
+		p.opts.Logger.Warn("kafka write failed, spooling", "messages", len(msgs), "error", werr)
+	}
+	failed := msgs
+	var we kafka.WriteErrors
+	if errors.As(werr, &we) && len(we) == len(msgs) {
+		failed = failed[:0:0]
+		for i, e := range we {
+			if e != nil {
+				failed = append(failed, msgs[i])
+			}
+		}
+	}
+	return len(failed), p.spoolMsgs(failed)
+}
+
+func (p *Producer) stopped() bool { return p.stopCtx.Err() != nil }
+
+func (p *Producer) spoolMsgs(msgs []kafka.Message) error {
+	recs := make([]spool.Record, len(msgs))
+	for i, m := range msgs {
+		recs[i] = spool.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
+	}
+	if err := p.opts.Spool.Append(recs...); err != nil {
+		return err
+	}
+	return p.opts.Spool.Sync()
+}
+
+// replayLoop re-sends the spool while the producer runs and fsyncs
+// handler-spooled clicks every SyncInterval.
+func (p *Producer) replayLoop() {
+	defer p.wg.Done()
+	replay := time.NewTicker(p.opts.ReplayInterval)
+	defer replay.Stop()
+	sync := time.NewTicker(p.opts.SyncInterval)
+	defer sync.Stop()
+	var pos replayPos
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-sync.C:
+			if err := p.opts.Spool.Sync(); err != nil && p.logs.allow() {
+				p.opts.Logger.Error("spool fsync failed", "error", err)
+			}
+		case <-replay.C:
+			// A bounded number of segments per tick keeps shutdown prompt.
+			for i := 0; i < 64 && p.replayOne(&pos); i++ {
+			}
+		}
+	}
+}
+
+// replayPos remembers how far the oldest segment was delivered, so that a
+// failure halfway does not resend its first part (within this process).
+type replayPos struct {
+	path string
+	done int
+}
+
+// replayOne delivers the oldest segment and removes it. It reports whether
+// it did, so the caller may go on with the next one.
+func (p *Producer) replayOne(pos *replayPos) bool {
+	path, ok, err := p.opts.Spool.Oldest()
+	if err != nil || !ok {
+		if !ok && err == nil {
+			p.healthy.Store(true) // nothing waits: let live traffic try Kafka
+		}
+		return false
+	}
+	if pos.path != path {
+		*pos = replayPos{path: path}
+	}
+	var msgs []kafka.Message
+	idx := 0
+	skipped, err := spool.ReadSegment(path, func(r spool.Record) error {
+		if idx >= pos.done {
+			msgs = append(msgs, kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value})
+		}
+		idx++
+		return nil
+	})
+	if err != nil {
+		p.opts.Logger.Error("cannot read spool segment", "path", path, "error", err)
+		return false
+	}
+	if skipped > 0 {
+		p.opts.Metrics.SpoolCorrupt.Inc()
+		p.opts.Logger.Warn("spool segment has a torn or corrupt tail, skipped", "path", path, "bytes", skipped)
+	}
+	for len(msgs) > 0 {
+		if p.stopped() {
+			return false
+		}
+		n := min(len(msgs), p.opts.BatchSize)
+		ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
+		err := p.events.WriteMessages(ctx, msgs[:n]...)
+		cancel()
+		if err != nil {
+			p.healthy.Store(false)
+			p.opts.Metrics.KafkaErrors.Inc()
+			if p.logs.allow() {
+				p.opts.Logger.Warn("spool replay failed, will retry", "error", err)
+			}
+			return false
+		}
+		p.opts.Metrics.Replayed.Add(n)
+		pos.done += n
+		msgs = msgs[n:]
+	}
+	if err := p.opts.Spool.Remove(path); err != nil {
+		p.opts.Logger.Error("cannot remove replayed spool segment", "path", path, "error", err)
+		return false
+	}
+	*pos = replayPos{}
+	return true
+}

@@ -1,0 +1,234 @@
+// Package serve wires `tracker serve`: configuration and flags, the link
+// cache, the producer with its spool, and the fasthttp server, with a
+// graceful stop on SIGTERM.
+package serve
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/openaff/affiliate/pkg/config"
+	"github.com/openaff/affiliate/tracker/internal/click"
+	"github.com/openaff/affiliate/tracker/internal/devcookie"
+	"github.com/openaff/affiliate/tracker/internal/links"
+	"github.com/openaff/affiliate/tracker/internal/producer"
+	"github.com/openaff/affiliate/tracker/internal/server"
+	"github.com/openaff/affiliate/tracker/internal/spool"
+)
+
+// Settings are the limits and tunables of `tracker serve`, each a flag
+// whose help text gives its unit.
+type Settings struct {
+	Addr              string
+	MaxBodyBytes      int
+	MaxEvents         int
+	MaxHeaderBytes    int
+	MaxConns          int
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	QueueSize         int
+	BatchSize         int
+	BatchWait         time.Duration
+	KafkaWriteTimeout time.Duration
+	KafkaAutoCreate   bool
+	SpoolMaxBytes     int64
+	SpoolSegmentBytes int64
+	SpoolSync         time.Duration
+	SpoolReplay       time.Duration
+	LinksPoll         time.Duration
+	LinksOverlap      time.Duration
+	LinksFullReload   time.Duration
+	LinksStaleAfter   time.Duration
+	LinksLoadTimeout  time.Duration
+	ShutdownTimeout   time.Duration
+	ClientIPHeader    string
+	BotCacheEntries   int
+	RepeatWindow      time.Duration
+	RepeatEntries     int
+}
+
+// flags registers the settings on fs with their defaults.
+func flags(fs *flag.FlagSet, s *Settings, defaultAddr string) {
+	fs.StringVar(&s.Addr, "addr", defaultAddr, "listen address host:port (overrides AFF_TRACKER_ADDR)")
+	fs.IntVar(&s.MaxBodyBytes, "max-body-bytes", 4<<20, "largest request body in bytes; larger bodies get 413")
+	fs.IntVar(&s.MaxEvents, "max-events", 1000, "most events in one /v1 request; more get 413")
+	fs.IntVar(&s.MaxHeaderBytes, "max-header-bytes", 8<<10, "largest request line plus headers in bytes")
+	fs.IntVar(&s.MaxConns, "max-conns", 64<<10, "most concurrent connections")
+	fs.DurationVar(&s.ReadTimeout, "read-timeout", 5*time.Second, "time to read a whole request, headers and body (slowloris guard)")
+	fs.DurationVar(&s.WriteTimeout, "write-timeout", 10*time.Second, "time to write a response")
+	fs.DurationVar(&s.IdleTimeout, "idle-timeout", 60*time.Second, "how long a keep-alive connection may idle")
+	fs.IntVar(&s.QueueSize, "queue-size", 64<<10, "in-memory click queue, in clicks; when full, clicks go to the spool")
+	fs.IntVar(&s.BatchSize, "batch-size", 2000, "most clicks per Kafka write")
+	fs.DurationVar(&s.BatchWait, "batch-wait", 5*time.Millisecond, "how long to wait to fill a click batch")
+	fs.DurationVar(&s.KafkaWriteTimeout, "kafka-write-timeout", 3*time.Second, "deadline of one Kafka write; after it the batch is spooled")
+	fs.BoolVar(&s.KafkaAutoCreate, "kafka-auto-create-topics", true, "let the broker create missing topics")
+	fs.Int64Var(&s.SpoolMaxBytes, "spool-max-bytes", 10<<30, "disk spool limit in bytes; beyond it clicks are dropped (counted) and /v1 answers 503")
+	fs.Int64Var(&s.SpoolSegmentBytes, "spool-segment-bytes", 64<<20, "spool segment file size in bytes")
+	fs.DurationVar(&s.SpoolSync, "spool-sync-interval", 100*time.Millisecond, "fsync interval for clicks spooled because the queue was full")
+	fs.DurationVar(&s.SpoolReplay, "spool-replay-interval", time.Second, "how often the spool is replayed to Kafka")
+	fs.DurationVar(&s.LinksPoll, "links-poll-interval", time.Second, "incremental link poll interval (NOTIFY wakes it earlier)")
+	fs.DurationVar(&s.LinksOverlap, "links-poll-overlap", 30*time.Second, "how far back each poll re-reads updated_at (covers long transactions)")
+	fs.DurationVar(&s.LinksFullReload, "links-full-reload", 5*time.Minute, "interval of full link reloads")
+	fs.DurationVar(&s.LinksStaleAfter, "links-stale-after", 10*time.Second, "link-cache age at which /healthz and metrics report stale")
+	fs.DurationVar(&s.LinksLoadTimeout, "links-load-timeout", 30*time.Second, "how long start waits for the first link load")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, time to finish requests and drain clicks to Kafka before spooling the rest")
+	fs.StringVar(&s.ClientIPHeader, "client-ip-header", "", "header whose last address is the client (e.g. X-Forwarded-For); only behind a trusted proxy")
+	fs.IntVar(&s.BotCacheEntries, "bot-cache-entries", 100_000, "user agents whose bot verdict is cached")
+	fs.DurationVar(&s.RepeatWindow, "repeat-window", time.Hour, "a click of the same device on the same link within this time is flagged repeat")
+	fs.IntVar(&s.RepeatEntries, "repeat-entries", 1<<20, "device-link pairs remembered for the repeat flag")
+}
+
+// Main runs `tracker serve` until ctx is done (SIGTERM), then stops
+// gracefully. args are the arguments after "serve".
+func Main(ctx context.Context, args []string) error {
+	cfg, err := config.FromEnv(config.TrackerServeRequired...)
+	if err != nil {
+		return err
+	}
+	var st Settings
+	fs := flag.NewFlagSet("tracker serve", flag.ContinueOnError)
+	flags(fs, &st, cfg.TrackerAddr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	return Run(ctx, cfg, st, logger, nil)
+}
+
+// Run starts the tracker and blocks until ctx is done and it stopped. When
+// ready is not nil it receives the listening address once serving.
+func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logger, ready chan<- string) error {
+	if strings.ContainsAny(cfg.CookieDomain, "; \t,") {
+		return fmt.Errorf("%s: %q is not a domain", config.CookieDomain, cfg.CookieDomain)
+	}
+	set := metrics.NewSet()
+	signer, err := devcookie.New(cfg.CookieSecrets)
+	if err != nil {
+		return err
+	}
+	sp, err := spool.Open(cfg.SpoolDir, st.SpoolMaxBytes, st.SpoolSegmentBytes)
+	if err != nil {
+		return err
+	}
+	bots, err := click.NewBotDetector(st.BotCacheEntries)
+	if err != nil {
+		return err
+	}
+	linkErrors := set.NewCounter(`tracker_links_sync_errors_total`)
+	linkRejected := set.NewCounter(`tracker_links_rejected`)
+	lctx, cancel := context.WithTimeout(ctx, st.LinksLoadTimeout)
+	cache, loader, err := links.New(lctx, links.Options{
+		PostgresURL:        cfg.PostgresURL,
+		Policy:             links.Policy{ShopURL: cfg.ShopURL, AllowedHosts: cfg.AllowedHosts},
+		PollInterval:       st.LinksPoll,
+		Overlap:            st.LinksOverlap,
+		FullReloadInterval: st.LinksFullReload,
+		Logger:             logger,
+		OnSync:             func(_, _, rejected int) { linkRejected.Set(uint64(rejected)) },
+		OnError:            func(error) { linkErrors.Inc() },
+	})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cannot load links: %w", err)
+	}
+	prod := producer.New(producer.Options{
+		Brokers:          cfg.KafkaBrokers,
+		ClicksTopic:      cfg.Topic("clicks"),
+		Spool:            sp,
+		Encoder:          &click.Encoder{Bots: bots, Repeats: click.NewRepeatTracker(st.RepeatWindow, st.RepeatEntries)},
+		QueueSize:        st.QueueSize,
+		BatchSize:        st.BatchSize,
+		BatchWait:        st.BatchWait,
+		WriteTimeout:     st.KafkaWriteTimeout,
+		SyncInterval:     st.SpoolSync,
+		ReplayInterval:   st.SpoolReplay,
+		AutoCreateTopics: st.KafkaAutoCreate,
+		Logger:           logger,
+		Metrics:          producer.NewMetrics(set),
+	})
+	srv := server.New(server.Options{
+		ShopURL:         cfg.ShopURL.String(),
+		Cache:           cache,
+		Signer:          signer,
+		Cookie:          devcookie.Attrs{Domain: cfg.CookieDomain, Secure: cfg.CookieSecure},
+		Producer:        prod,
+		APIKeys:         cfg.ShopAPIKeys,
+		IdentitiesTopic: cfg.Topic("identities"),
+		OrdersTopic:     cfg.Topic("orders"),
+		MaxEvents:       st.MaxEvents,
+		StaleAfter:      st.LinksStaleAfter,
+		ClientIPHeader:  st.ClientIPHeader,
+		Metrics:         set,
+		Logger:          logger,
+	})
+	hs := &fasthttp.Server{
+		Handler:               srv.Handle,
+		Name:                  "tracker",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		ReadBufferSize:        st.MaxHeaderBytes,
+		MaxRequestBodySize:    st.MaxBodyBytes,
+		ReadTimeout:           st.ReadTimeout,
+		WriteTimeout:          st.WriteTimeout,
+		IdleTimeout:           st.IdleTimeout,
+		Concurrency:           st.MaxConns,
+		CloseOnShutdown:       true,
+		Logger:                discard{},
+	}
+	ln, err := net.Listen("tcp", st.Addr)
+	if err != nil {
+		prod.Close(context.Background())
+		return fmt.Errorf("cannot listen on %s: %w", st.Addr, err)
+	}
+	lctx, stopLoader := context.WithCancel(context.Background())
+	loaderDone := make(chan struct{})
+	go func() { loader.Run(lctx); close(loaderDone) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	codes, slugs := cache.Load().Len()
+	logger.Info("tracker serving", "addr", ln.Addr().String(), "codes", codes, "slugs", slugs, "spool_bytes", sp.Bytes())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	// Stop accepting and finish in-flight requests, then drain the clicks
+	// they queued; the whole stop shares one deadline.
+	sctx, cancelStop := context.WithTimeout(context.Background(), st.ShutdownTimeout)
+	defer cancelStop()
+	if serr := hs.ShutdownWithContext(sctx); serr != nil && err == nil {
+		err = fmt.Errorf("http shutdown: %w", serr)
+	}
+	if perr := prod.Close(sctx); perr != nil {
+		logger.Warn("click drain incomplete, rest spooled", "error", perr)
+	}
+	if cerr := sp.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	stopLoader()
+	<-loaderDone
+	logger.Info("tracker stopped", "spool_bytes", sp.Bytes())
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// discard silences fasthttp's per-connection error log (timeouts of idle
+// or slow clients); the hot path logs nothing per request.
+type discard struct{}
+
+func (discard) Printf(string, ...any) {}
