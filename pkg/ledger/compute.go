@@ -1,0 +1,355 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func (e *engine) acct(owner, kind, currency string) *account {
+	a := e.accounts[acctKey{owner, kind, currency}]
+	if a == nil {
+		panic(fmt.Sprintf("BUG: account %s %s %s not locked", owner, kind, currency))
+	}
+	return a
+}
+
+// compute turns request i into a transfer against the locked state.
+func (e *engine) compute(i int) error {
+	r := &e.reqs[i]
+	row := transferRow{id: e.ids[0], req: r, partnerID: r.partnerID, currency: r.currency}
+	e.ids = e.ids[1:]
+	avail := e.acct(PartnerOwner(r.partnerID), KindAvailable, r.currency)
+	var legs []leg
+	var err error
+	switch r.op {
+	case opAccrue, opPayoutRequest, opStoreCreditRequest:
+		legs, err = e.open(&row, avail)
+	case opVoid, opPartialVoid, opPayoutFailed, opStoreCreditRejected:
+		legs, err = e.void(&row)
+	case opApprove:
+		legs, err = e.approve(&row, avail)
+	case opPayoutPaid, opStoreCreditApproved:
+		legs, err = e.postPending(&row, avail)
+	case opReleaseReserve:
+		legs, err = e.release(&row, avail)
+	case opClawback:
+		legs, err = e.clawback(&row, avail)
+	case opPenalty:
+		income := e.acct(ProgramOwner, KindPenaltyIncome, r.currency)
+		legs = []leg{{avail, phasePosted, -r.amount}, {income, phasePosted, r.amount}}
+	case opAdjustment:
+		adj := e.acct(ProgramOwner, KindAdjustments, r.currency)
+		legs = []leg{{adj, phasePosted, -r.amount}, {avail, phasePosted, r.amount}}
+	default:
+		panic(fmt.Sprintf("BUG: unknown operation %q", r.op))
+	}
+	if err != nil {
+		return err
+	}
+	if err := e.apply(row, legs); err != nil {
+		return err
+	}
+	e.results[i] = Transfer{ID: row.id, Key: r.key}
+	return nil
+}
+
+// open creates a pending transfer: an accrued commission (expense → partner's available,
+// as credits_pending) or a payout / store-credit request (partner's available → clearing
+// or liability, as debits_pending, only if available covers it).
+func (e *engine) open(row *transferRow, avail *account) ([]leg, error) {
+	r := row.req
+	k := pendKey{pendingKindOf(r.op), r.ref}
+	if e.pendings[k] != nil {
+		return nil, fmt.Errorf("%s %q: %w", refName(r.op), r.ref, ErrDuplicateReference)
+	}
+	var debit, credit *account
+	switch r.op {
+	case opAccrue:
+		debit, credit = e.acct(ProgramOwner, KindCommissionExpense, r.currency), avail
+	case opPayoutRequest:
+		debit, credit = avail, e.acct(ProgramOwner, KindPayoutClearing, r.currency)
+	default:
+		debit, credit = avail, e.acct(ProgramOwner, KindStoreCreditLiability, r.currency)
+	}
+	if debit == avail {
+		if have := availableOf(avail); have < r.amount {
+			return nil, fmt.Errorf("%w: available %d, asked %d", ErrInsufficientFunds, have, r.amount)
+		}
+	}
+	e.pendings[k] = &pending{
+		transferID: row.id, key: k, partnerID: r.partnerID, currency: r.currency,
+		debitID: debit.id, creditID: credit.id, amount: r.amount, isNew: true,
+	}
+	return []leg{{debit, phasePending, -r.amount}, {credit, phasePending, r.amount}}, nil
+}
+
+// availableOf is what a partner may still withdraw: posted balance minus what requested
+// payouts and store credit hold.
+func availableOf(a *account) int64 { return a.cpo - a.dpo - a.dp }
+
+// resolvable returns the open pending transfer a resolution refers to.
+func (e *engine) resolvable(row *transferRow) (*pending, error) {
+	r := row.req
+	p := e.pendings[pendKey{pendingKindOf(r.op), r.ref}]
+	if p == nil {
+		return nil, fmt.Errorf("%s %q: %w", refName(r.op), r.ref, ErrNotFound)
+	}
+	if p.remaining() == 0 {
+		return nil, fmt.Errorf("%s %q: %w", refName(r.op), r.ref, ErrPendingResolved)
+	}
+	row.pendingID = p.transferID
+	return p, nil
+}
+
+// releaseLegs releases amount of pending p on both of its accounts.
+func (e *engine) releaseLegs(p *pending, amount int64) []leg {
+	debit, credit := e.byID[p.debitID], e.byID[p.creditID]
+	if debit == nil || credit == nil {
+		panic(fmt.Sprintf("BUG: accounts of pending transfer %d not locked", p.transferID))
+	}
+	return []leg{{debit, phaseRelease, -amount}, {credit, phaseRelease, amount}}
+}
+
+// void voids what remains of a pending transfer, or part of it (PartialVoid). A partial
+// void of everything that remains is final, like a void.
+func (e *engine) void(row *transferRow) ([]leg, error) {
+	p, err := e.resolvable(row)
+	if err != nil {
+		return nil, err
+	}
+	amount := p.remaining()
+	if row.req.op == opPartialVoid {
+		if row.req.amount > amount {
+			return nil, fmt.Errorf("%w: void %d, pending %d", ErrExceedsRemaining, row.req.amount, amount)
+		}
+		amount = row.req.amount
+	}
+	p.voided += amount
+	p.dirty = true
+	row.final = p.remaining() == 0
+	return e.releaseLegs(p, amount), nil
+}
+
+// postPending posts a whole payout or store-credit request.
+func (e *engine) postPending(row *transferRow, avail *account) ([]leg, error) {
+	p, err := e.resolvable(row)
+	if err != nil {
+		return nil, err
+	}
+	amount := p.remaining()
+	p.posted += amount
+	p.dirty = true
+	row.final = true
+	var to *account
+	if row.req.op == opStoreCreditApproved {
+		to = e.acct(ProgramOwner, KindStoreCreditLiability, p.currency)
+	} else {
+		to = e.acct(PartnerOwner(p.partnerID), KindPaidOut, p.currency)
+	}
+	// For a payout the clearing account's pending credit is released and the money goes
+	// straight to paid_out: clearing nets to zero once paid.
+	legs := e.releaseLegs(p, amount)
+	return append(legs, leg{avail, phasePosted, -amount}, leg{to, phasePosted, amount}), nil
+}
+
+// approve posts what remains of a pending commission and splits it between available and
+// the reserve: reserve = remaining × bp / 10000, rounded down, available gets the rest.
+func (e *engine) approve(row *transferRow, avail *account) ([]leg, error) {
+	r := row.req
+	p, err := e.resolvable(row)
+	if err != nil {
+		return nil, err
+	}
+	if e.reserves[r.ref] != nil {
+		panic(fmt.Sprintf("BUG: commission %q has a reserve but its pending transfer is open", r.ref))
+	}
+	amount := p.remaining()
+	held := amount * r.bp / 10000 // no overflow: amount ≤ MaxAmountMinor = 2^49, bp ≤ 10^4
+	p.posted += amount
+	p.dirty = true
+	row.final = true
+	row.releaseAt = r.releaseAt
+	e.reserves[r.ref] = &reserve{
+		commissionID: r.ref, approveID: row.id, partnerID: p.partnerID, currency: p.currency,
+		approved: amount, amount: held, held: held, releaseAt: r.releaseAt, isNew: true,
+	}
+	expense := e.acct(ProgramOwner, KindCommissionExpense, p.currency)
+	legs := append(e.releaseLegs(p, amount), leg{expense, phasePosted, -amount})
+	if amount-held > 0 {
+		legs = append(legs, leg{avail, phasePosted, amount - held})
+	}
+	if held > 0 {
+		legs = append(legs, leg{e.acct(PartnerOwner(p.partnerID), KindReserved, p.currency), phasePosted, held})
+	}
+	return legs, nil
+}
+
+// release moves what a commission's reserve holds to available.
+func (e *engine) release(row *transferRow, avail *account) ([]leg, error) {
+	r := row.req
+	rs := e.reserves[r.ref]
+	if rs == nil {
+		return nil, fmt.Errorf("reserve of commission %q: %w", r.ref, ErrNotFound)
+	}
+	if rs.held == 0 {
+		return nil, fmt.Errorf("commission %q: %w", r.ref, ErrNothingToRelease)
+	}
+	amount := rs.held
+	rs.held = 0
+	rs.releaseID = row.id
+	rs.dirty = true
+	reserved := e.acct(PartnerOwner(rs.partnerID), KindReserved, rs.currency)
+	return []leg{{reserved, phasePosted, -amount}, {avail, phasePosted, amount}}, nil
+}
+
+// clawback takes amount back from an approved commission: first from what its reserve
+// still holds, the rest from available (which may go negative), back to the expense account.
+func (e *engine) clawback(row *transferRow, avail *account) ([]leg, error) {
+	r := row.req
+	rs := e.reserves[r.ref]
+	if rs == nil {
+		return nil, fmt.Errorf("approved commission %q: %w", r.ref, ErrNotFound)
+	}
+	if left := rs.approved - rs.clawed; r.amount > left {
+		return nil, fmt.Errorf("%w: claw back %d, approved %d of which %d already clawed back", ErrExceedsRemaining, r.amount, rs.approved, rs.clawed)
+	}
+	fromReserve := min(rs.held, r.amount)
+	rs.held -= fromReserve
+	rs.clawed += r.amount
+	rs.dirty = true
+	legs := []leg{{e.acct(ProgramOwner, KindCommissionExpense, rs.currency), phasePosted, r.amount}}
+	if fromReserve > 0 {
+		legs = append(legs, leg{e.acct(PartnerOwner(rs.partnerID), KindReserved, rs.currency), phasePosted, -fromReserve})
+	}
+	if rest := r.amount - fromReserve; rest > 0 {
+		legs = append(legs, leg{avail, phasePosted, -rest})
+	}
+	return legs, nil
+}
+
+var transferColumns = []string{"id", "idempotency_key", "request_hash", "operation", "partner_id", "currency",
+	"reference", "amount_minor", "note", "pending_id", "final", "release_at"}
+
+var postingColumns = []string{"transfer_id", "account_id", "phase", "amount_minor", "posted_after"}
+
+// write stores the batch: transfers and postings by COPY, then balances, pending and
+// reserve state by set-based statements in one pipelined round trip.
+func (e *engine) write(ctx context.Context) error {
+	rows := make([][]any, len(e.rows))
+	for i, t := range e.rows {
+		var pendingID, releaseAt any
+		if t.pendingID != 0 {
+			pendingID = t.pendingID
+		}
+		if !t.releaseAt.IsZero() {
+			releaseAt = t.releaseAt
+		}
+		rows[i] = []any{t.id, t.req.key, t.req.hash, string(t.req.op), t.partnerID, t.currency,
+			t.req.ref, t.req.amount, t.req.note, pendingID, t.final, releaseAt}
+	}
+	if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_transfers"}, transferColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("cannot write transfers: %w", err)
+	}
+	if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_postings"}, postingColumns, pgx.CopyFromRows(e.postings)); err != nil {
+		return fmt.Errorf("cannot write postings: %w", err)
+	}
+	b := &pgx.Batch{}
+	e.queueAccounts(b)
+	e.queuePendings(b)
+	e.queueReserves(b)
+	if err := e.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("cannot write balances: %w", err)
+	}
+	return nil
+}
+
+func (e *engine) queueAccounts(b *pgx.Batch) {
+	var ids, dp, cp, dpo, cpo []int64
+	for _, a := range e.accounts {
+		if a.dirty {
+			ids, dp, cp, dpo, cpo = append(ids, a.id), append(dp, a.dp), append(cp, a.cp), append(dpo, a.dpo), append(cpo, a.cpo)
+		}
+	}
+	b.Queue(`
+		UPDATE ledger_accounts a
+		SET debits_pending = u.dp, credits_pending = u.cp, debits_posted = u.dpo, credits_posted = u.cpo
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, dp, cp, dpo, cpo)
+		WHERE a.id = u.id`, ids, dp, cp, dpo, cpo)
+}
+
+func (e *engine) queuePendings(b *pgx.Batch) {
+	var newRows, upd struct {
+		ids, debit, credit, amount, posted, voided []int64
+		kinds, refs, partners, curs                []string
+		closed                                     []bool
+	}
+	for _, p := range e.pendings {
+		t := &upd
+		if p.isNew {
+			t = &newRows
+		} else if !p.dirty {
+			continue
+		}
+		t.ids, t.debit, t.credit = append(t.ids, p.transferID), append(t.debit, p.debitID), append(t.credit, p.creditID)
+		t.amount, t.posted, t.voided = append(t.amount, p.amount), append(t.posted, p.posted), append(t.voided, p.voided)
+		t.kinds, t.refs = append(t.kinds, p.key.kind), append(t.refs, p.key.ref)
+		t.partners, t.curs = append(t.partners, p.partnerID), append(t.curs, p.currency)
+		t.closed = append(t.closed, p.remaining() == 0)
+	}
+	if len(newRows.ids) > 0 {
+		b.Queue(`
+			INSERT INTO ledger_pending (transfer_id, kind, reference, partner_id, currency, debit_account_id,
+				credit_account_id, amount_minor, posted_minor, voided_minor, closed)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+				$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bool[])`,
+			newRows.ids, newRows.kinds, newRows.refs, newRows.partners, newRows.curs, newRows.debit,
+			newRows.credit, newRows.amount, newRows.posted, newRows.voided, newRows.closed)
+	}
+	if len(upd.ids) > 0 {
+		b.Queue(`
+			UPDATE ledger_pending p SET posted_minor = u.posted, voided_minor = u.voided, closed = u.closed
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bool[]) AS u(id, posted, voided, closed)
+			WHERE p.transfer_id = u.id`, upd.ids, upd.posted, upd.voided, upd.closed)
+	}
+}
+
+func (e *engine) queueReserves(b *pgx.Batch) {
+	var newRows, upd struct {
+		ids, partners, curs                []string
+		approveIDs, approved, amount, held []int64
+		clawed, releaseIDs                 []int64
+		releaseAt                          []time.Time
+	}
+	for _, r := range e.reserves {
+		t := &upd
+		if r.isNew {
+			t = &newRows
+		} else if !r.dirty {
+			continue
+		}
+		t.ids, t.partners, t.curs = append(t.ids, r.commissionID), append(t.partners, r.partnerID), append(t.curs, r.currency)
+		t.approveIDs, t.approved, t.amount = append(t.approveIDs, r.approveID), append(t.approved, r.approved), append(t.amount, r.amount)
+		t.held, t.clawed, t.releaseIDs = append(t.held, r.held), append(t.clawed, r.clawed), append(t.releaseIDs, r.releaseID)
+		t.releaseAt = append(t.releaseAt, r.releaseAt)
+	}
+	if len(newRows.ids) > 0 {
+		b.Queue(`
+			INSERT INTO ledger_reserves (commission_id, approve_transfer_id, partner_id, currency, approved_minor,
+				reserve_minor, held_minor, clawed_minor, release_at, release_transfer_id)
+			SELECT c, a, p, cur, ap, r, h, cl, at, nullif(rel, 0)
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+				$7::bigint[], $8::bigint[], $9::timestamptz[], $10::bigint[]) AS u(c, a, p, cur, ap, r, h, cl, at, rel)`,
+			newRows.ids, newRows.approveIDs, newRows.partners, newRows.curs, newRows.approved, newRows.amount,
+			newRows.held, newRows.clawed, newRows.releaseAt, newRows.releaseIDs)
+	}
+	if len(upd.ids) > 0 {
+		b.Queue(`
+			UPDATE ledger_reserves r SET held_minor = u.held, clawed_minor = u.clawed,
+				release_transfer_id = nullif(u.rel, 0)
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(c, held, clawed, rel)
+			WHERE r.commission_id = u.c`, upd.ids, upd.held, upd.clawed, upd.releaseIDs)
+	}
+}
