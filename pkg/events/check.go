@@ -1,0 +1,228 @@
+package events
+
+import (
+	"errors"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/openaff/affiliate/pkg/money"
+)
+
+// Bounds on every string field, in bytes.
+const (
+	// MaxIDLen bounds ids: event, order, line, product, category,
+	// customer, partner, link, commission and request ids, device tokens.
+	MaxIDLen = 128
+	// MaxURLLen bounds a click's target and referer.
+	MaxURLLen = 2048
+	// MaxUserAgentLen bounds a click's user agent.
+	MaxUserAgentLen = 512
+	// MaxEmailLen bounds an identity's email (RFC 5321's path limit).
+	MaxEmailLen = 254
+	// MaxReasonLen bounds a DLQ record's reason.
+	MaxReasonLen = 1024
+	// MaxTopicLen bounds a DLQ record's topic (Kafka's own limit is 249).
+	MaxTopicLen = 249
+)
+
+// Event times must lie in [minTime, maxTime): wider than any real event,
+// narrow enough for ClickHouse's DateTime (1970–2105).
+var (
+	minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func missing(field string) error { return fieldErr(field, "missing") }
+
+// checkID checks an opaque id: 1..MaxIDLen bytes of UTF-8 without control
+// characters. An empty optional id passes.
+func checkID(field, s string, required bool) error {
+	if s == "" {
+		if required {
+			return missing(field)
+		}
+		return nil
+	}
+	if len(s) > MaxIDLen {
+		return fieldErr(field, "longer than "+strconv.Itoa(MaxIDLen)+" bytes")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fieldErr(field, "contains a control character")
+		}
+	}
+	return nil
+}
+
+// checkToken checks a device token: 1..MaxIDLen printable ASCII bytes
+// (what the tracker's cookie holds), no spaces.
+func checkToken(field, s string, required bool) error {
+	if s == "" {
+		if required {
+			return missing(field)
+		}
+		return nil
+	}
+	if len(s) > MaxIDLen {
+		return fieldErr(field, "longer than "+strconv.Itoa(MaxIDLen)+" bytes")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] >= 0x7f {
+			return fieldErr(field, "must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// checkUUID checks a UUID in canonical lower-case 8-4-4-4-12 form; version 0
+// accepts any version.
+func checkUUID(field, s string, version int) error {
+	if s == "" {
+		return missing(field)
+	}
+	u, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 || strings.ToLower(s) != s {
+		return fieldErr(field, "must be a UUID in lower-case 8-4-4-4-12 form")
+	}
+	if version != 0 && int(u.Version()) != version {
+		return fieldErr(field, "must be a version "+strconv.Itoa(version)+" UUID")
+	}
+	return nil
+}
+
+// parseTime parses an RFC 3339 time and normalises it to UTC.
+func parseTime(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, missing(field)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || len(s) > 40 {
+		return time.Time{}, fieldErr(field, `must be an RFC 3339 time such as "2026-11-25T10:00:00Z"`)
+	}
+	t = t.UTC()
+	if t.Before(minTime) || !t.Before(maxTime) {
+		return time.Time{}, fieldErr(field, "must lie between 2000 and 2100")
+	}
+	return t, nil
+}
+
+// parseAmount parses a decimal amount of cur; "" is absent (0).
+func parseAmount(field string, cur money.Currency, s string, signed bool) (int64, error) {
+	var v int64
+	var err error
+	if signed {
+		v, err = money.ParseSigned(cur, s)
+	} else {
+		v, err = money.Parse(cur, s)
+	}
+	switch {
+	case err == nil:
+		return v, nil
+	case errors.Is(err, money.ErrTooPrecise):
+		return 0, fieldErr(field, "has more decimals than "+cur.Code()+" allows ("+strconv.Itoa(cur.Exponent())+")")
+	case errors.Is(err, money.ErrNegative):
+		return 0, fieldErr(field, "must not be negative")
+	case errors.Is(err, money.ErrOverflow):
+		return 0, fieldErr(field, "amount out of range")
+	default:
+		return 0, fieldErr(field, `must be a decimal string such as "149.90" (digits, optional '.', no sign, exponent or separators)`)
+	}
+}
+
+// parseCurrency parses a currency code field.
+func parseCurrency(field, s string) (money.Currency, error) {
+	if s == "" {
+		return money.Currency{}, missing(field)
+	}
+	c, err := money.ParseCurrency(s)
+	if err != nil {
+		return money.Currency{}, fieldErr(field, "unknown currency (want an ISO 4217 code such as \"EUR\")")
+	}
+	return c, nil
+}
+
+// checkURL checks an absolute http or https URL of at most MaxURLLen bytes.
+func checkURL(field, s string) error {
+	if s == "" {
+		return missing(field)
+	}
+	if len(s) > MaxURLLen {
+		return fieldErr(field, "longer than "+strconv.Itoa(MaxURLLen)+" bytes")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !utf8.ValidString(s) || hasControl(s) {
+		return fieldErr(field, "must be an absolute http or https URL")
+	}
+	return nil
+}
+
+// checkText checks free text (referer, user agent) for length only; the
+// lexer already rejected invalid UTF-8.
+func checkText(field, s string, max int) error {
+	if len(s) > max {
+		return fieldErr(field, "longer than "+strconv.Itoa(max)+" bytes")
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAnonIP parses an anonymised IP address: empty (unknown, the zero
+// Addr), an IPv4 address with the last octet zero (/24) or an IPv6 address
+// with all but the first 48 bits zero, in canonical form. A full address is
+// refused so that it never reaches storage.
+func parseAnonIP(field, s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" || a.Is4In6() {
+		return netip.Addr{}, fieldErr(field, "must be an IPv4 or IPv6 address")
+	}
+	if AnonymizeIP(a) != a || a.String() != s {
+		return netip.Addr{}, fieldErr(field, "must be anonymised (IPv4 /24, IPv6 /48) in canonical form")
+	}
+	return a, nil
+}
+
+// AnonymizeIP returns the anonymised form the click event requires: the /24
+// network address of an IPv4 address, the /48 of an IPv6 address (IPv4-mapped
+// IPv6 addresses are treated as IPv4, zones dropped), or the zero Addr for
+// the zero Addr.
+func AnonymizeIP(a netip.Addr) netip.Addr {
+	a = a.Unmap().WithZone("")
+	bitsKept := 48
+	if a.Is4() {
+		bitsKept = 24
+	}
+	p, err := a.Prefix(bitsKept)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return p.Addr()
+}
+
+// checkEmail checks an optional email: at most MaxEmailLen bytes, one '@'
+// with something on both sides, no spaces or control characters.
+func checkEmail(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	at := strings.LastIndexByte(s, '@')
+	if len(s) > MaxEmailLen || at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n") || hasControl(s) {
+		return fieldErr(field, "must be an email address of at most "+strconv.Itoa(MaxEmailLen)+" bytes")
+	}
+	return nil
+}

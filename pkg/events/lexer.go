@@ -1,0 +1,355 @@
+package events
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// lexer is a small strict JSON reader over a byte slice. Our own rather
+// than encoding/json because the decoders must: match keys exactly
+// (encoding/json matches case-insensitively), reject duplicate keys
+// (encoding/json silently keeps the last one: "unit_price" twice would be an
+// ambiguity about money), name the exact field of any error
+// ("lines[2].quantity"), reject invalid UTF-8 instead of rewriting it, and
+// decode a click without reflection. It is fuzzed against json.Valid.
+type lexer struct {
+	data    []byte
+	pos     int
+	scratch []byte // unescaped keys
+}
+
+// maxSkipDepth bounds the nesting of an unknown field's value that the lexer
+// skips before rejecting the event.
+const maxSkipDepth = 32
+
+// syntaxError is a JSON syntax error at a byte offset.
+type syntaxError struct {
+	msg string
+	pos int
+}
+
+func (e *syntaxError) Error() string {
+	return "invalid JSON at byte " + strconv.Itoa(e.pos) + ": " + e.msg
+}
+
+func (l *lexer) errorf(msg string) error { return &syntaxError{msg: msg, pos: l.pos} }
+
+func (l *lexer) skipWS() {
+	for l.pos < len(l.data) {
+		switch l.data[l.pos] {
+		case ' ', '\t', '\n', '\r':
+			l.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (l *lexer) consume(c byte) bool {
+	if l.pos < len(l.data) && l.data[l.pos] == c {
+		l.pos++
+		return true
+	}
+	return false
+}
+
+// end checks that only whitespace follows the event.
+func (l *lexer) end() error {
+	l.skipWS()
+	if l.pos != len(l.data) {
+		return l.errorf("unexpected data after the event")
+	}
+	return nil
+}
+
+// object reads a JSON object, calling fn for each key with the lexer
+// positioned at the value; fn must consume the value. The key slice is only
+// valid during the call.
+func (l *lexer) object(fn func(key []byte) error) error {
+	l.skipWS()
+	if !l.consume('{') {
+		return l.errorf("expected an object")
+	}
+	l.skipWS()
+	if l.consume('}') {
+		return nil
+	}
+	for {
+		l.skipWS()
+		key, err := l.key()
+		if err != nil {
+			return err
+		}
+		l.skipWS()
+		if !l.consume(':') {
+			return l.errorf("expected ':' after a key")
+		}
+		l.skipWS()
+		if err := fn(key); err != nil {
+			return err
+		}
+		l.skipWS()
+		if l.consume(',') {
+			continue
+		}
+		if l.consume('}') {
+			return nil
+		}
+		return l.errorf("expected ',' or '}'")
+	}
+}
+
+// array reads a JSON array, calling fn for each element with the lexer
+// positioned at it; fn must consume the element.
+func (l *lexer) array(fn func(i int) error) error {
+	l.skipWS()
+	if !l.consume('[') {
+		return l.errorf("expected an array")
+	}
+	l.skipWS()
+	if l.consume(']') {
+		return nil
+	}
+	for i := 0; ; i++ {
+		l.skipWS()
+		if err := fn(i); err != nil {
+			return err
+		}
+		l.skipWS()
+		if l.consume(',') {
+			continue
+		}
+		if l.consume(']') {
+			return nil
+		}
+		return l.errorf("expected ',' or ']'")
+	}
+}
+
+// null consumes a JSON null if one is next and reports whether it did.
+func (l *lexer) null() bool {
+	if len(l.data)-l.pos >= 4 && string(l.data[l.pos:l.pos+4]) == "null" {
+		l.pos += 4
+		return true
+	}
+	return false
+}
+
+// bool reads true or false.
+func (l *lexer) bool() (bool, error) {
+	switch {
+	case len(l.data)-l.pos >= 4 && string(l.data[l.pos:l.pos+4]) == "true":
+		l.pos += 4
+		return true, nil
+	case len(l.data)-l.pos >= 5 && string(l.data[l.pos:l.pos+5]) == "false":
+		l.pos += 5
+		return false, nil
+	}
+	return false, l.errorf("expected true or false")
+}
+
+// isString reports whether a string is next.
+func (l *lexer) isString() bool { return l.pos < len(l.data) && l.data[l.pos] == '"' }
+
+// number reads a JSON number and returns its text.
+func (l *lexer) number() ([]byte, error) {
+	start := l.pos
+	l.consume('-')
+	switch {
+	case l.consume('0'):
+	case l.pos < len(l.data) && l.data[l.pos] >= '1' && l.data[l.pos] <= '9':
+		l.digits()
+	default:
+		return nil, l.errorf("expected a number")
+	}
+	if l.consume('.') {
+		if l.digits() == 0 {
+			return nil, l.errorf("expected digits after '.'")
+		}
+	}
+	if l.consume('e') || l.consume('E') {
+		if !l.consume('+') {
+			l.consume('-')
+		}
+		if l.digits() == 0 {
+			return nil, l.errorf("expected digits in the exponent")
+		}
+	}
+	return l.data[start:l.pos], nil
+}
+
+func (l *lexer) digits() int {
+	n := 0
+	for l.pos < len(l.data) && l.data[l.pos] >= '0' && l.data[l.pos] <= '9' {
+		l.pos++
+		n++
+	}
+	return n
+}
+
+// key reads an object key. The result aliases the input or l.scratch.
+func (l *lexer) key() ([]byte, error) {
+	raw, escaped, err := l.scanString()
+	if err != nil {
+		return nil, err
+	}
+	if !escaped {
+		return raw, nil
+	}
+	l.scratch = unescape(l.scratch[:0], raw)
+	return l.scratch, nil
+}
+
+// str reads a string value and returns a copy the caller owns.
+func (l *lexer) str() (string, error) {
+	raw, escaped, err := l.scanString()
+	if err != nil {
+		return "", err
+	}
+	if !escaped {
+		return string(raw), nil
+	}
+	return string(unescape(make([]byte, 0, len(raw)), raw)), nil
+}
+
+// scanString checks the string at the current position and returns its raw
+// contents (between the quotes) and whether it holds escapes. It rejects raw
+// control characters, bad escapes and invalid UTF-8.
+func (l *lexer) scanString() (raw []byte, escaped bool, err error) {
+	if !l.consume('"') {
+		return nil, false, l.errorf("expected a string")
+	}
+	start := l.pos
+	for l.pos < len(l.data) {
+		c := l.data[l.pos]
+		switch {
+		case c == '"':
+			raw = l.data[start:l.pos]
+			l.pos++
+			return raw, escaped, nil
+		case c == '\\':
+			escaped = true
+			if l.pos+1 >= len(l.data) {
+				return nil, false, l.errorf("unterminated escape")
+			}
+			switch l.data[l.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				l.pos += 2
+			case 'u':
+				if l.pos+6 > len(l.data) {
+					return nil, false, l.errorf("short \\u escape")
+				}
+				for _, h := range l.data[l.pos+2 : l.pos+6] {
+					if unhex(h) < 0 {
+						return nil, false, l.errorf("bad \\u escape")
+					}
+				}
+				l.pos += 6
+			default:
+				return nil, false, l.errorf("bad escape")
+			}
+		case c < 0x20:
+			return nil, false, l.errorf("control character in a string")
+		case c < utf8.RuneSelf:
+			l.pos++
+		default:
+			r, size := utf8.DecodeRune(l.data[l.pos:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, false, l.errorf("invalid UTF-8 in a string")
+			}
+			l.pos += size
+		}
+	}
+	return nil, false, l.errorf("unterminated string")
+}
+
+// unescape appends the decoded form of raw, which scanString has checked.
+// Lone surrogates become U+FFFD, as in encoding/json.
+func unescape(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		switch raw[i+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hex4(raw[i+2:])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					if r2 := utf16.DecodeRune(r, hex4(raw[i+2:])); r2 != utf8.RuneError {
+						dst = utf8.AppendRune(dst, r2)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, raw[i+1])
+		}
+		i += 2
+	}
+	return dst
+}
+
+func hex4(b []byte) rune {
+	return rune(unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3]))
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// skip consumes any JSON value, nested at most maxSkipDepth deep.
+func (l *lexer) skip(depth int) error {
+	if depth > maxSkipDepth {
+		return l.errorf("nested too deep")
+	}
+	if l.pos >= len(l.data) {
+		return l.errorf("unexpected end of input")
+	}
+	switch c := l.data[l.pos]; {
+	case c == '"':
+		_, _, err := l.scanString()
+		return err
+	case c == '{':
+		return l.object(func([]byte) error { return l.skip(depth + 1) })
+	case c == '[':
+		return l.array(func(int) error { return l.skip(depth + 1) })
+	case c == 't' || c == 'f':
+		_, err := l.bool()
+		return err
+	case c == 'n':
+		if !l.null() {
+			return l.errorf("expected null")
+		}
+		return nil
+	default:
+		_, err := l.number()
+		return err
+	}
+}
