@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what the tests and the dev stack need, and only what is missing:
+# Debian packages (ClickHouse, Postgres, Chromium, wrk, kcat, Java, Maven,
+# python3-venv) and the Apache Kafka broker's jars (Maven Central, into the
+# git-ignored deploy/kafka/lib/). Idempotent, and quiet when all is present.
+# Used by the README and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+say() { echo "install-deps: $*" >&2; }
+
+# --- Debian packages -------------------------------------------------------
+missing=()
+have() { command -v "$1" >/dev/null 2>&1; }
+# need PACKAGE... unless the test command succeeds.
+need() { local test=$1; shift; if ! eval "$test" >/dev/null 2>&1; then missing+=("$@"); fi; }
+
+need 'have clickhouse-server || have clickhouse' clickhouse-server
+need 'have clickhouse-client || have clickhouse' clickhouse-client
+need 'ls /usr/lib/postgresql/*/bin/initdb' postgresql
+need 'have chromium' chromium
+need 'have chromedriver' chromium-driver
+need 'have wrk' wrk
+need 'have kcat' kcat
+need 'have java && java -version 2>&1 | grep -Eq "version \"(1[7-9]|[2-9][0-9])"' openjdk-17-jre-headless
+need 'have mvn' maven
+need 'python3 -c "import ensurepip, venv"' python3-venv
+
+# quietly runs a command, printing its output only when it fails.
+quietly() {
+	local log
+	log=$(mktemp)
+	if ! "$@" >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		say "failed: $*"
+		exit 1
+	fi
+	rm -f "$log"
+}
+
+if ((${#missing[@]})); then
+	cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+	if [[ $(id -u) -ne 0 ]]; then
+		if have sudo && sudo -n true 2>/dev/null; then
+			say "installing ${missing[*]} (sudo)"
+			quietly sudo apt-get update
+			quietly sudo env DEBIAN_FRONTEND=noninteractive $cmd
+		else
+			say "missing Debian packages: ${missing[*]}"
+			say "run as root:  sudo apt-get update && sudo $cmd"
+			exit 1
+		fi
+	else
+		say "installing ${missing[*]}"
+		quietly apt-get update
+		quietly env DEBIAN_FRONTEND=noninteractive $cmd
+	fi
+fi
+
+# --- Apache Kafka broker jars (Maven Central) ------------------------------
+# deploy/kafka/pom.xml pins org.apache.kafka:kafka_2.13 and the log binding;
+# copy-dependencies gives 46 jars (about 45 MB). pkg/testenv and devstack
+# find them in deploy/kafka/lib (or $AFF_KAFKA_LIB).
+KAFKA_LIB=${AFF_KAFKA_LIB:-$ROOT/deploy/kafka/lib}
+KAFKA_JARS=46
+count_jars() { find "$KAFKA_LIB" -maxdepth 1 -name '*.jar' 2>/dev/null | wc -l; }
+if [[ $(count_jars) -ne $KAFKA_JARS ]] || ! ls "$KAFKA_LIB"/kafka_2.13-*.jar >/dev/null 2>&1; then
+	say "fetching the Apache Kafka jars into $KAFKA_LIB (once; about 45 MB)"
+	rm -rf "$KAFKA_LIB"
+	quietly mvn -B -q -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies \
+		-DoutputDirectory="$KAFKA_LIB" -DincludeScope=runtime
+	if [[ $(count_jars) -ne $KAFKA_JARS ]]; then
+		say "expected $KAFKA_JARS jars in $KAFKA_LIB, found $(count_jars): check deploy/kafka/pom.xml"
+		exit 1
+	fi
+fi
+
+# --- chdb-core virtual environment -----------------------------------------
+# >>> RESERVED for the ClickHouse-conformance helper (issue 10, item 6): create
+# >>> the git-ignored /.venv with python3 -m venv and pip install chdb-core here,
+# >>> quiet and skipped when already present.
+# <<< end of reserved spot
