@@ -14,9 +14,9 @@ import (
 
 // Limits on what a click keeps of the request; longer values are cut.
 const (
-	MaxRefererBytes   = 1024
+	MaxRefererBytes   = 2048 // events.MaxURLLen
 	MaxUserAgentBytes = 512
-	MaxTargetBytes    = 4096
+	MaxTargetBytes    = 2048 // events.MaxURLLen
 	MaxForwardedBytes = 256
 	// TokenBytes is the length of a device token: the whole aff_dt value.
 	TokenBytes = 45
@@ -70,22 +70,6 @@ func SetBytes(dst *[]byte, src []byte, limit int) {
 		src = src[:limit]
 	}
 	*dst = append((*dst)[:0], src...)
-}
-
-// Anonymize reduces addr to its /24 (IPv4) or /48 (IPv6) network, so the
-// stored address never identifies a single host. IPv4-mapped IPv6 addresses
-// are treated as IPv4.
-func Anonymize(addr netip.Addr) netip.Addr {
-	addr = addr.Unmap()
-	bits := 48
-	if addr.Is4() {
-		bits = 24
-	}
-	p, err := addr.Prefix(bits)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return p.Addr()
 }
 
 // ClientAddr returns the client address of r: the last valid address of

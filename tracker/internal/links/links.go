@@ -18,9 +18,13 @@ import (
 // Entry is a resolved, immutable redirect target. Entries are shared by
 // every request and must never be modified.
 type Entry struct {
-	LinkID     string // "" for slug and deep links
-	PartnerID  string
-	Kind       string // click link kind: "link", "deep" (generated), "slug", "slug_deep"
+	// LinkID is the links.id of a generated link, "slug:<slug>" for a
+	// partner's site link.
+	LinkID    string
+	PartnerID string
+	// Kind is the click kind: "link" or "deep" (generated links, as stored),
+	// "slug" (a deep link through a slug is recorded as "deep").
+	Kind       string
 	Target     string // validated absolute URL (for slugs: the landing base)
 	ProductID  string
 	CategoryID string

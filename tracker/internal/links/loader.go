@@ -193,7 +193,7 @@ func (l *Loader) publish() {
 				l.opts.Logger.Warn("partner landing_url refused, using AFF_SHOP_URL", "partner_id", p.id, "reason", why)
 			}
 		}
-		s.slugs[p.slug] = &Entry{PartnerID: p.id, Kind: "slug", Target: target, Attribute: p.active, DeepBase: base}
+		s.slugs[p.slug] = &Entry{LinkID: "slug:" + p.slug, PartnerID: p.id, Kind: "slug", Target: target, Attribute: p.active, DeepBase: base}
 	}
 	for _, r := range l.links {
 		if !r.active {

@@ -71,8 +71,8 @@ func newTestServer(t testing.TB) (*Server, *fakeProducer) {
 		"susp123": {LinkID: "8", PartnerID: "2", Kind: "link", Target: shop + "/p/43", Attribute: false},
 	}
 	slugs := map[string]*links.Entry{
-		"serdar": {PartnerID: "1", Kind: "slug", Target: shop, Attribute: true, DeepBase: shop},
-		"banned": {PartnerID: "2", Kind: "slug", Target: shop, Attribute: false, DeepBase: shop},
+		"serdar": {LinkID: "slug:serdar", PartnerID: "1", Kind: "slug", Target: shop, Attribute: true, DeepBase: shop},
+		"banned": {LinkID: "slug:banned", PartnerID: "2", Kind: "slug", Target: shop, Attribute: false, DeepBase: shop},
 	}
 	fp := &fakeProducer{keep: true}
 	s := New(Options{
