@@ -2,46 +2,48 @@ package attribution_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/openaff/affiliate/pkg/migrate"
+	"github.com/openaff/affiliate/pkg/testenv"
 )
 
-// TEMPORARY until pkg/testenv lands.
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+var dbSeq atomic.Int64
+
+// clickhouse returns a connection to the package's ClickHouse and a fresh
+// database with every migration applied. It applies the statements itself
+// rather than through env.ClickHouseDB because migrate.ClickHouse's
+// INSERT ... VALUES into schema_migrations hangs on 18.16 (reported).
 func clickhouse(t testing.TB) (driver.Conn, string) {
 	t.Helper()
-	addr := os.Getenv("CH_ADDR")
-	db := "attr_" + sanitize(t.Name())
+	env := testenv.Get(t)
 	ctx := context.Background()
-	c, err := migrate.Open(ctx, addr, "default")
+	conn, err := migrate.Open(ctx, env.ClickHouseAddr(), "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-	c.Exec(ctx, "CREATE DATABASE "+db)
+	t.Cleanup(func() { conn.Close() })
+	db := fmt.Sprintf("attr_%d_%d", os.Getpid(), dbSeq.Add(1))
+	if err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 	ms, err := migrate.ParseClickHouse(migrate.ClickHouseFS(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
 		for _, st := range m.Statements {
-			if err := c.Exec(ctx, st); err != nil {
-				t.Fatal(err)
+			if err := conn.Exec(ctx, st); err != nil {
+				t.Fatalf("%s: %v", m.Name, err)
 			}
 		}
 	}
-	t.Cleanup(func() { c.Close() })
-	return c, db
-}
-
-func sanitize(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
+	return conn, db
 }

@@ -69,24 +69,21 @@ CREATE TABLE IF NOT EXISTS ${DB}.order_lines (
 PARTITION BY toYYYYMM(at)
 ORDER BY (order_id, at, event_id, line_id);
 
+-- Commission facts from the settler (events.Commission): each is the state of
+-- one line's commission after a change; the latest by (at, event_id) per
+-- commission_id is current. See commissions_current in 00203.
 CREATE TABLE IF NOT EXISTS ${DB}.commission_facts (
     event_id String,
-    kind String,
     at DateTime('UTC'),
     commission_id String,
     order_id String,
     line_id String,
     partner_id String,
-    product_id String,
-    category_id String,
-    rule String,
-    click_id String,
-    click_at DateTime('UTC'),
-    order_at DateTime('UTC'),
     currency String,
-    base_minor Int64,
     amount_minor Int64,
+    base_minor Int64,
+    state String,
     inserted_at DateTime('UTC') DEFAULT now()
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(at)
-ORDER BY (partner_id, at, event_id);
+ORDER BY (partner_id, commission_id, at, event_id);
