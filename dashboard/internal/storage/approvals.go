@@ -1,0 +1,227 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openaff/affiliate/pkg/ledger"
+)
+
+// MaxApproveBatch bounds one approval request (bulk approve).
+const MaxApproveBatch = 5000
+
+// ApproveCommissions approves the pending commissions of orderID, or the
+// given ids: each one's pending ledger transfer is posted (split between
+// available and reserve by the program's reserve share, the reserve
+// released after the reserve period) and the row marked approved, all in
+// one transaction. Commissions already approved (or voided) are skipped,
+// so a repeat is a no-op. It returns how many were approved.
+func (s *Storage) ApproveCommissions(ctx context.Context, l *ledger.Ledger, orderID string, ids []int64, adminID int64) (int, error) {
+	if len(ids) > MaxApproveBatch {
+		return 0, &FieldError{Field: "ids", Msg: fmt.Sprintf("at most %d per request", MaxApproveBatch)}
+	}
+	p, err := s.Program(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.inMoneyTx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		rows, err := tx.Query(ctx, `SELECT id FROM commissions
+			WHERE state IN ('pending', 'partially_voided') AND (($1 <> '' AND order_id = $1) OR id = ANY($2))
+			ORDER BY id LIMIT $3 FOR UPDATE`, orderID, ids, MaxApproveBatch)
+		if err != nil {
+			return fmt.Errorf("cannot lock commissions: %w", err)
+		}
+		var todo []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("cannot read commission id: %w", err)
+			}
+			todo = append(todo, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("cannot read commissions: %w", err)
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		releaseAt := time.Now().Add(p.ReservePeriod)
+		ops := make([]ledger.Op, len(todo))
+		for i, id := range todo {
+			cid := strconv.FormatInt(id, 10)
+			ops[i] = ledger.ApproveParams{Key: "commission:" + cid + ":approve", CommissionID: cid,
+				ReserveBasisPoints: p.ReserveUPct / 10000, ReleaseAt: releaseAt}
+		}
+		if _, err := l.ApplyBatch(ctx, tx, ops); err != nil {
+			return fmt.Errorf("cannot post approvals: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE commissions SET state = 'approved', approved_at = now(), approved_by = $2, updated_at = now()
+			WHERE id = ANY($1)`, todo, nullID(adminID))
+		if err != nil {
+			return fmt.Errorf("cannot mark commissions approved: %w", err)
+		}
+		n = int(tag.RowsAffected())
+		return nil
+	})
+	return n, err
+}
+
+// Payout is a payout request.
+type Payout struct {
+	ID          int64
+	PartnerID   int64
+	AmountMinor int64
+	Currency    string
+	Status      string
+	IBAN        string
+	Holder      string
+	Reference   string
+	Failure     string
+	RequestedAt time.Time
+	PaidAt      *time.Time
+}
+
+const payoutColumns = `id, partner_id, amount_minor, currency, status, coalesce(iban, ''), coalesce(holder, ''),
+	coalesce(reference, ''), coalesce(failure_reason, ''), requested_at, paid_at`
+
+func scanPayout(r pgx.Row) (Payout, error) {
+	var p Payout
+	err := r.Scan(&p.ID, &p.PartnerID, &p.AmountMinor, &p.Currency, &p.Status, &p.IBAN, &p.Holder, &p.Reference,
+		&p.Failure, &p.RequestedAt, &p.PaidAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Payout{}, ErrNotFound
+	}
+	if err != nil {
+		return Payout{}, fmt.Errorf("cannot read payout: %w", err)
+	}
+	return p, nil
+}
+
+// RequestPayout records a partner's payout request and reserves the
+// amount in the ledger. It needs bank details and at least the program's
+// minimum; the ledger refuses more than the available balance.
+func (s *Storage) RequestPayout(ctx context.Context, l *ledger.Ledger, partnerID, userID, amountMinor int64, key string) (Payout, error) {
+	prog, err := s.Program(ctx)
+	if err != nil {
+		return Payout{}, err
+	}
+	if amountMinor <= 0 {
+		return Payout{}, &FieldError{Field: "amount", Msg: "must be positive"}
+	}
+	if amountMinor < prog.MinPayoutMinor {
+		return Payout{}, &FieldError{Field: "amount", Msg: "is below the minimum payout"}
+	}
+	bank, err := s.BankAccount(ctx, partnerID)
+	if errors.Is(err, ErrNotFound) {
+		return Payout{}, &FieldError{Field: "iban", Msg: "add bank details first", Err: ErrConflict}
+	}
+	if err != nil {
+		return Payout{}, err
+	}
+	h := requestHash([]any{"payout", partnerID, amountMinor, prog.Currency})
+	var out Payout
+	err = s.inMoneyTx(ctx, func(tx pgx.Tx) error {
+		var id int64
+		var stored []byte
+		err := tx.QueryRow(ctx, `INSERT INTO payouts (partner_id, amount_minor, currency, idempotency_key, request_sha256, iban, holder, requested_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+			partnerID, amountMinor, prog.Currency, key, h, bank.IBAN, bank.Holder, nullID(userID)).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if err := tx.QueryRow(ctx, `SELECT id, request_sha256 FROM payouts WHERE idempotency_key = $1`, key).Scan(&id, &stored); err != nil {
+				return fmt.Errorf("cannot read payout: %w", err)
+			}
+			if err := checkReplay(stored, h); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return fmt.Errorf("cannot insert payout: %w", err)
+		} else {
+			pid := strconv.FormatInt(id, 10)
+			if _, err := l.ApplyBatch(ctx, tx, []ledger.Op{ledger.PayoutRequestParams{Key: "payout:" + pid + ":request",
+				PartnerID: ledgerPartner(partnerID), Currency: prog.Currency, AmountMinor: amountMinor, PayoutID: pid}}); err != nil {
+				return err
+			}
+		}
+		out, err = scanPayout(tx.QueryRow(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE id = $1`, id))
+		return err
+	})
+	return out, mapLedgerErr(err)
+}
+
+// mapLedgerErr turns ledger sentinels into field errors for the caller.
+func mapLedgerErr(err error) error {
+	var be *ledger.BatchError
+	if errors.As(err, &be) {
+		err = be.Err
+	}
+	switch {
+	case errors.Is(err, ledger.ErrInsufficientFunds):
+		return &FieldError{Field: "amount", Msg: "is more than the available balance", Err: ErrConflict}
+	case errors.Is(err, ledger.ErrPendingResolved):
+		return &FieldError{Field: "status", Msg: "is already decided", Err: ErrConflict}
+	}
+	return err
+}
+
+// Payouts lists payouts (of one partner when partnerID > 0, of a status
+// when status != ""), newest first.
+func (s *Storage) Payouts(ctx context.Context, partnerID int64, status string, pg Page) ([]Payout, bool, error) {
+	pg = pg.Normalize()
+	rows, err := s.pool.Query(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE ($1 = 0 OR partner_id = $1) AND ($2 = '' OR status = $2)
+		ORDER BY requested_at DESC, id DESC LIMIT $3 OFFSET $4`, partnerID, status, pg.Size+1, pg.Offset())
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot list payouts: %w", err)
+	}
+	out, err := collect(rows, scanPayout)
+	if err != nil {
+		return nil, false, err
+	}
+	return trimPage(out, pg)
+}
+
+// DecidePayout marks a requested payout paid (with a bank reference) or
+// failed (with a reason), with its ledger transfer. Deciding the same way
+// twice is a no-op; the other way is a conflict.
+func (s *Storage) DecidePayout(ctx context.Context, l *ledger.Ledger, id int64, paid bool, note string, adminID int64) error {
+	err := s.inMoneyTx(ctx, func(tx pgx.Tx) error {
+		var status string
+		err := tx.QueryRow(ctx, `SELECT status FROM payouts WHERE id = $1 FOR UPDATE`, id).Scan(&status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read payout: %w", err)
+		}
+		want := map[bool]string{true: "paid", false: "failed"}[paid]
+		if status == want {
+			return nil
+		}
+		if status != "requested" {
+			return &FieldError{Field: "status", Msg: "the payout is already " + status, Err: ErrConflict}
+		}
+		pid := strconv.FormatInt(id, 10)
+		var op ledger.Op = ledger.PayoutPaidParams{Key: "payout:" + pid + ":paid", PayoutID: pid}
+		q := `UPDATE payouts SET status = 'paid', paid_at = now(), reference = $2, decided_by = $3 WHERE id = $1`
+		if !paid {
+			op = ledger.PayoutFailedParams{Key: "payout:" + pid + ":failed", PayoutID: pid}
+			q = `UPDATE payouts SET status = 'failed', failed_at = now(), failure_reason = $2, decided_by = $3 WHERE id = $1`
+		}
+		if _, err := l.ApplyBatch(ctx, tx, []ledger.Op{op}); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, q, id, nullStr(note), nullID(adminID)); err != nil {
+			return fmt.Errorf("cannot update payout: %w", err)
+		}
+		return nil
+	})
+	return mapLedgerErr(err)
+}

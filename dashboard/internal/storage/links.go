@@ -1,0 +1,129 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Link is a generated tracking link /r/{code}.
+type Link struct {
+	ID         int64
+	Code       string
+	PartnerID  int64
+	Kind       string // link or deep
+	TargetURL  string
+	ProductID  string
+	CategoryID string
+	Active     bool
+	CreatedAt  time.Time
+}
+
+const linkColumns = `id, code, partner_id, kind, target_url, coalesce(product_id, ''), coalesce(category_id, ''), active, created_at`
+
+func scanLink(row pgx.Row) (Link, error) {
+	var l Link
+	err := row.Scan(&l.ID, &l.Code, &l.PartnerID, &l.Kind, &l.TargetURL, &l.ProductID, &l.CategoryID, &l.Active, &l.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Link{}, ErrNotFound
+	}
+	if err != nil {
+		return Link{}, fmt.Errorf("cannot read link: %w", err)
+	}
+	return l, nil
+}
+
+const codeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+
+// newCode returns a random 10-character link code (about 58 bits).
+func newCode() string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("BUG: crypto/rand failed: " + err.Error())
+	}
+	for i := range b {
+		b[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
+	}
+	return string(b[:])
+}
+
+// CreateLink returns the partner's active link to l.TargetURL, creating it
+// when missing (so generating the same link twice is idempotent), and
+// notifies the tracker on links_changed in the same transaction.
+func (s *Storage) CreateLink(ctx context.Context, l Link, createdBy int64) (Link, bool, error) {
+	var out Link
+	created := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links
+			WHERE partner_id = $1 AND target_url = $2 AND active`, l.PartnerID, l.TargetURL))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		var by any
+		if createdBy > 0 {
+			by = createdBy
+		}
+		for range 5 { // a code collision is rare; bounded retries
+			out, err = scanLink(tx.QueryRow(ctx, `INSERT INTO links (code, partner_id, kind, target_url, product_id, category_id, created_by)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT (code) DO NOTHING RETURNING `+linkColumns,
+				newCode(), l.PartnerID, l.Kind, l.TargetURL, nullStr(l.ProductID), nullStr(l.CategoryID), by))
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return uniqueViolation(err, map[string]string{"links_partner_target": "url", "partner_id": "partner_id"})
+			}
+			created = true
+			_, err = tx.Exec(ctx, `SELECT pg_notify('links_changed', $1)`, out.Code)
+			return err
+		}
+		return errors.New("cannot find a free link code")
+	})
+	return out, created, err
+}
+
+// Links lists a partner's active links, newest first.
+func (s *Storage) Links(ctx context.Context, partnerID int64, pg Page) ([]Link, bool, error) {
+	pg = pg.Normalize()
+	rows, err := s.pool.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE partner_id = $1 AND active
+		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, partnerID, pg.Size+1, pg.Offset())
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot list links: %w", err)
+	}
+	out, err := collect(rows, scanLink)
+	if err != nil {
+		return nil, false, err
+	}
+	return trimPage(out, pg)
+}
+
+// LinkOf reads a link that must belong to partnerID (ErrNotFound otherwise).
+func (s *Storage) LinkOf(ctx context.Context, partnerID, linkID int64) (Link, error) {
+	return scanLink(s.pool.QueryRow(ctx, `SELECT `+linkColumns+` FROM links WHERE id = $1 AND partner_id = $2`, linkID, partnerID))
+}
+
+// DeactivateLink turns off a partner's link.
+func (s *Storage) DeactivateLink(ctx context.Context, partnerID, linkID int64) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var code string
+		err := tx.QueryRow(ctx, `UPDATE links SET active = false, updated_at = now()
+			WHERE id = $1 AND partner_id = $2 AND active RETURNING code`, linkID, partnerID).Scan(&code)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("cannot deactivate link: %w", err)
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify('links_changed', $1)`, code)
+		return err
+	})
+}

@@ -1,0 +1,180 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openaff/affiliate/pkg/ledger"
+)
+
+// maxTxAttempts bounds the retries of a money transaction on a
+// serialization failure or a concurrent insert of the same key.
+const maxTxAttempts = 5
+
+// inMoneyTx runs fn in a transaction with bounded retries on errors the
+// ledger calls retryable.
+func (s *Storage) inMoneyTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
+		err = s.inTx(ctx, fn)
+		if err == nil || !ledger.IsRetryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// ledgerPartner is the partner id as the ledger spells it.
+func ledgerPartner(id int64) string { return strconv.FormatInt(id, 10) }
+
+// requestHash is the SHA-256 of a request's canonical JSON.
+func requestHash(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("BUG: cannot encode request: " + err.Error())
+	}
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// ErrKeyReused reports an idempotency key already used with another request.
+var ErrKeyReused = &FieldError{Field: "idempotency_key", Msg: "was already used with another request", Err: ErrConflict}
+
+// checkReplay compares a stored request hash with the new one.
+func checkReplay(stored, fresh []byte) error {
+	if string(stored) != string(fresh) {
+		return ErrKeyReused
+	}
+	return nil
+}
+
+// Adjustment is a manual balance adjustment.
+type Adjustment struct {
+	ID          int64
+	PartnerID   int64
+	AmountMinor int64
+	Currency    string
+	Reason      string
+	Key         string
+	CreatedAt   time.Time
+}
+
+// CreateAdjustment writes an adjustment and its ledger transfer in one
+// transaction. A repeat with the same key and body returns the first.
+func (s *Storage) CreateAdjustment(ctx context.Context, l *ledger.Ledger, a Adjustment, adminID int64) (Adjustment, error) {
+	h := requestHash([]any{"adjustment", a.PartnerID, a.AmountMinor, a.Currency, a.Reason})
+	err := s.inMoneyTx(ctx, func(tx pgx.Tx) error {
+		if err := partnerExists(ctx, tx, a.PartnerID); err != nil {
+			return err
+		}
+		var stored []byte
+		err := tx.QueryRow(ctx, `INSERT INTO adjustments (partner_id, amount_minor, currency, reason, idempotency_key, request_sha256, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at`,
+			a.PartnerID, a.AmountMinor, a.Currency, a.Reason, a.Key, h, nullID(adminID)).Scan(&a.ID, &a.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if err := tx.QueryRow(ctx, `SELECT id, created_at, request_sha256 FROM adjustments WHERE idempotency_key = $1`,
+				a.Key).Scan(&a.ID, &a.CreatedAt, &stored); err != nil {
+				return fmt.Errorf("cannot read adjustment: %w", err)
+			}
+			return checkReplay(stored, h)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot insert adjustment: %w", err)
+		}
+		_, err = l.ApplyBatch(ctx, tx, []ledger.Op{ledger.AdjustmentParams{
+			Key: "adjustment:" + strconv.FormatInt(a.ID, 10), PartnerID: ledgerPartner(a.PartnerID),
+			Currency: a.Currency, AmountMinor: a.AmountMinor, Reason: a.Reason}})
+		return err
+	})
+	return a, err
+}
+
+// Penalty is a shipping-fee penalty tied to an order.
+type Penalty struct {
+	ID          int64
+	PartnerID   int64
+	OrderID     string
+	AmountMinor int64
+	Currency    string
+	Reason      string
+	Key         string
+	CreatedAt   time.Time
+}
+
+// CreatePenalty writes a penalty and its ledger transfer in one
+// transaction. The order must exist.
+func (s *Storage) CreatePenalty(ctx context.Context, l *ledger.Ledger, p Penalty, adminID int64) (Penalty, error) {
+	h := requestHash([]any{"penalty", p.PartnerID, p.OrderID, p.AmountMinor, p.Currency, p.Reason})
+	err := s.inMoneyTx(ctx, func(tx pgx.Tx) error {
+		if err := partnerExists(ctx, tx, p.PartnerID); err != nil {
+			return err
+		}
+		var ok bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1)`, p.OrderID).Scan(&ok); err != nil {
+			return fmt.Errorf("cannot check order: %w", err)
+		}
+		if !ok {
+			return &FieldError{Field: "order_id", Msg: "no such order", Err: ErrNotFound}
+		}
+		var stored []byte
+		err := tx.QueryRow(ctx, `INSERT INTO penalties (partner_id, order_id, amount_minor, currency, reason, idempotency_key, request_sha256, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at`,
+			p.PartnerID, p.OrderID, p.AmountMinor, p.Currency, nullStr(p.Reason), p.Key, h, nullID(adminID)).Scan(&p.ID, &p.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if err := tx.QueryRow(ctx, `SELECT id, created_at, request_sha256 FROM penalties WHERE idempotency_key = $1`,
+				p.Key).Scan(&p.ID, &p.CreatedAt, &stored); err != nil {
+				return fmt.Errorf("cannot read penalty: %w", err)
+			}
+			return checkReplay(stored, h)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot insert penalty: %w", err)
+		}
+		_, err = l.ApplyBatch(ctx, tx, []ledger.Op{ledger.PenaltyParams{
+			Key: "penalty:" + strconv.FormatInt(p.ID, 10), PartnerID: ledgerPartner(p.PartnerID),
+			Currency: p.Currency, AmountMinor: p.AmountMinor, OrderID: p.OrderID}})
+		return err
+	})
+	return p, err
+}
+
+// LedgerEntry is a line of a partner's money history (adjustments and
+// penalties) for the admin's partner page.
+type LedgerEntry struct {
+	Kind        string
+	AmountMinor int64
+	Currency    string
+	Note        string
+	At          time.Time
+}
+
+// MoneyHistory lists a partner's adjustments and penalties, newest first.
+func (s *Storage) MoneyHistory(ctx context.Context, partnerID int64, limit int) ([]LedgerEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT kind, amount, currency, note, at FROM (
+		SELECT 'adjustment' AS kind, amount_minor AS amount, currency, reason AS note, created_at AS at FROM adjustments WHERE partner_id = $1
+		UNION ALL
+		SELECT 'penalty', -amount_minor, currency, 'order ' || order_id || coalesce(': ' || reason, ''), created_at FROM penalties WHERE partner_id = $1
+	) x ORDER BY at DESC LIMIT $2`, partnerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list money history: %w", err)
+	}
+	return collect(rows, func(r pgx.Row) (LedgerEntry, error) {
+		var e LedgerEntry
+		if err := r.Scan(&e.Kind, &e.AmountMinor, &e.Currency, &e.Note, &e.At); err != nil {
+			return LedgerEntry{}, fmt.Errorf("cannot read money history: %w", err)
+		}
+		return e, nil
+	})
+}

@@ -1,0 +1,161 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openaff/affiliate/pkg/ledger"
+	"github.com/openaff/affiliate/pkg/money"
+)
+
+// StoreCredit is a partner's request to move balance into store credit on
+// a customer account.
+type StoreCredit struct {
+	ID          int64
+	PartnerID   int64
+	CustomerID  string
+	AmountMinor int64
+	Currency    string
+	Status      string
+	Reason      string
+	RequestedAt time.Time
+}
+
+const storeCreditColumns = `id, partner_id, customer_id, amount_minor, currency, status, coalesce(reason, ''), requested_at`
+
+func scanStoreCredit(r pgx.Row) (StoreCredit, error) {
+	var c StoreCredit
+	err := r.Scan(&c.ID, &c.PartnerID, &c.CustomerID, &c.AmountMinor, &c.Currency, &c.Status, &c.Reason, &c.RequestedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return StoreCredit{}, ErrNotFound
+	}
+	if err != nil {
+		return StoreCredit{}, fmt.Errorf("cannot read store credit request: %w", err)
+	}
+	return c, nil
+}
+
+// RequestStoreCredit records a partner's store-credit request for the
+// customer with the given id or e-mail and reserves the amount.
+func (s *Storage) RequestStoreCredit(ctx context.Context, l *ledger.Ledger, partnerID, userID int64, customer string, amountMinor int64, key string) (StoreCredit, error) {
+	prog, err := s.Program(ctx)
+	if err != nil {
+		return StoreCredit{}, err
+	}
+	if amountMinor <= 0 {
+		return StoreCredit{}, &FieldError{Field: "amount", Msg: "must be positive"}
+	}
+	var customerID string
+	err = s.pool.QueryRow(ctx, `SELECT customer_id FROM customers WHERE customer_id = $1 OR lower(email) = lower($1)
+		ORDER BY customer_id = $1 DESC LIMIT 1`, customer).Scan(&customerID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return StoreCredit{}, &FieldError{Field: "customer", Msg: "no such customer account", Err: ErrNotFound}
+	}
+	if err != nil {
+		return StoreCredit{}, fmt.Errorf("cannot find customer: %w", err)
+	}
+	h := requestHash([]any{"store_credit", partnerID, customerID, amountMinor, prog.Currency})
+	var out StoreCredit
+	err = s.inMoneyTx(ctx, func(tx pgx.Tx) error {
+		var id int64
+		var stored []byte
+		err := tx.QueryRow(ctx, `INSERT INTO store_credit_requests (partner_id, customer_id, amount_minor, currency, idempotency_key, request_sha256, requested_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+			partnerID, customerID, amountMinor, prog.Currency, key, h, nullID(userID)).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if err := tx.QueryRow(ctx, `SELECT id, request_sha256 FROM store_credit_requests WHERE idempotency_key = $1`, key).Scan(&id, &stored); err != nil {
+				return fmt.Errorf("cannot read store credit request: %w", err)
+			}
+			if err := checkReplay(stored, h); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return fmt.Errorf("cannot insert store credit request: %w", err)
+		} else {
+			rid := strconv.FormatInt(id, 10)
+			if _, err := l.ApplyBatch(ctx, tx, []ledger.Op{ledger.StoreCreditRequestParams{Key: "store_credit:" + rid + ":request",
+				PartnerID: ledgerPartner(partnerID), Currency: prog.Currency, AmountMinor: amountMinor, RequestID: rid,
+				CustomerID: customerID}}); err != nil {
+				return err
+			}
+		}
+		out, err = scanStoreCredit(tx.QueryRow(ctx, `SELECT `+storeCreditColumns+` FROM store_credit_requests WHERE id = $1`, id))
+		return err
+	})
+	return out, mapLedgerErr(err)
+}
+
+// StoreCredits lists store-credit requests (one partner's when partnerID >
+// 0, of a status when status != ""), newest first.
+func (s *Storage) StoreCredits(ctx context.Context, partnerID int64, status string, pg Page) ([]StoreCredit, bool, error) {
+	pg = pg.Normalize()
+	rows, err := s.pool.Query(ctx, `SELECT `+storeCreditColumns+` FROM store_credit_requests
+		WHERE ($1 = 0 OR partner_id = $1) AND ($2 = '' OR status = $2)
+		ORDER BY requested_at DESC, id DESC LIMIT $3 OFFSET $4`, partnerID, status, pg.Size+1, pg.Offset())
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot list store credit requests: %w", err)
+	}
+	out, err := collect(rows, scanStoreCredit)
+	if err != nil {
+		return nil, false, err
+	}
+	return trimPage(out, pg)
+}
+
+// DecideStoreCredit approves (telling the shop on the store_credits topic
+// through the outbox) or rejects (with a reason; the money returns to
+// available) a requested store-credit transfer.
+func (s *Storage) DecideStoreCredit(ctx context.Context, l *ledger.Ledger, id int64, approve bool, reason string, adminID int64) error {
+	err := s.inMoneyTx(ctx, func(tx pgx.Tx) error {
+		c, err := scanStoreCredit(tx.QueryRow(ctx, `SELECT `+storeCreditColumns+` FROM store_credit_requests WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return err
+		}
+		want := map[bool]string{true: "approved", false: "rejected"}[approve]
+		if c.Status == want {
+			return nil
+		}
+		if c.Status != "requested" {
+			return &FieldError{Field: "status", Msg: "the request is already " + c.Status, Err: ErrConflict}
+		}
+		rid := strconv.FormatInt(id, 10)
+		if !approve {
+			if _, err := l.ApplyBatch(ctx, tx, []ledger.Op{ledger.StoreCreditRejectedParams{Key: "store_credit:" + rid + ":rejected", RequestID: rid}}); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `UPDATE store_credit_requests SET status = 'rejected', reason = $2, decided_by = $3, decided_at = now()
+				WHERE id = $1`, id, reason, nullID(adminID))
+			return err
+		}
+		if _, err := l.ApplyBatch(ctx, tx, []ledger.Op{ledger.StoreCreditApprovedParams{Key: "store_credit:" + rid + ":approved", RequestID: rid}}); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE store_credit_requests SET status = 'approved', decided_by = $2, decided_at = now()
+			WHERE id = $1`, id, nullID(adminID)); err != nil {
+			return fmt.Errorf("cannot approve store credit: %w", err)
+		}
+		cur, err := money.ParseCurrency(c.Currency)
+		if err != nil {
+			return fmt.Errorf("store credit %d: %w", id, err)
+		}
+		payload, err := json.Marshal(map[string]any{"v": 1, "event_id": "store_credit:" + rid, "type": "store_credit.granted",
+			"at": time.Now().UTC().Format(time.RFC3339), "customer_id": c.CustomerID, "partner_id": strconv.FormatInt(c.PartnerID, 10),
+			"currency": c.Currency, "amount": money.Format(cur, c.AmountMinor), "request_id": rid})
+		if err != nil {
+			return fmt.Errorf("cannot encode store credit event: %w", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, payload) VALUES ('store_credits', $1, $2, $3)
+			ON CONFLICT (event_id) DO NOTHING`, "store_credit:"+rid, c.CustomerID, payload)
+		if err != nil {
+			return fmt.Errorf("cannot enqueue store credit event: %w", err)
+		}
+		return nil
+	})
+	return mapLedgerErr(err)
+}

@@ -1,0 +1,173 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Roles of dashboard users.
+const (
+	RoleAdmin   = "admin"
+	RolePartner = "partner"
+)
+
+// User is a dashboard login. PartnerID is set exactly for partner users.
+type User struct {
+	ID           int64
+	Email        string
+	PasswordHash string
+	Role         string
+	PartnerID    int64
+	Disabled     bool
+}
+
+const userColumns = `id, email, password_hash, role, coalesce(partner_id, 0), disabled_at IS NOT NULL`
+
+func scanUser(row pgx.Row) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.PartnerID, &u.Disabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("cannot read user: %w", err)
+	}
+	return u, nil
+}
+
+// UserByEmail finds a user by e-mail, case-insensitively.
+func (s *Storage) UserByEmail(ctx context.Context, email string) (User, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email))
+}
+
+// User finds a user by id.
+func (s *Storage) User(ctx context.Context, id int64) (User, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+}
+
+// CreateAdmin creates an admin user, or sets the password of an existing
+// admin with that e-mail (so the command can reset a forgotten password).
+// An existing partner user with the e-mail is a conflict.
+func (s *Storage) CreateAdmin(ctx context.Context, email, passwordHash string) (User, error) {
+	var id int64
+	var role string
+	err := s.pool.QueryRow(ctx, `INSERT INTO users (email, password_hash, role) VALUES ($1, $2, 'admin')
+		ON CONFLICT (lower(email)) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()
+		WHERE users.role = 'admin'
+		RETURNING id, role`, strings.TrimSpace(email), passwordHash).Scan(&id, &role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, &FieldError{Field: "email", Msg: "belongs to a partner user", Err: ErrConflict}
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("cannot create admin: %w", err)
+	}
+	return s.User(ctx, id)
+}
+
+// TouchLogin records a successful login time.
+func (s *Storage) TouchLogin(ctx context.Context, userID int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE users SET last_login_at = now() WHERE id = $1`, userID)
+	if err != nil {
+		return fmt.Errorf("cannot update last login: %w", err)
+	}
+	return nil
+}
+
+// SetPassword replaces a user's password hash.
+func (s *Storage) SetPassword(ctx context.Context, userID int64, hash string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, userID, hash)
+	if err != nil {
+		return fmt.Errorf("cannot set password: %w", err)
+	}
+	return nil
+}
+
+// Session is a logged-in browser session.
+type Session struct {
+	User       User
+	CSRFSecret []byte
+	ExpiresAt  time.Time
+}
+
+// CreateSession stores a session by the hash of its token.
+func (s *Storage) CreateSession(ctx context.Context, tokenHash []byte, userID int64, csrf []byte, ttl time.Duration) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, csrf_secret, expires_at)
+		VALUES ($1, $2, $3, now() + $4::bigint * interval '1 microsecond')`, tokenHash, userID, csrf, durationArg(ttl))
+	if err != nil {
+		return fmt.Errorf("cannot create session: %w", err)
+	}
+	return nil
+}
+
+// SessionByTokenHash returns the live session with its user; an expired
+// session or a disabled user is ErrNotFound.
+func (s *Storage) SessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error) {
+	var se Session
+	u := &se.User
+	err := s.pool.QueryRow(ctx, `SELECT u.id, u.email, u.password_hash, u.role, coalesce(u.partner_id, 0),
+			u.disabled_at IS NOT NULL, s.csrf_secret, s.expires_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL`, tokenHash).Scan(
+		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.PartnerID, &u.Disabled, &se.CSRFSecret, &se.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("cannot read session: %w", err)
+	}
+	return se, nil
+}
+
+// DeleteSession removes a session (logout).
+func (s *Storage) DeleteSession(ctx context.Context, tokenHash []byte) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash)
+	if err != nil {
+		return fmt.Errorf("cannot delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredSessions removes expired sessions and login attempts older
+// than keep, in bounded batches.
+func (s *Storage) DeleteExpiredSessions(ctx context.Context, keep time.Duration) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash IN
+		(SELECT token_hash FROM sessions WHERE expires_at < now() LIMIT 10000)`); err != nil {
+		return fmt.Errorf("cannot delete expired sessions: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM login_attempts WHERE id IN
+		(SELECT id FROM login_attempts WHERE at < now() - $1::bigint * interval '1 microsecond' LIMIT 10000)`, durationArg(keep)); err != nil {
+		return fmt.Errorf("cannot delete old login attempts: %w", err)
+	}
+	return nil
+}
+
+// RecordLoginAttempt stores one login attempt.
+func (s *Storage) RecordLoginAttempt(ctx context.Context, email, ipPrefix string, success bool) error {
+	if len(email) > 320 {
+		email = email[:320]
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO login_attempts (email, ip_prefix, success) VALUES (lower($1), $2, $3)`,
+		email, ipPrefix, success)
+	if err != nil {
+		return fmt.Errorf("cannot record login attempt: %w", err)
+	}
+	return nil
+}
+
+// FailedLogins counts failed attempts since `since` for the e-mail and for
+// the address prefix.
+func (s *Storage) FailedLogins(ctx context.Context, email, ipPrefix string, since time.Time) (byEmail, byIP int, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM login_attempts WHERE email = lower($1) AND at >= $3 AND NOT success),
+		(SELECT count(*) FROM login_attempts WHERE ip_prefix = $2 AND at >= $3 AND NOT success)`,
+		email, ipPrefix, since).Scan(&byEmail, &byIP)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot count failed logins: %w", err)
+	}
+	return byEmail, byIP, nil
+}
