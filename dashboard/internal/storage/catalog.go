@@ -102,7 +102,7 @@ type Rate struct {
 	PartnerID  int64 // 0: every partner
 	ProductID  string
 	CategoryID string
-	RateUPct    int64
+	RateUPct   int64
 }
 
 // RatesOf lists the rates specific to a partner.

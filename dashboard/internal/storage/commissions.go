@@ -16,7 +16,7 @@ type Commission struct {
 	PartnerID             int64
 	Currency              string
 	BaseMinor             int64
-	RateUPct               int64
+	RateUPct              int64
 	AmountMinor           int64
 	State                 string
 	VoidedAmountMinor     int64

@@ -12,18 +12,18 @@ import (
 
 // Partner is an affiliate. DefaultRateUPct < 0 means "the program default".
 type Partner struct {
-	ID             int64
-	Name           string
-	Email          string
-	Slug           string
-	Status         string
+	ID              int64
+	Name            string
+	Email           string
+	Slug            string
+	Status          string
 	DefaultRateUPct int64
-	CustomerID     string
-	Phone          string
-	Company        string
-	Website        string
-	LandingURL     string
-	CreatedAt      time.Time
+	CustomerID      string
+	Phone           string
+	Company         string
+	Website         string
+	LandingURL      string
+	CreatedAt       time.Time
 }
 
 // HasDefaultRate reports whether the partner has its own default rate.

@@ -9,11 +9,11 @@ import (
 // Program is the single row of program-wide settings. Rates are parts per
 // million of the base (10 % = 100000).
 type Program struct {
-	DefaultRateUPct    int64
+	DefaultRateUPct   int64
 	AttributionWindow time.Duration
 	AttributionModel  string
 	BindingWindow     time.Duration
-	ReserveUPct        int64
+	ReserveUPct       int64
 	ReservePeriod     time.Duration
 	AutoApproveAfter  time.Duration
 	MinPayoutMinor    int64
