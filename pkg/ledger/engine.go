@@ -117,8 +117,9 @@ type engine struct {
 	tx       pgx.Tx
 	reqs     []request
 	results  []Transfer
-	done     []bool // result known (replay or duplicate within the batch)
-	dupOf    []int  // index of the first operation with the same key, or -1
+	done     []bool  // result known (replay or duplicate within the batch)
+	dupOf    []int   // index of the first operation with the same key, or -1
+	missing  []error // the operation refers to an unknown commission, payout or request
 	accounts map[acctKey]*account
 	byID     map[int64]*account
 	pendings map[pendKey]*pending
@@ -135,6 +136,7 @@ func newEngine(tx pgx.Tx, reqs []request) *engine {
 		results:  make([]Transfer, len(reqs)),
 		done:     make([]bool, len(reqs)),
 		dupOf:    make([]int, len(reqs)),
+		missing:  make([]error, len(reqs)),
 		accounts: make(map[acctKey]*account),
 		byID:     make(map[int64]*account),
 		pendings: make(map[pendKey]*pending),
@@ -178,6 +180,9 @@ func (e *engine) run(ctx context.Context) error {
 		for i := range e.reqs {
 			if e.done[i] {
 				continue
+			}
+			if e.missing[i] != nil {
+				return e.fail(i, e.missing[i])
 			}
 			if err := e.compute(i); err != nil {
 				return e.fail(i, err)
@@ -397,7 +402,9 @@ func (e *engine) owners() error {
 			}
 		}
 		if !ok {
-			return e.fail(i, fmt.Errorf("%s %q: %w", refName(r.op), r.ref, ErrNotFound))
+			// Reported in batch order by compute, after earlier operations had their say.
+			e.missing[i] = fmt.Errorf("%s %q: %w", refName(r.op), r.ref, ErrNotFound)
+			continue
 		}
 		r.partnerID, r.currency = o.partnerID, o.currency
 	}
@@ -422,7 +429,7 @@ func (e *engine) lockAccounts(ctx context.Context) error {
 	}
 	need := make(map[acctKey]bool)
 	for i := range e.reqs {
-		if e.done[i] {
+		if e.done[i] || e.missing[i] != nil {
 			continue
 		}
 		r := &e.reqs[i]

@@ -1,0 +1,145 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestConcurrentResolution: racing approvals, voids and approve-vs-void of one pending
+// commission, with different keys, resolve it exactly once.
+func TestConcurrentResolution(t *testing.T) {
+	l, pool := newLedger(t, 12)
+	ctx := context.Background()
+	release := time.Now().Add(time.Hour)
+	type racer func(c string, w int) (Transfer, error)
+	approve := func(c string, w int) (Transfer, error) {
+		return l.Approve(ctx, ApproveParams{Key: fmt.Sprintf("%s-approve-%d", c, w), CommissionID: c, ReserveBasisPoints: 1000, ReleaseAt: release})
+	}
+	void := func(c string, w int) (Transfer, error) {
+		return l.Void(ctx, VoidParams{Key: fmt.Sprintf("%s-void-%d", c, w), CommissionID: c})
+	}
+	f := func(name string, racers []racer) {
+		t.Helper()
+		c := "c-" + name
+		if _, err := l.Accrue(ctx, AccrueParams{Key: c, PartnerID: name, Currency: "EUR", AmountMinor: 1000, CommissionID: c}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, len(racers))
+		for w, r := range racers {
+			wg.Go(func() { _, errs[w] = r(c, w) })
+		}
+		wg.Wait()
+		winners := 0
+		for w, err := range errs {
+			switch {
+			case err == nil:
+				winners++
+			case !errors.Is(err, ErrPendingResolved):
+				t.Fatalf("%s: racer %d: %v", name, w, err)
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("%s: %d racers resolved the commission, want exactly 1", name, winners)
+		}
+		var finals int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM ledger_transfers WHERE final AND reference = $1`, c).Scan(&finals); err != nil || finals != 1 {
+			t.Fatalf("%s: %d final resolutions (%v), want 1", name, finals, err)
+		}
+		b, err := l.Balance(ctx, name, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		approved := b == Balance{Currency: "EUR", AvailableMinor: 900, ReservedMinor: 100}
+		voided := b == Balance{Currency: "EUR"}
+		if !approved && !voided {
+			t.Fatalf("%s: balance %+v is neither one approval nor one void", name, b)
+		}
+	}
+	// two approvals
+	f("approve2", []racer{approve, approve})
+	// many approvals
+	f("approve8", []racer{approve, approve, approve, approve, approve, approve, approve, approve})
+	// two voids
+	f("void2", []racer{void, void})
+	// approvals against voids
+	f("mixed", []racer{approve, void, approve, void, approve, void})
+	mustVerify(t, l)
+}
+
+// TestPayoutRacesClawback: payout requests racing a clawback never take more than the
+// partner had available at the moment each was granted.
+func TestPayoutRacesClawback(t *testing.T) {
+	l, pool := newLedger(t, 12)
+	ctx := context.Background()
+	for round := range 6 {
+		p := fmt.Sprintf("racer%d", round)
+		c := p + "-c"
+		if _, err := l.Accrue(ctx, AccrueParams{Key: c, PartnerID: p, Currency: "EUR", AmountMinor: 1000, CommissionID: c}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Approve(ctx, ApproveParams{Key: c + "-ok", CommissionID: c, ReleaseAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		const workers = 10
+		var wg sync.WaitGroup
+		errs := make([]error, workers+1)
+		for w := range workers {
+			wg.Go(func() {
+				id := fmt.Sprintf("%s-po%d", p, w)
+				_, errs[w] = l.PayoutRequest(ctx, PayoutRequestParams{Key: id, PartnerID: p, Currency: "EUR", AmountMinor: 150, PayoutID: id})
+			})
+		}
+		wg.Go(func() {
+			_, errs[workers] = l.Clawback(ctx, ClawbackParams{Key: c + "-cb", CommissionID: c, AmountMinor: 600})
+		})
+		wg.Wait()
+		if errs[workers] != nil {
+			t.Fatalf("clawback: %v", errs[workers])
+		}
+		granted := 0
+		for w := range workers {
+			switch {
+			case errs[w] == nil:
+				granted++
+			case !errors.Is(errs[w], ErrInsufficientFunds):
+				t.Fatalf("payout %d: %v", w, errs[w])
+			}
+		}
+		// Replay the partner's transfers in id order (ids are allocated under the
+		// partner's lock, so id order is the order they were granted in).
+		rows, err := pool.Query(ctx, `SELECT operation FROM ledger_transfers WHERE partner_id = $1 AND operation IN ('payout_request', 'clawback') ORDER BY id`, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ops []string
+		for rows.Next() {
+			var op string
+			if err := rows.Scan(&op); err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, op)
+		}
+		if rows.Err() != nil || len(ops) != granted+1 || !slices.Contains(ops, "clawback") {
+			t.Fatalf("transfers %v (%v), want %d payouts and a clawback", ops, rows.Err(), granted)
+		}
+		avail := int64(1000)
+		for i, op := range ops {
+			if op == "clawback" {
+				avail -= 600
+				continue
+			}
+			if avail < 150 {
+				t.Fatalf("round %d: payout %d granted with only %d available (order %v)", round, i, avail, ops)
+			}
+			avail -= 150
+		}
+		mustBalance(t, l, p, Balance{Currency: "EUR", AvailableMinor: avail, InFlightMinor: int64(granted) * 150})
+	}
+	mustVerify(t, l)
+}
