@@ -1,0 +1,142 @@
+package events
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Baselines in the same run: encoding/json on an equivalent tagged struct
+// (what one would write without this package) and google/uuid.
+
+// clickJSON is the encoding/json baseline's shape of a click.
+type clickJSON struct {
+	V           int       `json:"v"`
+	ClickID     string    `json:"click_id"`
+	At          time.Time `json:"at"`
+	DeviceToken string    `json:"device_token"`
+	PartnerID   string    `json:"partner_id"`
+	LinkID      string    `json:"link_id"`
+	Kind        string    `json:"kind"`
+	Target      string    `json:"target"`
+	ProductID   string    `json:"product_id,omitempty"`
+	CategoryID  string    `json:"category_id,omitempty"`
+	Referer     string    `json:"referer"`
+	UserAgent   string    `json:"user_agent"`
+	IP          string    `json:"ip"`
+	Bot         bool      `json:"bot"`
+	Repeat      bool      `json:"repeat"`
+}
+
+func baselineClick(c *Click) clickJSON {
+	return clickJSON{1, c.ClickID, c.At, c.DeviceToken, c.PartnerID, c.LinkID, string(c.Kind), c.Target,
+		c.ProductID, c.CategoryID, c.Referer, c.UserAgent, c.IP.String(), c.Bot, c.Repeat}
+}
+
+var sinkBytes []byte
+
+func BenchmarkAppendClick(b *testing.B) {
+	c := sampleClick()
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendClick(buf[:0], &c)
+	}
+	b.SetBytes(int64(len(buf)))
+	sinkBytes = buf
+}
+
+func BenchmarkAppendClickBaselineEncodingJSON(b *testing.B) {
+	c := sampleClick()
+	bc := baselineClick(&c)
+	b.ReportAllocs()
+	var out []byte
+	for b.Loop() {
+		out, _ = json.Marshal(&bc)
+	}
+	b.SetBytes(int64(len(out)))
+	sinkBytes = out
+}
+
+func BenchmarkDecodeClick(b *testing.B) {
+	c := sampleClick()
+	data := AppendClick(nil, &c)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeClick(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeClickBaselineEncodingJSON decodes without any validation.
+func BenchmarkDecodeClickBaselineEncodingJSON(b *testing.B) {
+	c := sampleClick()
+	data := AppendClick(nil, &c)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var bc clickJSON
+		if err := json.Unmarshal(data, &bc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeOrder(b *testing.B) {
+	data := []byte(validOrderJSON)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeOrder(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeOrderBaselineEncodingJSON decodes into a plain tagged
+// struct with string amounts: no validation, no amount parsing.
+func BenchmarkDecodeOrderBaselineEncodingJSON(b *testing.B) {
+	type line struct {
+		LineID, ProductID, CategoryID string
+		Quantity                      int64
+		UnitPrice, Discount           string
+	}
+	type order struct {
+		V                                                   int
+		EventID, Type, OrderID, At, CustomerID, DeviceToken string
+		Currency                                            string
+		Lines                                               []line
+		ShippingFee                                         string
+	}
+	data := []byte(validOrderJSON)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var o order
+		if err := json.Unmarshal(data, &o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAppendNewV7(b *testing.B) {
+	buf := make([]byte, 0, 36)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendNewV7(buf[:0])
+	}
+	sinkBytes = buf
+}
+
+func BenchmarkNewV7BaselineGoogleUUID(b *testing.B) {
+	b.ReportAllocs()
+	var s string
+	for b.Loop() {
+		s = uuid.Must(uuid.NewV7()).String()
+	}
+	sinkBytes = []byte(s)
+}
