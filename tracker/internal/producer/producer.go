@@ -91,7 +91,7 @@ func newWriter(o Options, batchSize int, batchTimeout time.Duration) *kafka.Writ
 		BatchTimeout:           batchTimeout,
 		WriteTimeout:           o.WriteTimeout,
 		ReadTimeout:            o.WriteTimeout,
-		MaxAttempts:            2,
+		MaxAttempts:            3,
 		WriteBackoffMin:        50 * time.Millisecond,
 		WriteBackoffMax:        500 * time.Millisecond,
 		Async:                  false,

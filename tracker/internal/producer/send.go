@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -124,7 +125,7 @@ func (p *Producer) deliver(w *kafka.Writer, msgs []kafka.Message) (spooled int, 
 	p.healthy.Store(false)
 	p.opts.Metrics.KafkaErrors.Inc()
 	if p.logs.allow() {
-		p.opts.Logger.Warn("kafka write failed, spooling", "messages", len(msgs), "error", werr)
+		p.opts.Logger.Warn("kafka write failed, spooling", "messages", len(msgs), "error", summarize(werr))
 	}
 	failed := msgs
 	var we kafka.WriteErrors
@@ -226,7 +227,7 @@ func (p *Producer) replayOne(pos *replayPos) bool {
 			p.healthy.Store(false)
 			p.opts.Metrics.KafkaErrors.Inc()
 			if p.logs.allow() {
-				p.opts.Logger.Warn("spool replay failed, will retry", "error", err)
+				p.opts.Logger.Warn("spool replay failed, will retry", "error", summarize(err))
 			}
 			return false
 		}
@@ -240,4 +241,19 @@ func (p *Producer) replayOne(pos *replayPos) bool {
 	}
 	*pos = replayPos{}
 	return true
+}
+
+// summarize shortens kafka.WriteErrors, whose text repeats every message's
+// error, to a count and the first error.
+func summarize(err error) string {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) {
+		return err.Error()
+	}
+	for _, e := range we {
+		if e != nil {
+			return fmt.Sprintf("%d of %d messages failed, first: %v", we.Count(), len(we), e)
+		}
+	}
+	return err.Error()
 }

@@ -1,0 +1,75 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/openaff/affiliate/pkg/config"
+)
+
+// Main is `tracker sink`: it reads AFF_* (DESIGN §4.1) and the flags in
+// args (without the subcommand), serves metrics, and runs the sink until ctx
+// is cancelled.
+func Main(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("tracker sink", flag.ContinueOnError)
+	batchRows := fs.Int("batch-rows", 50_000, "flush a batch at this many messages")
+	batchWait := fs.Duration("batch-wait", time.Second, "flush a batch at most this long after its first message (e.g. 1s, 500ms)")
+	retryMax := fs.Duration("retry-max", 30*time.Second, "longest backoff between insert retries while ClickHouse refuses")
+	wmInterval := fs.Duration("watermark-interval", 5*time.Second, "how often watermarks and lag are refreshed")
+	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long the final flush may take on shutdown")
+	fetchMax := fs.Int("fetch-max-bytes", 16<<20, "largest fetch from one partition, in bytes")
+	group := fs.String("group", "", "Kafka consumer group (default: AFF_KAFKA_TOPIC_PREFIX + \"sink\")")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "listen address of GET /metrics (empty: off)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv(config.TrackerSinkRequired...)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	set := metrics.NewSet()
+	if *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("cannot listen on -metrics-addr %s: %w", *metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+			set.WritePrometheus(w)
+			metrics.WriteProcessMetrics(w)
+		})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server stopped", "error", err)
+			}
+		}()
+		defer srv.Close()
+		log.Info("sink metrics", "addr", ln.Addr().String())
+	}
+	return Run(ctx, Config{
+		Brokers:           cfg.KafkaBrokers,
+		TopicPrefix:       cfg.KafkaTopicPrefix,
+		GroupID:           *group,
+		ClickHouseAddr:    cfg.ClickHouseAddr,
+		ClickHouseDB:      cfg.ClickHouseDB,
+		PostgresURL:       cfg.PostgresURL,
+		BatchRows:         *batchRows,
+		BatchWait:         *batchWait,
+		RetryMax:          *retryMax,
+		WatermarkInterval: *wmInterval,
+		ShutdownTimeout:   *shutdown,
+		FetchMaxBytes:     *fetchMax,
+		Metrics:           set,
+		Logger:            log,
+	})
+}

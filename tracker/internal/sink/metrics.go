@@ -1,0 +1,68 @@
+package sink
+
+import (
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// sinkMetrics are the sink's series, in its own metrics.Set so that several
+// sinks in one process (tests) do not share counters.
+type sinkMetrics struct {
+	set       *metrics.Set
+	rows      map[string]*metrics.Counter
+	insertDur map[string]*metrics.Histogram
+	insertErr map[string]*metrics.Counter
+	batchSize *metrics.Histogram
+	batchAge  *metrics.Histogram
+	flushDur  *metrics.Histogram
+	batches   *metrics.Counter
+}
+
+func newSinkMetrics(set *metrics.Set, tables []table) *sinkMetrics {
+	m := &sinkMetrics{
+		set:       set,
+		rows:      map[string]*metrics.Counter{},
+		insertDur: map[string]*metrics.Histogram{},
+		insertErr: map[string]*metrics.Counter{},
+		batchSize: set.GetOrCreateHistogram(`aff_sink_batch_messages`),
+		batchAge:  set.GetOrCreateHistogram(`aff_sink_batch_age_seconds`),
+		flushDur:  set.GetOrCreateHistogram(`aff_sink_flush_duration_seconds`),
+		batches:   set.GetOrCreateCounter(`aff_sink_batches_total`),
+	}
+	for _, t := range tables {
+		n := t.name()
+		m.rows[n] = set.GetOrCreateCounter(`aff_sink_rows_total{table="` + n + `"}`)
+		m.insertDur[n] = set.GetOrCreateHistogram(`aff_sink_insert_duration_seconds{table="` + n + `"}`)
+		m.insertErr[n] = set.GetOrCreateCounter(`aff_sink_insert_errors_total{table="` + n + `"}`)
+	}
+	return m
+}
+
+// insertDone records one insert attempt of n rows into table.
+func (m *sinkMetrics) insertDone(table string, n int, d time.Duration, err error) {
+	if err != nil {
+		m.insertErr[table].Inc()
+		return
+	}
+	m.rows[table].Add(n)
+	m.insertDur[table].Update(d.Seconds())
+}
+
+// batchDone records a committed batch.
+func (m *sinkMetrics) batchDone(messages int, age, flush time.Duration) {
+	m.batches.Inc()
+	m.batchSize.Update(float64(messages))
+	m.batchAge.Update(age.Seconds())
+	m.flushDur.Update(flush.Seconds())
+}
+
+func (m *sinkMetrics) dlq(topic string) {
+	m.set.GetOrCreateCounter(`aff_sink_dlq_total{topic="` + topic + `"}`).Inc()
+}
+
+// lag sets the messages not yet committed and the watermark's age of topic.
+func (m *sinkMetrics) lag(topic string, messages int64, watermarkAge time.Duration) {
+	m.set.GetOrCreateGauge(`aff_sink_lag_messages{topic="`+topic+`"}`, nil).Set(float64(messages))
+	m.set.GetOrCreateGauge(`aff_sink_watermark_age_seconds{topic="`+topic+`"}`, nil).Set(watermarkAge.Seconds())
+}

@@ -1,0 +1,430 @@
+// Package sink is `tracker sink`: a Kafka consumer group over the clicks,
+// identities, orders and commissions topics that batches events into
+// ClickHouse and records in Postgres how far each topic is in.
+//
+// Delivery: at least once into ClickHouse, exactly once in every report.
+// Offsets are committed only after ClickHouse accepted the whole batch (and
+// malformed messages reached the DLQ), so a crash loses nothing but may
+// insert a batch again on restart; every table is keyed by its event id
+// (ReplacingMergeTree) and the report rollups keep idempotent states (see
+// pkg/migrate/clickhouse/00203), so a replay changes no report. A failed
+// insert is retried with bounded exponential backoff for as long as it takes
+// (nothing is committed meanwhile, so Kafka is the buffer); a crash loses at
+// most the in-memory batch, which Kafka still holds.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/openaff/affiliate/pkg/events"
+	"github.com/segmentio/kafka-go"
+)
+
+// Topics are the short names of the consumed topics.
+var Topics = []string{"clicks", "identities", "orders", "commissions"}
+
+// Config is everything Run needs; Main fills it from AFF_* and flags.
+type Config struct {
+	Brokers     []string
+	TopicPrefix string
+	// GroupID is the Kafka consumer group (default TopicPrefix+"sink").
+	GroupID        string
+	ClickHouseAddr string
+	ClickHouseDB   string
+	PostgresURL    string
+	// BatchRows flushes a batch once it holds this many messages.
+	BatchRows int
+	// BatchWait flushes a batch this long after its first message.
+	BatchWait time.Duration
+	// RetryMin and RetryMax bound the backoff between insert attempts.
+	RetryMin, RetryMax time.Duration
+	// WatermarkInterval is how often the watermarks and lag are refreshed.
+	WatermarkInterval time.Duration
+	// ShutdownTimeout bounds the final flush on shutdown.
+	ShutdownTimeout time.Duration
+	// FetchMaxBytes bounds one fetch from a partition.
+	FetchMaxBytes int
+	// Metrics receives the sink's metrics (nil: a new set).
+	Metrics *metrics.Set
+	Logger  *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.GroupID == "" {
+		c.GroupID = c.TopicPrefix + "sink"
+	}
+	if c.BatchRows <= 0 {
+		c.BatchRows = 50_000
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = time.Second
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 100 * time.Millisecond
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = max(30*time.Second, c.RetryMin)
+	}
+	if c.WatermarkInterval <= 0 {
+		c.WatermarkInterval = 5 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.FetchMaxBytes <= 0 {
+		c.FetchMaxBytes = 16 << 20
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewSet()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// partKey names a partition.
+type partKey struct {
+	topic     string
+	partition int
+}
+
+// batch is what has been read since the last flush.
+type batch struct {
+	messages int
+	last     map[partKey]kafka.Message // last message per partition, to commit
+	maxAt    map[partKey]time.Time     // latest event time per partition
+	dlq      []events.DLQRecord
+	started  time.Time
+}
+
+// Sink is one running sink. Create it with New, run it with Run.
+type Sink struct {
+	cfg      Config
+	log      *slog.Logger
+	ch       driver.Conn
+	pg       *pgxpool.Pool
+	reader   *kafka.Reader
+	dlq      *kafka.Writer
+	handlers map[string]topicHandler // by full topic name
+	tables   []table                 // every table, in flush order
+	batch    batch
+	m        *sinkMetrics
+
+	mu    sync.Mutex
+	parts map[partKey]*partState // committed progress, read by the watermark loop
+}
+
+// Run consumes until ctx is cancelled, then flushes the open batch (within
+// cfg.ShutdownTimeout) and returns. It returns an error only when it cannot
+// start or cannot flush on shutdown.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Run(ctx)
+}
+
+// New connects to ClickHouse and Postgres and joins the consumer group.
+func New(ctx context.Context, cfg Config) (*Sink, error) {
+	cfg.defaults()
+	s := &Sink{cfg: cfg, log: cfg.Logger, parts: map[partKey]*partState{}}
+	var err error
+	if s.ch, err = openClickHouse(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB); err != nil {
+		return nil, err
+	}
+	if s.pg, err = pgxpool.New(ctx, cfg.PostgresURL); err != nil {
+		s.ch.Close()
+		return nil, fmt.Errorf("cannot open postgres: %w", err)
+	}
+	clicks, identities, orders, commissions := &clickTable{}, &identityTable{}, &orderHandler{}, &commissionTable{}
+	s.handlers = map[string]topicHandler{
+		cfg.TopicPrefix + "clicks":      clicks,
+		cfg.TopicPrefix + "identities":  identities,
+		cfg.TopicPrefix + "orders":      orders,
+		cfg.TopicPrefix + "commissions": commissions,
+	}
+	s.tables = []table{clicks, identities, &orders.events, &orders.lines, commissions}
+	topics := make([]string, len(Topics))
+	for i, t := range Topics {
+		topics[i] = cfg.TopicPrefix + t
+	}
+	s.reader = kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     cfg.Brokers,
+		GroupID:     cfg.GroupID,
+		GroupTopics: topics,
+		// Explicit, not kafka-go's defaults (DESIGN §6): fetch big, do not
+		// wait long for a small fetch, commit by hand after the insert.
+		MinBytes:          1,
+		MaxBytes:          cfg.FetchMaxBytes,
+		MaxWait:           250 * time.Millisecond,
+		QueueCapacity:     10_000,
+		CommitInterval:    0,
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		MaxAttempts:       3,
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+	})
+	s.dlq = &kafka.Writer{
+		Addr:                   kafka.TCP(cfg.Brokers...),
+		Topic:                  cfg.TopicPrefix + "dlq",
+		RequiredAcks:           kafka.RequireAll,
+		BatchTimeout:           5 * time.Millisecond,
+		MaxAttempts:            3,
+		AllowAutoTopicCreation: true,
+	}
+	s.m = newSinkMetrics(cfg.Metrics, s.tables)
+	s.resetBatch()
+	return s, nil
+}
+
+// Close releases the connections.
+func (s *Sink) Close() {
+	s.reader.Close()
+	s.dlq.Close()
+	s.pg.Close()
+	s.ch.Close()
+}
+
+func (s *Sink) resetBatch() {
+	for _, t := range s.tables {
+		t.reset()
+	}
+	s.batch = batch{last: map[partKey]kafka.Message{}, maxAt: map[partKey]time.Time{}}
+}
+
+// Run is the consume loop; see the package Run.
+func (s *Sink) Run(ctx context.Context) error {
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	msgs := make(chan kafka.Message, 8192)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.fetch(fetchCtx, msgs) }()
+	go func() { defer wg.Done(); s.watermarkLoop(fetchCtx) }()
+	defer wg.Wait()
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stopFetch()
+			return s.shutdown()
+		case m := <-msgs:
+			if s.batch.messages == 0 {
+				s.batch.started = time.Now()
+				timer.Reset(s.cfg.BatchWait)
+			}
+			s.add(m)
+			if s.batch.messages >= s.cfg.BatchRows {
+				timer.Stop()
+				if err := s.flush(ctx); err != nil {
+					stopFetch()
+					return s.shutdown()
+				}
+			}
+		case <-timer.C:
+			if err := s.flush(ctx); err != nil {
+				stopFetch()
+				return s.shutdown()
+			}
+		}
+	}
+}
+
+// shutdown flushes the open batch within ShutdownTimeout.
+func (s *Sink) shutdown() error {
+	if s.batch.messages == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.flush(ctx); err != nil {
+		return fmt.Errorf("cannot flush the last batch of %d messages (Kafka keeps them; they are read again on restart): %w", s.batch.messages, err)
+	}
+	s.log.Info("sink stopped after flushing its last batch")
+	return nil
+}
+
+func (s *Sink) fetch(ctx context.Context, out chan<- kafka.Message) {
+	backoff := s.cfg.RetryMin
+	for {
+		m, err := s.reader.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("cannot fetch from kafka", "error", err, "retry_in", backoff)
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, s.cfg.RetryMax)
+			continue
+		}
+		backoff = s.cfg.RetryMin
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// add decodes m into its tables, or queues it for the DLQ.
+func (s *Sink) add(m kafka.Message) {
+	k := partKey{m.Topic, m.Partition}
+	s.batch.messages++
+	s.batch.last[k] = m
+	h := s.handlers[m.Topic]
+	if h == nil {
+		panic("BUG: message from unsubscribed topic " + m.Topic)
+	}
+	at, err := h.add(m.Value)
+	if err != nil {
+		s.batch.dlq = append(s.batch.dlq, dlqRecord(m, err))
+		return
+	}
+	if at.After(s.batch.maxAt[k]) {
+		s.batch.maxAt[k] = at
+	}
+}
+
+// flush inserts every table, writes the DLQ, then commits the offsets. Each
+// step is retried until it succeeds or ctx ends; a table already inserted is
+// not inserted again within the same flush.
+func (s *Sink) flush(ctx context.Context) error {
+	start := time.Now()
+	for _, t := range s.tables {
+		if t.rows() == 0 {
+			continue
+		}
+		n := t.rows()
+		if err := s.retry(ctx, "insert into "+t.name(), func() error {
+			t0 := time.Now()
+			err := insertTable(ctx, s.ch, t)
+			s.m.insertDone(t.name(), n, time.Since(t0), err)
+			return err
+		}); err != nil {
+			return err
+		}
+		t.reset()
+	}
+	if len(s.batch.dlq) > 0 {
+		if err := s.retry(ctx, "write dlq", func() error { return s.writeDLQ(ctx) }); err != nil {
+			return err
+		}
+	}
+	msgs := make([]kafka.Message, 0, len(s.batch.last))
+	for _, m := range s.batch.last {
+		msgs = append(msgs, m)
+	}
+	if err := s.commit(ctx, msgs); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for k, m := range s.batch.last {
+		p := s.parts[k]
+		if p == nil {
+			p = &partState{}
+			s.parts[k] = p
+		}
+		p.next = m.Offset + 1
+		p.dirty = true
+		if at := s.batch.maxAt[k]; at.After(p.maxAt) {
+			p.maxAt = at
+		}
+	}
+	s.mu.Unlock()
+	s.m.batchDone(s.batch.messages, time.Since(s.batch.started), time.Since(start))
+	s.resetBatch()
+	return nil
+}
+
+// commit commits msgs, retrying transient errors. An error caused by a
+// rebalance (the partitions now belong to another member) is logged and
+// dropped: the new owner reads those messages again and the tables absorb
+// the replay.
+func (s *Sink) commit(ctx context.Context, msgs []kafka.Message) error {
+	return s.retry(ctx, "commit offsets", func() error {
+		err := s.reader.CommitMessages(ctx, msgs...)
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && (kerr == kafka.RebalanceInProgress || kerr == kafka.IllegalGeneration || kerr == kafka.UnknownMemberId) {
+			s.log.Warn("offsets not committed after a rebalance; the batch will be read again", "error", err)
+			return nil
+		}
+		return err
+	})
+}
+
+// retry runs op until it succeeds or ctx ends, sleeping between attempts
+// with exponential backoff from RetryMin to RetryMax.
+func (s *Sink) retry(ctx context.Context, what string, op func() error) error {
+	backoff := s.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		s.log.Warn("sink step failed; retrying", "step", what, "attempt", attempt, "error", err, "retry_in", backoff)
+		if !sleep(ctx, backoff) {
+			return fmt.Errorf("%s: gave up after %d attempts: %w", what, attempt, err)
+		}
+		backoff = min(backoff*2, s.cfg.RetryMax)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func dlqRecord(m kafka.Message, err error) events.DLQRecord {
+	reason := err.Error()
+	if len(reason) > events.MaxReasonLen {
+		reason = reason[:events.MaxReasonLen]
+	}
+	payload, truncated := m.Value, false
+	if len(payload) > events.MaxDLQPayloadBytes {
+		payload, truncated = payload[:events.MaxDLQPayloadBytes], true
+	}
+	return events.DLQRecord{
+		EventID: events.NewID(), At: time.Now().UTC(),
+		Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset,
+		Reason: reason, Payload: append([]byte(nil), payload...), Truncated: truncated,
+	}
+}
+
+func (s *Sink) writeDLQ(ctx context.Context) error {
+	msgs := make([]kafka.Message, len(s.batch.dlq))
+	for i := range s.batch.dlq {
+		d := &s.batch.dlq[i]
+		msgs[i] = kafka.Message{Key: []byte(d.Topic), Value: events.AppendDLQRecord(nil, d)}
+	}
+	if err := s.dlq.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("cannot write %d dlq records: %w", len(msgs), err)
+	}
+	for i := range s.batch.dlq {
+		s.m.dlq(s.batch.dlq[i].Topic)
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/openaff/affiliate/pkg/events"
+)
+
+// table is the columnar buffer of one ClickHouse table: decoded rows wait
+// here until the batch is flushed, then go out in one native-protocol block.
+type table interface {
+	// name is the ClickHouse table.
+	name() string
+	// insert is the INSERT statement naming every column it sends.
+	insert() string
+	// rows is the number of buffered rows.
+	rows() int
+	// appendTo hands the buffered columns to batch.
+	appendTo(batch driver.Batch) error
+	// reset empties the buffer, keeping its capacity.
+	reset()
+}
+
+// topicHandler decodes a message of one topic into its tables.
+type topicHandler interface {
+	// add decodes value, buffers its rows and returns the event time, or
+	// an error naming what is wrong (the message then goes to the DLQ).
+	add(value []byte) (time.Time, error)
+	tables() []table
+}
+
+func appendColumns(batch driver.Batch, cols ...any) error {
+	for i, c := range cols {
+		if err := batch.Column(i).Append(c); err != nil {
+			return fmt.Errorf("column %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// clickTable buffers the clicks table.
+type clickTable struct {
+	clickID, device, partner, link, kind, target, product, category, referer, ua, ip []string
+	at                                                                               []time.Time
+	bot                                                                              []uint8
+}
+
+func (t *clickTable) name() string { return "clicks" }
+func (t *clickTable) insert() string {
+	return "INSERT INTO clicks (click_id, at, device_token, partner_id, link_id, link_kind, target, product_id, category_id, referer, user_agent, ip, bot)"
+}
+func (t *clickTable) rows() int { return len(t.clickID) }
+func (t *clickTable) appendTo(b driver.Batch) error {
+	return appendColumns(b, t.clickID, t.at, t.device, t.partner, t.link, t.kind, t.target, t.product, t.category, t.referer, t.ua, t.ip, t.bot)
+}
+func (t *clickTable) reset() {
+	*t = clickTable{t.clickID[:0], t.device[:0], t.partner[:0], t.link[:0], t.kind[:0], t.target[:0], t.product[:0], t.category[:0], t.referer[:0], t.ua[:0], t.ip[:0], t.at[:0], t.bot[:0]}
+}
+
+func (t *clickTable) add(value []byte) (time.Time, error) {
+	c, err := events.DecodeClick(value)
+	if err != nil {
+		return time.Time{}, err
+	}
+	ip := ""
+	if c.IP.IsValid() {
+		ip = c.IP.String()
+	}
+	t.clickID = append(t.clickID, c.ClickID)
+	t.at = append(t.at, c.At)
+	t.device = append(t.device, c.DeviceToken)
+	t.partner = append(t.partner, c.PartnerID)
+	t.link = append(t.link, c.LinkID)
+	t.kind = append(t.kind, string(c.Kind))
+	t.target = append(t.target, c.Target)
+	t.product = append(t.product, c.ProductID)
+	t.category = append(t.category, c.CategoryID)
+	t.referer = append(t.referer, c.Referer)
+	t.ua = append(t.ua, c.UserAgent)
+	t.ip = append(t.ip, ip)
+	t.bot = append(t.bot, b2u(c.Bot))
+	return c.At, nil
+}
+
+func (t *clickTable) tables() []table { return []table{t} }
+
+// identityTable buffers the identities table. The email is not copied to
+// ClickHouse (analysts need no personal data); has_email says it was given.
+type identityTable struct {
+	eventID, device, customer []string
+	at                        []time.Time
+	hasEmail                  []uint8
+}
+
+func (t *identityTable) name() string { return "identities" }
+func (t *identityTable) insert() string {
+	return "INSERT INTO identities (event_id, at, device_token, customer_id, has_email)"
+}
+func (t *identityTable) rows() int { return len(t.eventID) }
+func (t *identityTable) appendTo(b driver.Batch) error {
+	return appendColumns(b, t.eventID, t.at, t.device, t.customer, t.hasEmail)
+}
+func (t *identityTable) reset() {
+	*t = identityTable{t.eventID[:0], t.device[:0], t.customer[:0], t.at[:0], t.hasEmail[:0]}
+}
+
+func (t *identityTable) add(value []byte) (time.Time, error) {
+	e, err := events.DecodeIdentity(value)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t.eventID = append(t.eventID, e.EventID)
+	t.at = append(t.at, e.At)
+	t.device = append(t.device, e.DeviceToken)
+	t.customer = append(t.customer, e.CustomerID)
+	t.hasEmail = append(t.hasEmail, b2u(e.Email != ""))
+	return e.At, nil
+}
+
+func (t *identityTable) tables() []table { return []table{t} }
+
+// orderEventTable buffers order_events (one row per event).
+type orderEventTable struct {
+	eventID, typ, orderID, customer, device, currency []string
+	at                                                []time.Time
+	lines                                             []uint32
+	amount, shipping                                  []int64
+}
+
+func (t *orderEventTable) name() string { return "order_events" }
+func (t *orderEventTable) insert() string {
+	return "INSERT INTO order_events (event_id, type, order_id, at, customer_id, device_token, currency, lines, amount_minor, shipping_fee_minor)"
+}
+func (t *orderEventTable) rows() int { return len(t.eventID) }
+func (t *orderEventTable) appendTo(b driver.Batch) error {
+	return appendColumns(b, t.eventID, t.typ, t.orderID, t.at, t.customer, t.device, t.currency, t.lines, t.amount, t.shipping)
+}
+func (t *orderEventTable) reset() {
+	*t = orderEventTable{t.eventID[:0], t.typ[:0], t.orderID[:0], t.customer[:0], t.device[:0], t.currency[:0], t.at[:0], t.lines[:0], t.amount[:0], t.shipping[:0]}
+}
+
+// orderLineTable buffers order_lines (one row per line of an event).
+type orderLineTable struct {
+	eventID, typ, orderID, lineID, product, category, currency []string
+	at                                                         []time.Time
+	qty, unitPrice, discount, amount                           []int64
+}
+
+func (t *orderLineTable) name() string { return "order_lines" }
+func (t *orderLineTable) insert() string {
+	return "INSERT INTO order_lines (event_id, type, order_id, at, line_id, product_id, category_id, quantity, unit_price_minor, discount_minor, amount_minor, currency)"
+}
+func (t *orderLineTable) rows() int { return len(t.eventID) }
+func (t *orderLineTable) appendTo(b driver.Batch) error {
+	return appendColumns(b, t.eventID, t.typ, t.orderID, t.at, t.lineID, t.product, t.category, t.qty, t.unitPrice, t.discount, t.amount, t.currency)
+}
+func (t *orderLineTable) reset() {
+	*t = orderLineTable{t.eventID[:0], t.typ[:0], t.orderID[:0], t.lineID[:0], t.product[:0], t.category[:0], t.currency[:0], t.at[:0], t.qty[:0], t.unitPrice[:0], t.discount[:0], t.amount[:0]}
+}
+
+// orderHandler fills order_events and order_lines from one order event.
+type orderHandler struct {
+	events orderEventTable
+	lines  orderLineTable
+}
+
+func (h *orderHandler) add(value []byte) (time.Time, error) {
+	o, err := events.DecodeOrder(value)
+	if err != nil {
+		return time.Time{}, err
+	}
+	cur := o.Currency.Code()
+	total := o.AmountMinor
+	for _, l := range o.Lines {
+		base := l.BaseMinor()
+		total += base
+		t := &h.lines
+		t.eventID = append(t.eventID, o.EventID)
+		t.typ = append(t.typ, string(o.Type))
+		t.orderID = append(t.orderID, o.OrderID)
+		t.at = append(t.at, o.At)
+		t.lineID = append(t.lineID, l.LineID)
+		t.product = append(t.product, l.ProductID)
+		t.category = append(t.category, l.CategoryID)
+		t.qty = append(t.qty, l.Quantity)
+		t.unitPrice = append(t.unitPrice, l.UnitPriceMinor)
+		t.discount = append(t.discount, l.DiscountMinor)
+		t.amount = append(t.amount, base)
+		t.currency = append(t.currency, cur)
+	}
+	t := &h.events
+	t.eventID = append(t.eventID, o.EventID)
+	t.typ = append(t.typ, string(o.Type))
+	t.orderID = append(t.orderID, o.OrderID)
+	t.at = append(t.at, o.At)
+	t.customer = append(t.customer, o.CustomerID)
+	t.device = append(t.device, o.DeviceToken)
+	t.currency = append(t.currency, cur)
+	t.lines = append(t.lines, uint32(len(o.Lines)))
+	t.amount = append(t.amount, total)
+	t.shipping = append(t.shipping, o.ShippingFeeMinor)
+	return o.At, nil
+}
+
+// tables lists order_events before order_lines: the lines of an event are
+// never visible without their event row once both are flushed.
+func (h *orderHandler) tables() []table { return []table{&h.events, &h.lines} }
+
+// commissionTable buffers commission_facts.
+type commissionTable struct {
+	eventID, commission, orderID, lineID, partner, currency, state []string
+	at                                                             []time.Time
+	amount, base                                                   []int64
+}
+
+func (t *commissionTable) name() string { return "commission_facts" }
+func (t *commissionTable) insert() string {
+	return "INSERT INTO commission_facts (event_id, at, commission_id, order_id, line_id, partner_id, currency, amount_minor, base_minor, state)"
+}
+func (t *commissionTable) rows() int { return len(t.eventID) }
+func (t *commissionTable) appendTo(b driver.Batch) error {
+	return appendColumns(b, t.eventID, t.at, t.commission, t.orderID, t.lineID, t.partner, t.currency, t.amount, t.base, t.state)
+}
+func (t *commissionTable) reset() {
+	*t = commissionTable{t.eventID[:0], t.commission[:0], t.orderID[:0], t.lineID[:0], t.partner[:0], t.currency[:0], t.state[:0], t.at[:0], t.amount[:0], t.base[:0]}
+}
+
+func (t *commissionTable) add(value []byte) (time.Time, error) {
+	c, err := events.DecodeCommission(value)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t.eventID = append(t.eventID, c.EventID)
+	t.at = append(t.at, c.At)
+	t.commission = append(t.commission, c.CommissionID)
+	t.orderID = append(t.orderID, c.OrderID)
+	t.lineID = append(t.lineID, c.LineID)
+	t.partner = append(t.partner, c.PartnerID)
+	t.currency = append(t.currency, c.Currency.Code())
+	t.amount = append(t.amount, c.AmountMinor)
+	t.base = append(t.base, c.BaseMinor)
+	t.state = append(t.state, string(c.State))
+	return c.At, nil
+}
+
+func (t *commissionTable) tables() []table { return []table{t} }
+
+// insertTable sends t's buffered rows in one batch.
+func insertTable(ctx context.Context, conn driver.Conn, t table) error {
+	batch, err := conn.PrepareBatch(ctx, t.insert())
+	if err != nil {
+		return fmt.Errorf("cannot prepare insert into %s: %w", t.name(), err)
+	}
+	if err := t.appendTo(batch); err != nil {
+		batch.Abort()
+		return fmt.Errorf("cannot append to %s: %w", t.name(), err)
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("cannot insert %d rows into %s: %w", t.rows(), t.name(), err)
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
+)
+
+// partState is this sink's committed progress on one partition.
+type partState struct {
+	next  int64     // offset after the last committed message
+	maxAt time.Time // latest committed event time
+	dirty bool      // changed since last written to Postgres
+}
+
+// watermarkLoop refreshes the watermarks and the lag metrics every
+// WatermarkInterval until ctx ends.
+func (s *Sink) watermarkLoop(ctx context.Context) {
+	client := &kafka.Client{Addr: kafka.TCP(s.cfg.Brokers...), Timeout: 10 * time.Second}
+	t := time.NewTicker(s.cfg.WatermarkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.refreshWatermarks(ctx, client); err != nil && ctx.Err() == nil {
+			s.log.Warn("cannot refresh sink watermarks", "error", err)
+		}
+	}
+}
+
+// refreshWatermarks writes this sink's partition progress, then recomputes
+// every topic's watermark: the minimum over its partitions of the latest
+// committed event time, where a partition whose committed offset has reached
+// its high-water mark counts as the time the high-water mark was read
+// (everything Kafka held then is in ClickHouse). The watermark only moves
+// forward. A topic with a partition that is neither caught up nor ever
+// committed keeps its previous watermark.
+func (s *Sink) refreshWatermarks(ctx context.Context, client *kafka.Client) error {
+	if err := s.writePartitions(ctx); err != nil {
+		return err
+	}
+	for _, short := range Topics {
+		if err := s.refreshTopic(ctx, client, short); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sink) writePartitions(ctx context.Context) error {
+	type row struct {
+		topic string
+		part  int
+		st    partState
+	}
+	var rows []row
+	s.mu.Lock()
+	for k, p := range s.parts {
+		if p.dirty {
+			rows = append(rows, row{strings.TrimPrefix(k.topic, s.cfg.TopicPrefix), k.partition, *p})
+			p.dirty = false
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range rows {
+		maxAt := r.st.maxAt
+		if maxAt.IsZero() {
+			maxAt = time.Unix(0, 0) // only malformed messages so far
+		}
+		_, err := s.pg.Exec(ctx, `INSERT INTO sink_partitions (topic, partition, max_at, next_offset, updated_at)
+VALUES ($1, $2, $3, $4, now())
+ON CONFLICT (topic, partition) DO UPDATE SET
+    max_at = GREATEST(sink_partitions.max_at, EXCLUDED.max_at),
+    next_offset = GREATEST(sink_partitions.next_offset, EXCLUDED.next_offset),
+    updated_at = now()`, r.topic, r.part, maxAt, r.st.next)
+		if err != nil {
+			s.mu.Lock()
+			s.parts[partKey{s.cfg.TopicPrefix + r.topic, r.part}].dirty = true
+			s.mu.Unlock()
+			return fmt.Errorf("cannot write sink partition %s/%d: %w", r.topic, r.part, err)
+		}
+	}
+	return nil
+}
+
+func (s *Sink) refreshTopic(ctx context.Context, client *kafka.Client, short string) error {
+	full := s.cfg.TopicPrefix + short
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{full}})
+	if err != nil {
+		return fmt.Errorf("cannot read metadata of %s: %w", full, err)
+	}
+	var ids []int
+	for _, t := range meta.Topics {
+		if t.Name == full && t.Error == nil {
+			for _, p := range t.Partitions {
+				ids = append(ids, p.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil // topic not created yet
+	}
+	observedAt := time.Now().UTC()
+	reqs := make([]kafka.OffsetRequest, len(ids))
+	for i, id := range ids {
+		reqs[i] = kafka.LastOffsetOf(id)
+	}
+	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{full: reqs}})
+	if err != nil {
+		return fmt.Errorf("cannot list offsets of %s: %w", full, err)
+	}
+	hwm := map[int]int64{}
+	for _, p := range offs.Topics[full] {
+		if p.Error != nil {
+			return fmt.Errorf("cannot list offsets of %s/%d: %w", full, p.Partition, p.Error)
+		}
+		hwm[p.Partition] = p.LastOffset
+	}
+	fetched, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: s.cfg.GroupID, Topics: map[string][]int{full: ids}})
+	if err != nil {
+		return fmt.Errorf("cannot fetch committed offsets of %s: %w", full, err)
+	}
+	if fetched.Error != nil {
+		return fmt.Errorf("cannot fetch committed offsets of %s: %w", full, fetched.Error)
+	}
+	committed := map[int]int64{}
+	for _, p := range fetched.Topics[full] {
+		committed[p.Partition] = max(p.CommittedOffset, 0) // -1: nothing committed yet
+	}
+	maxAt, err := s.partitionTimes(ctx, short)
+	if err != nil {
+		return err
+	}
+	var lag int64
+	wm := observedAt
+	complete := true
+	for _, id := range ids {
+		behind := hwm[id] - committed[id]
+		if behind <= 0 {
+			continue // caught up: counts as observedAt
+		}
+		lag += behind
+		at, ok := maxAt[id]
+		if !ok {
+			complete = false
+			continue
+		}
+		wm = minTime(wm, at)
+	}
+	current, err := s.writeWatermark(ctx, short, wm, complete)
+	if err != nil {
+		return err
+	}
+	age := time.Duration(0)
+	if !current.IsZero() {
+		age = time.Since(current)
+	}
+	s.m.lag(short, lag, age)
+	return nil
+}
+
+func (s *Sink) partitionTimes(ctx context.Context, short string) (map[int]time.Time, error) {
+	rows, err := s.pg.Query(ctx, `SELECT partition, max_at FROM sink_partitions WHERE topic = $1`, short)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read sink partitions of %s: %w", short, err)
+	}
+	defer rows.Close()
+	out := map[int]time.Time{}
+	for rows.Next() {
+		var p int
+		var at time.Time
+		if err := rows.Scan(&p, &at); err != nil {
+			return nil, fmt.Errorf("cannot read sink partitions of %s: %w", short, err)
+		}
+		out[p] = at
+	}
+	return out, rows.Err()
+}
+
+// writeWatermark moves the topic's watermark forward to wm (when complete)
+// and returns the stored watermark (zero when there is none yet).
+func (s *Sink) writeWatermark(ctx context.Context, short string, wm time.Time, complete bool) (time.Time, error) {
+	var current time.Time
+	if complete {
+		err := s.pg.QueryRow(ctx, `INSERT INTO sink_watermarks (topic, watermark, updated_at) VALUES ($1, $2, now())
+ON CONFLICT (topic) DO UPDATE SET watermark = GREATEST(sink_watermarks.watermark, EXCLUDED.watermark), updated_at = now()
+RETURNING watermark`, short, wm).Scan(&current)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("cannot write watermark of %s: %w", short, err)
+		}
+		return current, nil
+	}
+	err := s.pg.QueryRow(ctx, `SELECT watermark FROM sink_watermarks WHERE topic = $1`, short).Scan(&current)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("cannot read watermark of %s: %w", short, err)
+	}
+	return current, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
