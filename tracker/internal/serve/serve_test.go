@@ -474,3 +474,62 @@ func TestGracefulStopLosesNothing(t *testing.T) {
 	checkAllArrived(t, brokers, prefix+"clicks", tokens)
 }
 
+func TestIngestDurable(t *testing.T) {
+	env := testenv.Get(t)
+	pgURL := env.PostgresURL(t)
+	brokers, prefix := env.KafkaBrokers(), env.TopicPrefix(t)
+	tr := startTracker(t, pgURL, brokers, prefix, t.TempDir(), testSettings())
+	post := func(addr, path, key, body string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	ids := `{"v":1,"event_id":"i1","at":"2026-11-25T10:00:00Z","device_token":"dev-1","customer_id":"c1"}
+{"v":1,"event_id":"i2","at":"2026-11-25T10:00:01+02:00","device_token":"dev-2","customer_id":"c2","email":"a@b.example"}`
+	if status, body := post(tr.addr, "/v1/identify", "shop-key", ids); status != 202 {
+		t.Fatalf("POST /v1/identify = %d %s, want 202", status, body)
+	}
+	order := `{"v":1,"event_id":"o1","type":"order.placed","order_id":"A-1","at":"2026-11-25T10:05:00Z","device_token":"dev-1","currency":"EUR","lines":[{"line_id":"l1","product_id":"p1","quantity":2,"unit_price":"19.90"}]}`
+	if status, body := post(tr.addr, "/v1/orders", "shop-key", order); status != 202 {
+		t.Fatalf("POST /v1/orders = %d %s, want 202", status, body)
+	}
+	// 202 came after the ack: the events are already in Kafka.
+	idRecs := consume(t, brokers, prefix+"identities", 10*time.Second, func(r []*kgo.Record) bool { return len(r) >= 2 })
+	if len(idRecs) != 2 || string(idRecs[0].Key)+string(idRecs[1].Key) != "dev-1dev-2" && string(idRecs[0].Key)+string(idRecs[1].Key) != "dev-2dev-1" {
+		t.Fatalf("identities in Kafka: %d records", len(idRecs))
+	}
+	for _, r := range idRecs {
+		if e, err := events.DecodeIdentity(r.Value); err != nil || e.DeviceToken != string(r.Key) {
+			t.Fatalf("identity %s: %v", r.Value, err)
+		}
+	}
+	oRecs := consume(t, brokers, prefix+"orders", 10*time.Second, func(r []*kgo.Record) bool { return len(r) >= 1 })
+	if len(oRecs) != 1 || string(oRecs[0].Key) != "A-1" {
+		t.Fatalf("orders in Kafka: %v", oRecs)
+	}
+	if o, err := events.DecodeOrder(oRecs[0].Value); err != nil || o.Lines[0].UnitPriceMinor != 1990 {
+		t.Fatalf("order %s: %+v %v", oRecs[0].Value, o, err)
+	}
+
+	// Neither Kafka (nothing listens there) nor the spool (1 byte) can take
+	// events: 503, never 202.
+	st := testSettings()
+	st.SpoolMaxBytes = 1
+	st.KafkaWriteTimeout = 500 * time.Millisecond
+	down := startTracker(t, pgURL, []string{"127.0.0.1:1"}, prefix, t.TempDir(), st)
+	if status, body := post(down.addr, "/v1/identify", "shop-key", ids); status != 503 {
+		t.Fatalf("POST /v1/identify with Kafka and spool down = %d %s, want 503", status, body)
+	}
+	// Kafka down but the spool works: 202 after the fsync.
+	st.SpoolMaxBytes = 1 << 20
+	spooled := startTracker(t, pgURL, []string{"127.0.0.1:1"}, prefix, t.TempDir(), st)
+	if status, body := post(spooled.addr, "/v1/identify", "shop-key", ids); status != 202 {
+		t.Fatalf("POST /v1/identify with Kafka down = %d %s, want 202 from the spool", status, body)
+	}
+}
