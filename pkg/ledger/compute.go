@@ -155,8 +155,9 @@ func (e *engine) postPending(row *transferRow, avail *account) ([]leg, error) {
 	return append(legs, leg{avail, phasePosted, -amount}, leg{to, phasePosted, amount}), nil
 }
 
-// approve posts what remains of a pending commission and splits it between available and
-// the reserve: reserve = remaining × bp / 10000, rounded down, available gets the rest.
+// approve posts a pending commission (all that remains, or the requested part, voiding
+// the rest) and splits the posted amount between available and the reserve:
+// reserve = amount × bp / 10000, rounded down; available gets the rest.
 func (e *engine) approve(row *transferRow, avail *account) ([]leg, error) {
 	r := row.req
 	p, err := e.resolvable(row)
@@ -166,9 +167,17 @@ func (e *engine) approve(row *transferRow, avail *account) ([]leg, error) {
 	if e.reserves[r.ref] != nil {
 		panic(fmt.Sprintf("BUG: commission %q has a reserve but its pending transfer is open", r.ref))
 	}
-	amount := p.remaining()
+	remaining := p.remaining()
+	amount := remaining
+	if r.amount > 0 {
+		if r.amount > remaining {
+			return nil, fmt.Errorf("%w: approve %d, pending %d", ErrExceedsRemaining, r.amount, remaining)
+		}
+		amount = r.amount
+	}
 	held := amount * r.bp / 10000 // no overflow: amount ≤ MaxAmountMinor = 2^49, bp ≤ 10^4
 	p.posted += amount
+	p.voided += remaining - amount
 	p.dirty = true
 	row.final = true
 	row.releaseAt = r.releaseAt
@@ -177,7 +186,7 @@ func (e *engine) approve(row *transferRow, avail *account) ([]leg, error) {
 		approved: amount, amount: held, held: held, releaseAt: r.releaseAt, isNew: true,
 	}
 	expense := e.acct(ProgramOwner, KindCommissionExpense, p.currency)
-	legs := append(e.releaseLegs(p, amount), leg{expense, phasePosted, -amount})
+	legs := append(e.releaseLegs(p, remaining), leg{expense, phasePosted, -amount})
 	if amount-held > 0 {
 		legs = append(legs, leg{avail, phasePosted, amount - held})
 	}

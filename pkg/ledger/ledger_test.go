@@ -154,14 +154,23 @@ func TestLifecycle(t *testing.T) {
 	_, err = l.StoreCreditRejected(ctx, StoreCreditRejectedParams{Key: "sc2-no", RequestID: "sc2"})
 	step("store credit rejected", err, Balance{AvailableMinor: 10, PaidOutMinor: 900})
 
+	// A partial post: 60 of 100 approved, the other 40 voided with it.
+	_, err = l.Accrue(ctx, AccrueParams{Key: "a3", PartnerID: p, Currency: cur, AmountMinor: 100, CommissionID: "c3"})
+	step("accrue c3", err, Balance{PendingMinor: 100, AvailableMinor: 10, PaidOutMinor: 900})
+	_, err = l.Approve(ctx, ApproveParams{Key: "ap3", CommissionID: "c3", ReleaseAt: now, AmountMinor: 101})
+	fails("approve more than pending", err, ErrExceedsRemaining)
+	_, err = l.Approve(ctx, ApproveParams{Key: "ap3", CommissionID: "c3", ReleaseAt: now, AmountMinor: 60})
+	step("partial approve c3", err, Balance{AvailableMinor: 70, PaidOutMinor: 900})
+	_, err = l.PartialVoid(ctx, PartialVoidParams{Key: "pv3", CommissionID: "c3", AmountMinor: 1})
+	fails("void after a partial post", err, ErrPendingResolved)
+
 	_, err = l.Void(ctx, VoidParams{Key: "v9", CommissionID: "nope"})
 	fails("void of an unknown commission", err, ErrNotFound)
 	_, err = l.Accrue(ctx, AccrueParams{Key: "a1-again", PartnerID: p, Currency: cur, AmountMinor: 1, CommissionID: "c1"})
 	fails("second accrual of a commission", err, ErrDuplicateReference)
 	mustVerify(t, l)
 
-	// The statement of available: running posted balance ends at the posted balance
-	// (available + in flight = 10).
+	// The statement of available: the running posted balance ends at 70.
 	entries, next, err := l.Statement(ctx, StatementParams{PartnerID: p, Currency: cur, Limit: 5})
 	if err != nil || len(entries) != 5 || next == 0 {
 		t.Fatalf("Statement page 1 = %d entries, next %d, %v", len(entries), next, err)
@@ -180,8 +189,8 @@ func TestLifecycle(t *testing.T) {
 			last = page[len(page)-1]
 		}
 	}
-	if last.BalanceMinor != 10 || last.Operation != "store_credit_rejected" {
-		t.Fatalf("last statement entry = %+v, want store_credit_rejected with balance 10", last)
+	if last.BalanceMinor != 70 || last.Operation != "approve" || last.Reference != "c3" {
+		t.Fatalf("last statement entry = %+v, want the approval of c3 with balance 70", last)
 	}
 }
 
@@ -293,6 +302,7 @@ func TestValidation(t *testing.T) {
 	f(ApproveParams{Key: "k", CommissionID: "c", ReserveBasisPoints: 10001, ReleaseAt: time.Now()}, "ReserveBasisPoints")
 	f(ApproveParams{Key: "k", CommissionID: "c", ReserveBasisPoints: -1, ReleaseAt: time.Now()}, "ReserveBasisPoints")
 	f(ApproveParams{Key: "k", CommissionID: "c", ReserveBasisPoints: 1000}, "ReleaseAt")
+	f(ApproveParams{Key: "k", CommissionID: "c", ReleaseAt: time.Now(), AmountMinor: -1}, "AmountMinor")
 	// ids are bounded and clean text
 	f(PayoutPaidParams{Key: "k", PayoutID: string(make([]byte, 201))}, "PayoutID")
 	f(PayoutPaidParams{Key: "k", PayoutID: "a\x00b"}, "PayoutID")

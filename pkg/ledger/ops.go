@@ -74,13 +74,16 @@ type PartialVoidParams struct {
 	AmountMinor  int64
 }
 
-// ApproveParams posts what remains of a pending commission: ReserveBasisPoints/10000 of it
-// (rounded down) goes to the partner's reserve until ReleaseAt, the rest to available.
+// ApproveParams posts a pending commission: AmountMinor of it, or all that remains when
+// AmountMinor is 0 (a partial post voids the rest, as in TigerBeetle). ReserveBasisPoints/10000
+// of the posted amount (rounded down) goes to the partner's reserve until ReleaseAt, the
+// rest to available.
 type ApproveParams struct {
 	Key                string `json:"-"`
 	CommissionID       string
 	ReserveBasisPoints int64
 	ReleaseAt          time.Time
+	AmountMinor        int64
 }
 
 // ReleaseReserveParams moves what a commission's reserve still holds to available.
@@ -185,7 +188,10 @@ func (p ApproveParams) request() (request, error) {
 	}
 	// Postgres keeps microseconds; normalise so the hash of a replay read back matches.
 	p.ReleaseAt = p.ReleaseAt.UTC().Truncate(time.Microsecond)
-	r := request{op: opApprove, key: p.Key, ref: p.CommissionID, bp: p.ReserveBasisPoints, releaseAt: p.ReleaseAt}
+	if p.AmountMinor < 0 || p.AmountMinor > MaxAmountMinor {
+		return request{}, &FieldError{Field: "AmountMinor", Msg: fmt.Sprintf("%d is outside 0..%d", p.AmountMinor, MaxAmountMinor)}
+	}
+	r := request{op: opApprove, key: p.Key, ref: p.CommissionID, bp: p.ReserveBasisPoints, releaseAt: p.ReleaseAt, amount: p.AmountMinor}
 	return r.check(p, "CommissionID", false, false)
 }
 

@@ -90,11 +90,17 @@ func (m *model) apply(op Op) error {
 		case !c.open:
 			return ErrPendingResolved
 		}
-		held := c.remaining * p.ReserveBasisPoints / 10000
-		c.approved, c.held, c.isApproved, c.open = c.remaining, held, true, false
+		amount := c.remaining
+		if p.AmountMinor > c.remaining {
+			return ErrExceedsRemaining
+		} else if p.AmountMinor > 0 {
+			amount = p.AmountMinor
+		}
+		held := amount * p.ReserveBasisPoints / 10000
+		c.approved, c.held, c.isApproved, c.open = amount, held, true, false
 		m.update(c.partner, c.cur, func(b *Balance) {
 			b.PendingMinor -= c.remaining
-			b.AvailableMinor += c.remaining - held
+			b.AvailableMinor += amount - held
 			b.ReservedMinor += held
 		})
 		c.remaining = 0
@@ -214,8 +220,10 @@ func (g *gen) next() Op {
 		return PartialVoidParams{Key: key, CommissionID: pick(g.comms), AmountMinor: 1 + g.rng.Int64N(3000)}
 	case n < 36:
 		return VoidParams{Key: key, CommissionID: pick(g.comms)}
-	case n < 55:
+	case n < 50:
 		return ApproveParams{Key: key, CommissionID: pick(g.comms), ReserveBasisPoints: g.rng.Int64N(3001), ReleaseAt: time.Unix(1.8e9+g.rng.Int64N(1e6), 0)}
+	case n < 55: // a partial post: the rest is voided
+		return ApproveParams{Key: key, CommissionID: pick(g.comms), ReserveBasisPoints: g.rng.Int64N(3001), ReleaseAt: time.Unix(1.8e9+g.rng.Int64N(1e6), 0), AmountMinor: 1 + g.rng.Int64N(3000)}
 	case n < 60:
 		return ReleaseReserveParams{Key: key, CommissionID: pick(g.comms)}
 	case n < 66:
