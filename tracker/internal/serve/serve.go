@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof-addr
 	"os"
 	"strings"
 	"time"
@@ -56,6 +58,7 @@ type Settings struct {
 	BotCacheEntries   int
 	RepeatWindow      time.Duration
 	RepeatEntries     int
+	PprofAddr         string
 }
 
 // flags registers the settings on fs with their defaults.
@@ -69,8 +72,8 @@ func flags(fs *flag.FlagSet, s *Settings, defaultAddr string) {
 	fs.DurationVar(&s.WriteTimeout, "write-timeout", 10*time.Second, "time to write a response")
 	fs.DurationVar(&s.IdleTimeout, "idle-timeout", 60*time.Second, "how long a keep-alive connection may idle")
 	fs.IntVar(&s.QueueSize, "queue-size", 64<<10, "in-memory click queue, in clicks; when full, clicks go to the spool")
-	fs.IntVar(&s.BatchSize, "batch-size", 2000, "most clicks per Kafka write")
-	fs.DurationVar(&s.BatchWait, "batch-wait", 5*time.Millisecond, "how long to wait to fill a click batch")
+	fs.IntVar(&s.BatchSize, "batch-size", 10000, "most clicks per Kafka write")
+	fs.DurationVar(&s.BatchWait, "batch-wait", 50*time.Millisecond, "how long to wait to fill a click batch (bigger batches cost Kafka less CPU)")
 	fs.DurationVar(&s.KafkaWriteTimeout, "kafka-write-timeout", 3*time.Second, "deadline of one Kafka write; after it the batch is spooled")
 	fs.BoolVar(&s.KafkaAutoCreate, "kafka-auto-create-topics", true, "let the broker create missing topics")
 	fs.Int64Var(&s.SpoolMaxBytes, "spool-max-bytes", 10<<30, "disk spool limit in bytes; beyond it clicks are dropped (counted) and /v1 answers 503")
@@ -87,6 +90,7 @@ func flags(fs *flag.FlagSet, s *Settings, defaultAddr string) {
 	fs.IntVar(&s.BotCacheEntries, "bot-cache-entries", 100_000, "user agents whose bot verdict is cached")
 	fs.DurationVar(&s.RepeatWindow, "repeat-window", time.Hour, "a click of the same device on the same link within this time is flagged repeat")
 	fs.IntVar(&s.RepeatEntries, "repeat-entries", 1<<20, "device-link pairs remembered for the repeat flag")
+	fs.StringVar(&s.PprofAddr, "pprof-addr", "", "if set, serve net/http/pprof on this host:port (keep it private)")
 }
 
 // Main runs `tracker serve` until ctx is done (SIGTERM), then stops
@@ -103,6 +107,13 @@ func Main(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if st.PprofAddr != "" {
+		go func() {
+			// http.DefaultServeMux holds the pprof handlers (net/http/pprof).
+			err := http.ListenAndServe(st.PprofAddr, nil)
+			logger.Error("pprof server stopped", "error", err)
+		}()
+	}
 	return Run(ctx, cfg, st, logger, nil)
 }
 

@@ -1,0 +1,265 @@
+// Command load is the tracker load benchmark run by bench/load.sh: in one
+// invocation it starts a throw-away Postgres (with the schema and one
+// link) and Apache Kafka broker, then `tracker serve` producing every click
+// to that broker and the bare fasthttp baseline (bench/bare), runs wrk
+// against each with the same settings, checks that the tracker's clicks
+// reached Kafka, and prints requests/s, p99 latency and the ratio.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openaff/affiliate/pkg/migrate"
+	"github.com/openaff/affiliate/pkg/services"
+)
+
+type options struct {
+	tracker, bare  string
+	duration       time.Duration
+	threads, conns int
+	kafkaKind      string
+	path           string
+	warmup         time.Duration
+	trackerFlags   string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.tracker, "tracker", "bin/tracker", "tracker binary")
+	flag.StringVar(&o.bare, "bare", "bin/tracker-bare", "bare baseline binary")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "wrk duration per server")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "wrk warm-up per server, not measured")
+	flag.IntVar(&o.threads, "threads", 1, "wrk threads")
+	flag.IntVar(&o.conns, "connections", 32, "wrk connections")
+	flag.StringVar(&o.kafkaKind, "kafka", "apache", "broker: apache or kfake")
+	flag.StringVar(&o.path, "path", "/r/bench123", "request path (the seeded link)")
+	flag.StringVar(&o.trackerFlags, "tracker-flags", "", "extra flags for tracker serve, space-separated")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk not found: apt-get install wrk")
+	}
+	dir, err := os.MkdirTemp("", "aff-bench-")
+	if err != nil {
+		return err
+	}
+	os.Chmod(dir, 0o755) // the unprivileged Postgres user must reach it
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	fmt.Println("starting postgres and kafka ...")
+	pg, err := services.StartPostgres(ctx, services.PostgresConfig{Dir: filepath.Join(dir, "pg")})
+	if err != nil {
+		return err
+	}
+	defer pg.Kill()
+	pgURL := pg.URL("postgres")
+	if err := migrate.Postgres(ctx, pgURL); err != nil {
+		return err
+	}
+	if err := seed(ctx, pgURL); err != nil {
+		return err
+	}
+	var brokers string
+	if o.kafkaKind == "kfake" {
+		kf, err := services.StartKfake(0, 4, "")
+		if err != nil {
+			return err
+		}
+		defer kf.Stop()
+		brokers = kf.Addr()
+	} else {
+		k, err := services.StartKafka(ctx, services.KafkaConfig{Dir: filepath.Join(dir, "kafka"), Partitions: 4})
+		if err != nil {
+			return err
+		}
+		defer k.Kill()
+		brokers = k.Addr()
+	}
+
+	trackerAddr, bareAddr := freeAddr(), freeAddr()
+	tr := exec.Command(o.tracker, append([]string{"serve", "-addr", trackerAddr}, strings.Fields(o.trackerFlags)...)...)
+	tr.Env = append(os.Environ(),
+		"AFF_KAFKA_BROKERS="+brokers, "AFF_KAFKA_TOPIC_PREFIX=bench.", "AFF_POSTGRES_URL="+pgURL,
+		"AFF_SHOP_URL=https://shop.example", "AFF_COOKIE_SECRET=bench-secret-0123456789",
+		"AFF_SHOP_API_KEYS=bench-key", "AFF_SPOOL_DIR="+filepath.Join(dir, "spool"))
+	trLog, _ := os.Create(filepath.Join(dir, "tracker.log"))
+	tr.Stdout, tr.Stderr = trLog, trLog
+	if err := tr.Start(); err != nil {
+		return err
+	}
+	defer stop(tr)
+	bare := exec.Command(o.bare, "-addr", bareAddr)
+	if err := bare.Start(); err != nil {
+		return err
+	}
+	defer stop(bare)
+	for _, a := range []string{trackerAddr, bareAddr} {
+		if err := waitListen(a, 60*time.Second); err != nil {
+			logTail(filepath.Join(dir, "tracker.log"))
+			return err
+		}
+	}
+
+	type result struct {
+		name     string
+		rps, p99 float64
+		p99Text  string
+		errors   string
+	}
+	var results []result
+	for _, s := range []struct{ name, addr string }{{"bare fasthttp 302", bareAddr}, {"tracker serve", trackerAddr}} {
+		url := "http://" + s.addr + o.path
+		wrk(o, url, o.warmup) // warm-up: JIT-free Go, but caches, topics and connections
+		out, err := wrk(o, url, o.duration)
+		if err != nil {
+			return fmt.Errorf("wrk %s: %w\n%s", s.name, err, out)
+		}
+		r := result{name: s.name}
+		r.rps, r.p99Text, r.p99, r.errors = parseWrk(out)
+		results = append(results, r)
+		fmt.Printf("%s: %s\n", s.name, strings.TrimSpace(out))
+	}
+	clicks, err := countClicks(brokers, "bench.clicks")
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Printf("wrk -t%d -c%d -d%s --latency, one machine, %s Kafka broker, clicks produced to bench.clicks\n\n", o.threads, o.conns, o.duration, o.kafkaKind)
+	fmt.Println("| server | requests/s | p99 latency | non-3xx/errors |")
+	fmt.Println("| --- | ---: | ---: | --- |")
+	for _, r := range results {
+		fmt.Printf("| %s | %.0f | %s | %s |\n", r.name, r.rps, r.p99Text, r.errors)
+	}
+	ratio := results[1].rps / results[0].rps
+	fmt.Printf("\ntracker / bare = %.1f %%  (goal >= 80 %%); tracker p99 %s (goal < 5 ms)\n", 100*ratio, results[1].p99Text)
+	fmt.Printf("clicks in Kafka: %d\n", clicks)
+	return nil
+}
+
+func seed(ctx context.Context, url string) error {
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, `INSERT INTO partners (id, name, email, slug) VALUES (1, 'Bench', 'bench@example.com', 'bench');
+		INSERT INTO links (code, partner_id, kind, target_url, product_id) VALUES ('bench123', 1, 'link', 'https://shop.example/p/42?ref=bench', '42')`)
+	return err
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitListen(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s after %v", addr, timeout)
+}
+
+func stop(c *exec.Cmd) {
+	c.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		c.Process.Kill()
+		<-done
+	}
+}
+
+func logTail(path string) {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	fmt.Fprintf(os.Stderr, "%s:\n%s\n", path, b)
+}
+
+func wrk(o options, url string, d time.Duration) (string, error) {
+	secs := max(1, int(d.Seconds()))
+	cmd := exec.Command("wrk", "-t"+strconv.Itoa(o.threads), "-c"+strconv.Itoa(o.conns),
+		"-d"+strconv.Itoa(secs)+"s", "--latency", url)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+var (
+	rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p99Re = regexp.MustCompile(`\n\s+99%\s+([0-9.]+)(us|ms|s)`)
+	errRe = regexp.MustCompile(`(Non-2xx or 3xx responses: \d+|Socket errors:[^\n]*)`)
+)
+
+func parseWrk(out string) (rps float64, p99Text string, p99 float64, errs string) {
+	if m := rpsRe.FindStringSubmatch(out); m != nil {
+		rps, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if m := p99Re.FindStringSubmatch(out); m != nil {
+		p99Text = m[1] + m[2]
+		p99, _ = strconv.ParseFloat(m[1], 64)
+	}
+	errs = "none"
+	if m := errRe.FindAllString(out, -1); m != nil {
+		errs = strings.Join(m, "; ")
+	}
+	return
+}
+
+// countClicks counts the records of topic (up to its high-water marks).
+func countClicks(brokers, topic string) (int, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	n, idle := 0, 0
+	for idle < 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		got := fs.NumRecords()
+		n += got
+		if got == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+	}
+	return n, nil
+}
