@@ -473,6 +473,9 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 func TestAppendClickAllocs(t *testing.T) {
 	c := sampleClick()
 	buf := make([]byte, 0, 2048)
+	if raceEnabled {
+		return // see raceEnabled
+	}
 	if n := testing.AllocsPerRun(100, func() { buf = AppendClick(buf[:0], &c) }); n != 0 {
 		t.Fatalf("AppendClick allocates %v times per call", n)
 	}

@@ -15,6 +15,7 @@ import (
 // decode a click without reflection. It is fuzzed against json.Valid.
 type lexer struct {
 	data    []byte
+	src     string // data as a string, when set: unescaped strings are substrings of it
 	pos     int
 	scratch []byte // unescaped keys
 }
@@ -201,13 +202,19 @@ func (l *lexer) key() ([]byte, error) {
 	return l.scratch, nil
 }
 
-// str reads a string value and returns a copy the caller owns.
+// str reads a string value and returns a copy the caller owns. With src
+// set, a string without escapes is a substring of src (no allocation; it
+// keeps src alive).
 func (l *lexer) str() (string, error) {
 	raw, escaped, err := l.scanString()
 	if err != nil {
 		return "", err
 	}
 	if !escaped {
+		if l.src != "" {
+			end := l.pos - 1 // the closing quote
+			return l.src[end-len(raw) : end], nil
+		}
 		return string(raw), nil
 	}
 	return string(unescape(make([]byte, 0, len(raw)), raw)), nil

@@ -27,7 +27,9 @@ func decodeObject(data []byte, fn func(r *reader, key []byte) error) (*reader, e
 	if len(data) > MaxEventBytes {
 		return nil, fieldErr("", "event larger than "+strconv.Itoa(MaxEventBytes)+" bytes")
 	}
-	r := &reader{l: lexer{data: data}}
+	// One copy of the event as a string backs every unescaped string field:
+	// one allocation instead of one per field.
+	r := &reader{l: lexer{data: data, src: string(data)}}
 	err := r.l.object(func(key []byte) error {
 		if string(key) == "v" {
 			if err := r.mark(63, "v"); err != nil {

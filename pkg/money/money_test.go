@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/bojanz/currency"
 )
 
 var (
@@ -334,4 +336,25 @@ func TestSplitPercent(t *testing.T) {
 	f(1, 90, 1, 0)
 	f(-1005, 90, -904, -101) // clawbacks split the same way
 	f(0, 90, 0, 0)
+}
+
+// TestEveryCurrency walks the whole table: every code parses, has an ISO
+// exponent within MaxExponent, and round-trips an amount.
+func TestEveryCurrency(t *testing.T) {
+	codes := currency.GetCurrencyCodes()
+	if len(codes) < 150 {
+		t.Fatalf("only %d currencies in the table", len(codes))
+	}
+	for _, code := range codes {
+		c, err := ParseCurrency(code)
+		if err != nil {
+			t.Fatalf("ParseCurrency(%q): %v", code, err)
+		}
+		if c.Exponent() < 0 || c.Exponent() > MaxExponent {
+			t.Fatalf("%s exponent %d", code, c.Exponent())
+		}
+		if v, err := Parse(c, Format(c, 123456789)); err != nil || v != 123456789 {
+			t.Fatalf("%s round trip = %d, %v", code, v, err)
+		}
+	}
 }

@@ -1,0 +1,7 @@
+//go:build !race
+
+package events
+
+// raceEnabled: the race detector changes escape analysis and allocates, so
+// allocation counts are asserted only without it.
+const raceEnabled = false
