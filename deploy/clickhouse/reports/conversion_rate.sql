@@ -1,0 +1,30 @@
+-- Conversion rate per partner: the last 30 days (UTC days, today included).
+--   clicks: non-bot clicks; orders: distinct attributed orders (any state:
+--   a cancelled order was still a conversion) whose commission appeared in
+--   the window; conversion_percent = 100 * orders / clicks, 2 decimals
+--   (0 when there were no clicks).
+SELECT
+    partner_id,
+    clicks,
+    orders,
+    if(clicks = 0, 0, round(100 * orders / clicks, 2)) AS conversion_percent
+FROM
+(
+    SELECT partner_id, toInt64(uniqExactIfMerge(clicks)) AS clicks
+    FROM daily_clicks
+    WHERE day >= toDate(now(), 'UTC') - 29 AND partner_id != ''
+    GROUP BY partner_id
+)
+ALL FULL OUTER JOIN
+(
+    SELECT partner_id, toInt64(uniqExact(oid)) AS orders
+    FROM
+    (
+        SELECT partner_id, commission_id, minMerge(first_at) AS first, argMaxMerge(order_id) AS oid
+        FROM commissions_current
+        GROUP BY partner_id, commission_id
+    )
+    WHERE toDate(first) >= toDate(now(), 'UTC') - 29
+    GROUP BY partner_id
+) USING partner_id
+ORDER BY conversion_percent DESC, partner_id

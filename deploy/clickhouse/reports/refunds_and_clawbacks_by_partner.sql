@@ -1,0 +1,32 @@
+-- Refunds and clawbacks per partner and currency: commissions that appeared
+-- in the last 90 days (UTC days, today included), by current state. A void takes
+-- back a commission before approval, a clawback after (DESIGN §5).
+--   voided, partially_voided, clawed_back, partially_clawed_back: commissions
+--   lost_base_minor: base of fully voided or clawed-back commissions
+--   refunded_orders: distinct orders among all of these
+SELECT
+    partner_id,
+    cur AS currency,
+    toInt64(countIf(st = 'voided')) AS voided,
+    toInt64(countIf(st = 'partially_voided')) AS partially_voided,
+    toInt64(countIf(st = 'clawed_back')) AS clawed_back,
+    toInt64(countIf(st = 'partially_clawed_back')) AS partially_clawed_back,
+    toInt64(sumIf(base, st IN ('voided', 'clawed_back'))) AS lost_base_minor,
+    toInt64(uniqExactIf(oid, st IN ('voided', 'partially_voided', 'clawed_back', 'partially_clawed_back'))) AS refunded_orders
+FROM
+(
+    SELECT
+        partner_id,
+        commission_id,
+        minMerge(first_at) AS first,
+        argMaxMerge(order_id) AS oid,
+        argMaxMerge(currency) AS cur,
+        argMaxMerge(state) AS st,
+        argMaxMerge(base_minor) AS base
+    FROM commissions_current
+    GROUP BY partner_id, commission_id
+)
+WHERE toDate(first) >= toDate(now(), 'UTC') - 89
+GROUP BY partner_id, cur
+HAVING refunded_orders > 0
+ORDER BY refunded_orders DESC, partner_id, currency
