@@ -120,6 +120,16 @@ type badRequest struct{ field, msg string }
 
 func (e *badRequest) Error() string { return e.field + ": " + e.msg }
 
+// BadRequestMessage returns the message of a validation error made by this
+// package (the UI shows it next to the form).
+func BadRequestMessage(err error) (string, bool) {
+	var br *badRequest
+	if errors.As(err, &br) {
+		return br.field + " " + br.msg, true
+	}
+	return "", false
+}
+
 func bad(field, format string, args ...any) error {
 	return &badRequest{field: field, msg: fmt.Sprintf(format, args...)}
 }

@@ -21,6 +21,18 @@ type Maker struct {
 	AllowedHosts []string
 	// TrackerBase is the tracker's public base URL without a trailing slash.
 	TrackerBase string
+	// Shop is AFF_SHOP_URL, the default target.
+	Shop string
+}
+
+// ShopURL returns the shop's home page, or its category page when a
+// category id is given (the shop's ?category= convention; the shop may
+// redirect it anywhere on its own host).
+func (m Maker) ShopURL(categoryID string) string {
+	if categoryID == "" {
+		return m.Shop
+	}
+	return strings.TrimRight(m.Shop, "/") + "/?category=" + url.QueryEscape(categoryID)
 }
 
 // CheckTarget parses raw and returns its canonical form when it is an

@@ -229,3 +229,25 @@ func trimPage[T any](rows []T, pg Page) ([]T, bool, error) {
 	}
 	return rows, false, nil
 }
+
+// AdminCounts are the numbers on the admin overview.
+type AdminCounts struct {
+	Partners, Applications, PendingCommissions, Payouts, StoreCredits int64
+}
+
+// AdminCounts reads the overview counters. Pending commissions are
+// counted through the partial index, capped at 100000 to stay fast.
+func (s *Storage) AdminCounts(ctx context.Context) (AdminCounts, error) {
+	var c AdminCounts
+	err := s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM partners),
+		(SELECT count(*) FROM partner_applications WHERE status = 'pending'),
+		(SELECT count(*) FROM (SELECT 1 FROM commissions WHERE state IN ('pending', 'partially_voided') LIMIT 100000) x),
+		(SELECT count(*) FROM payouts WHERE status = 'requested'),
+		(SELECT count(*) FROM store_credit_requests WHERE status = 'requested')`).Scan(
+		&c.Partners, &c.Applications, &c.PendingCommissions, &c.Payouts, &c.StoreCredits)
+	if err != nil {
+		return AdminCounts{}, fmt.Errorf("cannot read overview counts: %w", err)
+	}
+	return c, nil
+}

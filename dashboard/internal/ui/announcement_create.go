@@ -1,0 +1,35 @@
+package ui
+
+import (
+	"net/http"
+	"strings"
+)
+
+type announcementCreate struct{ *UI }
+
+// ServeHTTP broadcasts to all partners, or to the comma-separated partner
+// ids given.
+func (h announcementCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	const back = "/admin/announcements"
+	s, _ := sessionOf(r)
+	title := strings.TrimSpace(r.PostFormValue("title"))
+	body := strings.TrimSpace(r.PostFormValue("body"))
+	if title == "" || len(title) > 200 || body == "" || len(body) > 20000 {
+		h.redirect(w, r, back, "Error: title (up to 200) and text (up to 20000 characters) are required")
+		return
+	}
+	var ids []int64
+	for _, f := range strings.FieldsFunc(r.PostFormValue("partner_ids"), func(c rune) bool { return c == ',' || c == ' ' }) {
+		id, ok := parseID(f)
+		if !ok {
+			h.redirect(w, r, back, "Error: partner ids must be numbers separated by commas")
+			return
+		}
+		ids = append(ids, id)
+	}
+	if _, err := h.Store.CreateAnnouncement(r.Context(), title, body, ids, s.User.ID); err != nil {
+		h.fail(w, r, back, err)
+		return
+	}
+	h.redirect(w, r, back, "Announcement sent.")
+}

@@ -1,0 +1,28 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/openaff/affiliate/dashboard/internal/storage"
+)
+
+type customerShow struct{ *UI }
+
+// ServeHTTP looks a customer up by id and shows its binding with the
+// attach/detach forms.
+func (h customerShow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := trimMax(r.URL.Query().Get("customer_id"), 200)
+	data := map[string]any{"CustomerID": id}
+	if id != "" {
+		b, err := h.Store.CurrentBinding(r.Context(), id)
+		switch {
+		case err == nil:
+			data["Binding"] = b
+		case !errors.Is(err, storage.ErrNotFound):
+			h.serverError(w, r, err)
+			return
+		}
+	}
+	h.render(w, r, "customer_show", http.StatusOK, view{Title: "Customers", Data: data})
+}

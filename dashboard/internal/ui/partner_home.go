@@ -1,0 +1,36 @@
+package ui
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/openaff/affiliate/dashboard/internal/api"
+)
+
+type partnerHome struct{ *UI }
+
+// ServeHTTP shows the partner's balance (pending, available, reserved with
+// release dates, paid out), their site link and their charts.
+func (h partnerHome) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s, _ := sessionOf(r)
+	ctx := r.Context()
+	p, err := h.Store.Partner(ctx, s.User.PartnerID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	bal, cur, err := api.PartnerBalance(ctx, h.Store, h.Ledger, p.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	sched, err := h.Ledger.ReserveSchedule(ctx, strconv.FormatInt(p.ID, 10), cur.Code(), 50)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	charts, note := h.charts(ctx, strconv.FormatInt(p.ID, 10), cur.Code())
+	h.render(w, r, "partner_home", http.StatusOK, view{Title: "Balance", Data: map[string]any{
+		"P": p, "Balance": bal, "Currency": cur.Code(), "Schedule": sched, "SiteLink": h.Links.SlugURL(p.Slug),
+		"Charts": charts, "ChartNote": note, "Confirmed": bal.AvailableMinor + bal.ReservedMinor}})
+}

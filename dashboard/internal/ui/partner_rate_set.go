@@ -1,0 +1,59 @@
+package ui
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/openaff/affiliate/dashboard/internal/links"
+	"github.com/openaff/affiliate/dashboard/internal/storage"
+)
+
+type partnerRateSet struct{ *UI }
+
+// ServeHTTP sets a partner+product or partner+category rate, or deletes
+// one (delete=<rate id>).
+func (h partnerRateSet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, ok := parseID(r.PathValue("id"))
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	back := "/admin/partners/" + itoa(id)
+	if del, ok := parseID(r.PostFormValue("delete")); ok {
+		if err := h.Store.DeleteRate(r.Context(), id, del); err != nil {
+			h.fail(w, r, back, err)
+			return
+		}
+		h.redirect(w, r, back, "Rate removed.")
+		return
+	}
+	if _, err := h.Store.Partner(r.Context(), id); err != nil {
+		h.fail(w, r, back, err)
+		return
+	}
+	rt := storage.Rate{PartnerID: id}
+	target := trimMax(r.PostFormValue("target"), 200)
+	switch r.PostFormValue("level") {
+	case "product":
+		rt.ProductID = target
+	case "category":
+		rt.CategoryID = target
+	default:
+		h.redirect(w, r, back, "Error: level must be product or category")
+		return
+	}
+	if target == "" {
+		h.redirect(w, r, back, "Error: enter a product or category id")
+		return
+	}
+	var err error
+	if rt.RateUPct, err = links.ParsePercent(strings.TrimSpace(r.PostFormValue("rate"))); err != nil {
+		h.redirect(w, r, back, "Error: rate: "+err.Error())
+		return
+	}
+	if err := h.Store.SetRate(r.Context(), rt); err != nil {
+		h.fail(w, r, back, err)
+		return
+	}
+	h.redirect(w, r, back, "Rate saved.")
+}

@@ -1,0 +1,172 @@
+package ui
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/openaff/affiliate/dashboard/internal/api"
+	"github.com/openaff/affiliate/dashboard/internal/auth"
+	"github.com/openaff/affiliate/dashboard/internal/storage"
+)
+
+// view is what every template receives.
+type view struct {
+	Title   string
+	User    *storage.User
+	CSRF    string
+	Flash   string
+	Error   string
+	Unread  int
+	Path    string
+	Page    storage.Page
+	HasMore bool
+	// PrevURL and NextURL are the pager links (same filters, other page).
+	PrevURL, NextURL template.URL
+	Data             map[string]any
+}
+
+const flashCookie = "aff_flash"
+
+// render executes the named page into a buffer (so a template error never
+// sends half a page) and writes it with status.
+func (u *UI) render(w http.ResponseWriter, r *http.Request, name string, status int, v view) {
+	t := u.pages[name]
+	if t == nil {
+		panic("BUG: unknown page " + name)
+	}
+	if s, ok := sessionOf(r); ok {
+		v.User = &s.User
+		v.CSRF = csrfToken(s.CSRFSecret)
+		if s.User.Role == storage.RolePartner {
+			v.Unread, _ = u.Store.UnreadAnnouncements(r.Context(), s.User.PartnerID)
+		}
+	} else {
+		v.CSRF = u.anonCSRF(w, r)
+	}
+	if c, err := r.Cookie(flashCookie); err == nil {
+		if msg, err := url.QueryUnescape(c.Value); err == nil {
+			v.Flash = msg
+		}
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: u.CookieSecure, SameSite: http.SameSiteLaxMode})
+	}
+	v.Path = r.URL.Path
+	q := r.URL.Query()
+	if v.Page.Number > 1 {
+		q.Set("page", strconv.Itoa(v.Page.Number-1))
+		v.PrevURL = template.URL("?" + q.Encode())
+	}
+	if v.HasMore {
+		q.Set("page", strconv.Itoa(v.Page.Number+1))
+		v.NextURL = template.URL("?" + q.Encode())
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// redirect answers a successful POST: a flash message and 303 to target.
+func (u *UI) redirect(w http.ResponseWriter, r *http.Request, target, flash string) {
+	if flash != "" {
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(flash), Path: "/", MaxAge: 60,
+			HttpOnly: true, Secure: u.CookieSecure, SameSite: http.SameSiteLaxMode})
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// formError turns a validation or conflict error into a message for the
+// user, or reports false for an unexpected error.
+func formError(err error) (string, bool) {
+	var fe *storage.FieldError
+	if errors.As(err, &fe) {
+		return fe.Error(), true
+	}
+	if msg, ok := api.BadRequestMessage(err); ok {
+		return msg, true
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "not found", true
+	case errors.Is(err, storage.ErrConflict):
+		return "conflict: the change is not allowed in the current state", true
+	}
+	return "", false
+}
+
+// fail redirects back to target with the error as flash when it is the
+// user's error, or answers 500.
+func (u *UI) fail(w http.ResponseWriter, r *http.Request, target string, err error) {
+	if msg, ok := formError(err); ok {
+		u.redirect(w, r, target, "Error: "+msg)
+		return
+	}
+	u.serverError(w, r, err)
+}
+
+// csrfToken derives the form token from the session's CSRF secret.
+func csrfToken(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("csrf"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+const anonCSRFCookie = "aff_csrf"
+
+// anonCSRF returns the double-submit token of an anonymous visitor (login
+// and application forms), setting its cookie when missing.
+func (u *UI) anonCSRF(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(anonCSRFCookie); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	tok := auth.NewToken()
+	http.SetCookie(w, &http.Cookie{Name: anonCSRFCookie, Value: tok, Path: "/", HttpOnly: true,
+		Secure: u.CookieSecure, SameSite: http.SameSiteStrictMode, MaxAge: 86400})
+	return tok
+}
+
+// csrfOK checks the csrf form field (or X-CSRF-Token header) against the
+// session's token, or against the anonymous cookie when not logged in.
+func (u *UI) csrfOK(r *http.Request) bool {
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" {
+		if err := parseForm(r); err != nil {
+			return false
+		}
+		got = r.FormValue("csrf")
+	}
+	if got == "" {
+		return false
+	}
+	if s, ok := sessionOf(r); ok {
+		return auth.Equal(got, csrfToken(s.CSRFSecret))
+	}
+	c, err := r.Cookie(anonCSRFCookie)
+	return err == nil && c.Value != "" && auth.Equal(got, c.Value)
+}
+
+func parseForm(r *http.Request) error {
+	if r.MultipartForm != nil || r.PostForm != nil {
+		return nil
+	}
+	if ct := r.Header.Get("Content-Type"); len(ct) >= 19 && ct[:19] == "multipart/form-data" {
+		r.Body = http.MaxBytesReader(nil, r.Body, MaxUploadBytes)
+		return r.ParseMultipartForm(1 << 20)
+	}
+	return r.ParseForm()
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
