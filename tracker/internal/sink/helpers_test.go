@@ -198,3 +198,14 @@ func (f fixture) produceAll(t testing.TB, brokers []string, prefix string) {
 	produce(t, brokers, prefix+"identities", f.identities)
 	produce(t, brokers, prefix+"commissions", f.commissions)
 }
+
+// reconnect opens a new connection to db on addr (after a server restart).
+func reconnect(t testing.TB, addr, db string) (driver.Conn, string) {
+	t.Helper()
+	conn, err := migrate.Open(context.Background(), addr, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, db
+}
