@@ -185,6 +185,7 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 	})
 	hs := &fasthttp.Server{
 		Handler:               srv.Handle,
+		ErrorHandler:          srv.HandleError,
 		Name:                  "tracker",
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,

@@ -1,11 +1,14 @@
 package serve
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -515,6 +518,28 @@ func TestIngestDurable(t *testing.T) {
 	}
 	if o, err := events.DecodeOrder(oRecs[0].Value); err != nil || o.Lines[0].UnitPriceMinor != 1990 {
 		t.Fatalf("order %s: %+v %v", oRecs[0].Value, o, err)
+	}
+
+	// Limits: a body over -max-body-bytes gets 413, headers over
+	// -max-header-bytes are refused, and nothing is written.
+	// The body is announced, not sent: the server must refuse on the
+	// header alone, before reading it.
+	conn, err := net.Dial("tcp", tr.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /v1/identify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer shop-key\r\nContent-Length: %d\r\n\r\n", 5<<20)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, _ := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	if !strings.HasPrefix(line, "HTTP/1.1 413") {
+		t.Fatalf("POST announcing 5 MiB = %q, want 413", line)
+	}
+	if status, _, _, err := tr.get(t, "/r/abcd1234", map[string]string{"X-Big": strings.Repeat("a", 16<<10)}); err == nil && status < 400 {
+		t.Fatalf("GET with 16 KiB of headers = %d, want it refused", status)
+	}
+	if status, _ := post(tr.addr, "/v1/identify", "wrong-key", ids); status != 401 {
+		t.Fatalf("POST with a wrong key = %d, want 401", status)
 	}
 
 	// Neither Kafka (nothing listens there) nor the spool (1 byte) can take

@@ -6,7 +6,9 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -67,7 +69,7 @@ type Server struct {
 
 type serverMetrics struct {
 	click, suspended, unknown, deepRejected, head *metrics.Counter
-	badMethod, notFound                           *metrics.Counter
+	badMethod, notFound, tooLarge                 *metrics.Counter
 	ingestOK, ingestBad, ingestAuth, ingestBusy   *metrics.Counter
 	cookieNew, cookieKept, cookieForged           *metrics.Counter
 	latency                                       *metrics.PrometheusHistogram
@@ -92,6 +94,7 @@ func New(o Options) *Server {
 		head:         red("head"),
 		badMethod:    set.NewCounter(`tracker_requests_rejected_total{reason="method"}`),
 		notFound:     set.NewCounter(`tracker_requests_rejected_total{reason="not_found"}`),
+		tooLarge:     set.NewCounter(`tracker_requests_rejected_total{reason="too_large"}`),
 		ingestOK:     set.NewCounter(`tracker_ingest_requests_total{status="202"}`),
 		ingestBad:    set.NewCounter(`tracker_ingest_requests_total{status="400"}`),
 		ingestAuth:   set.NewCounter(`tracker_ingest_requests_total{status="401"}`),
@@ -301,4 +304,23 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 	b = append(b, `"}`...)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
+}
+
+// HandleError is the fasthttp ErrorHandler: it answers requests fasthttp
+// could not read, with the status each limit calls for.
+func (s *Server) HandleError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		s.m.tooLarge.Inc()
+		jsonError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body over the limit (see -max-body-bytes)", "", 0)
+	case errors.As(err, &small):
+		s.m.tooLarge.Inc()
+		ctx.Error("request headers too large (see -max-header-bytes)", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		ctx.Error("request timeout (see -read-timeout)", fasthttp.StatusRequestTimeout)
+	default:
+		ctx.Error("malformed request", fasthttp.StatusBadRequest)
+	}
 }
