@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/openaff/affiliate/dashboard/internal/api"
 )
@@ -17,7 +18,14 @@ func (h settingsUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	v := func(k string) *string { s := r.PostFormValue(k); return &s }
+	// An empty field keeps its setting.
+	v := func(k string) *string {
+		s := strings.TrimSpace(r.PostFormValue(k))
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
 	p, err = api.ApplyProgramPatch(p, api.ProgramPatch{DefaultRate: v("default_rate"), AttributionWindow: v("attribution_window"),
 		AttributionModel: v("attribution_model"), BindingWindow: v("binding_window"), ReservePercent: v("reserve_percent"),
 		ReservePeriod: v("reserve_period"), AutoApproveAfter: v("auto_approve_after"), Currency: v("currency"), MinPayout: v("min_payout")})
