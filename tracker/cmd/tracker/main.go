@@ -1,6 +1,7 @@
 // Command tracker is the affiliate platform's HTTP edge.
 //
 //	tracker serve [flags]   redirects, device cookie, clicks and shop events into Kafka
+//	tracker sink [flags]    Kafka → ClickHouse sink
 //
 // Configuration comes from the AFF_* environment (DESIGN §4.1); `tracker
 // serve -h` lists the limits and tunables.
@@ -14,12 +15,14 @@ import (
 	"syscall"
 
 	"github.com/openaff/affiliate/tracker/internal/serve"
+	"github.com/openaff/affiliate/tracker/internal/sink"
 )
 
 const usage = `usage: tracker <command> [flags]
 
 commands:
   serve   the HTTP edge: redirects, device cookie, clicks and shop events into Kafka
+  sink    the Kafka to ClickHouse sink
 `
 
 func main() {
@@ -33,8 +36,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve.Main(ctx, os.Args[2:])
-	// The "sink" case (tracker/internal/sink, sink.Main(ctx, args)) joins
-	// here when that package lands.
+	case "sink": // written by the sink's owner: tracker/internal/sink
+		err = sink.Main(ctx, os.Args[2:])
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

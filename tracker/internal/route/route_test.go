@@ -17,7 +17,7 @@ func TestParse(t *testing.T) {
 	f("/r/abc123", Code, "abc123", "")
 	f("/r/AbC-_9", Code, "AbC-_9", "")
 	f("/r/", Unknown, "", "")        // empty code
-	f("/r", Slug, "r", "")           // hmm: see below
+	f("/r", Unknown, "", "")         // "r" is reserved, never a slug
 	f("/r/abc/def", Unknown, "", "") // codes have one segment
 	f("/r/ab%63", Unknown, "", "")   // encoded characters never form a code
 	f("/r/"+strings.Repeat("a", 65), Unknown, "", "")
