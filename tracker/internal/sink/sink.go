@@ -96,8 +96,11 @@ type partKey struct {
 	partition int
 }
 
-// batch is what has been read since the last flush.
+// batch is what has been read since the last flush: decoded rows in its
+// own table buffers, and what to commit once they are in ClickHouse.
 type batch struct {
+	handlers map[string]topicHandler // by full topic name
+	tables   []table                 // every table, in flush order
 	messages int
 	last     map[partKey]kafka.Message // last message per partition, to commit
 	maxAt    map[partKey]time.Time     // latest event time per partition
@@ -105,18 +108,58 @@ type batch struct {
 	started  time.Time
 }
 
+func newBatch(prefix string) *batch {
+	clicks, identities, orders, commissions := &clickTable{}, &identityTable{}, &orderHandler{}, &commissionTable{}
+	b := &batch{
+		handlers: map[string]topicHandler{
+			prefix + "clicks":      clicks,
+			prefix + "identities":  identities,
+			prefix + "orders":      orders,
+			prefix + "commissions": commissions,
+		},
+		tables: []table{clicks, identities, &orders.events, &orders.lines, commissions},
+	}
+	b.reset()
+	return b
+}
+
+func (b *batch) reset() {
+	for _, t := range b.tables {
+		t.reset()
+	}
+	b.messages, b.dlq, b.started = 0, b.dlq[:0], time.Time{}
+	b.last = map[partKey]kafka.Message{}
+	b.maxAt = map[partKey]time.Time{}
+}
+
+// add decodes m into its tables, or queues it for the DLQ.
+func (b *batch) add(m kafka.Message) {
+	k := partKey{m.Topic, m.Partition}
+	b.messages++
+	b.last[k] = m
+	h := b.handlers[m.Topic]
+	if h == nil {
+		panic("BUG: message from unsubscribed topic " + m.Topic)
+	}
+	at, err := h.add(m.Value)
+	if err != nil {
+		b.dlq = append(b.dlq, dlqRecord(m, err))
+		return
+	}
+	if at.After(b.maxAt[k]) {
+		b.maxAt[k] = at
+	}
+}
+
 // Sink is one running sink. Create it with New, run it with Run.
 type Sink struct {
-	cfg      Config
-	log      *slog.Logger
-	ch       driver.Conn
-	pg       *pgxpool.Pool
-	reader   *kafka.Reader
-	dlq      *kafka.Writer
-	handlers map[string]topicHandler // by full topic name
-	tables   []table                 // every table, in flush order
-	batch    batch
-	m        *sinkMetrics
+	cfg    Config
+	log    *slog.Logger
+	ch     driver.Conn
+	pg     *pgxpool.Pool
+	reader *kafka.Reader
+	dlq    *kafka.Writer
+	m      *sinkMetrics
 
 	mu    sync.Mutex
 	parts map[partKey]*partState // committed progress, read by the watermark loop
@@ -146,14 +189,6 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		s.ch.Close()
 		return nil, fmt.Errorf("cannot open postgres: %w", err)
 	}
-	clicks, identities, orders, commissions := &clickTable{}, &identityTable{}, &orderHandler{}, &commissionTable{}
-	s.handlers = map[string]topicHandler{
-		cfg.TopicPrefix + "clicks":      clicks,
-		cfg.TopicPrefix + "identities":  identities,
-		cfg.TopicPrefix + "orders":      orders,
-		cfg.TopicPrefix + "commissions": commissions,
-	}
-	s.tables = []table{clicks, identities, &orders.events, &orders.lines, commissions}
 	topics := make([]string, len(Topics))
 	for i, t := range Topics {
 		topics[i] = cfg.TopicPrefix + t
@@ -186,8 +221,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		MaxAttempts:            3,
 		AllowAutoTopicCreation: true,
 	}
-	s.m = newSinkMetrics(cfg.Metrics, s.tables)
-	s.resetBatch()
+	s.m = newSinkMetrics(cfg.Metrics, newBatch(cfg.TopicPrefix).tables)
 	return s, nil
 }
 
@@ -199,14 +233,10 @@ func (s *Sink) Close() {
 	s.ch.Close()
 }
 
-func (s *Sink) resetBatch() {
-	for _, t := range s.tables {
-		t.reset()
-	}
-	s.batch = batch{last: map[partKey]kafka.Message{}, maxAt: map[partKey]time.Time{}}
-}
-
-// Run is the consume loop; see the package Run.
+// Run is the consume loop; see the package Run. Two batches alternate: one
+// fills (decoding on this goroutine) while the other is inserted, so
+// decoding and ClickHouse's work overlap. At most one flush is in flight,
+// and flushes commit in order.
 func (s *Sink) Run(ctx context.Context) error {
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
@@ -217,46 +247,77 @@ func (s *Sink) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.watermarkLoop(fetchCtx) }()
 	defer wg.Wait()
 
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			stopFetch()
-			return s.shutdown()
-		case m := <-msgs:
-			if s.batch.messages == 0 {
-				s.batch.started = time.Now()
-				timer.Reset(s.cfg.BatchWait)
-			}
-			s.add(m)
-			if s.batch.messages >= s.cfg.BatchRows {
-				timer.Stop()
-				if err := s.flush(ctx); err != nil {
-					stopFetch()
-					return s.shutdown()
-				}
-			}
-		case <-timer.C:
-			if err := s.flush(ctx); err != nil {
-				stopFetch()
-				return s.shutdown()
-			}
+	cur, spare := newBatch(s.cfg.TopicPrefix), newBatch(s.cfg.TopicPrefix)
+	var inflight *batch
+	done := make(chan error, 1)
+	// wait ends the flush in flight; on success its batch becomes spare.
+	wait := func() error {
+		if inflight == nil {
+			return nil
 		}
-	}
-}
-
-// shutdown flushes the open batch within ShutdownTimeout.
-func (s *Sink) shutdown() error {
-	if s.batch.messages == 0 {
+		err := <-done
+		if err != nil {
+			return err
+		}
+		inflight.reset()
+		spare, inflight = inflight, nil
 		return nil
 	}
+	handoff := func() error {
+		if cur.messages == 0 {
+			return nil // a stale timer tick
+		}
+		if err := wait(); err != nil {
+			return err
+		}
+		inflight, cur, spare = cur, spare, nil
+		go func(b *batch) { done <- s.flush(ctx, b) }(inflight)
+		return nil
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var err error
+	for err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case m := <-msgs:
+			if cur.messages == 0 {
+				cur.started = time.Now()
+				timer.Reset(s.cfg.BatchWait)
+			}
+			cur.add(m)
+			if cur.messages >= s.cfg.BatchRows {
+				timer.Stop()
+				err = handoff()
+			}
+		case <-timer.C:
+			err = handoff()
+		}
+	}
+	stopFetch()
+	if inflight != nil {
+		if werr := wait(); werr == nil {
+			inflight = nil
+		}
+	}
+	return s.shutdown(inflight, cur)
+}
+
+// shutdown flushes, in order, the batches still holding rows within
+// ShutdownTimeout.
+func (s *Sink) shutdown(batches ...*batch) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := s.flush(ctx); err != nil {
-		return fmt.Errorf("cannot flush the last batch of %d messages (Kafka keeps them; they are read again on restart): %w", s.batch.messages, err)
+	for _, b := range batches {
+		if b == nil || b.messages == 0 {
+			continue
+		}
+		if err := s.flush(ctx, b); err != nil {
+			return fmt.Errorf("cannot flush a batch of %d messages on shutdown (Kafka keeps them; they are read again on restart): %w", b.messages, err)
+		}
 	}
-	s.log.Info("sink stopped after flushing its last batch")
+	s.log.Info("sink stopped")
 	return nil
 }
 
@@ -284,31 +345,13 @@ func (s *Sink) fetch(ctx context.Context, out chan<- kafka.Message) {
 	}
 }
 
-// add decodes m into its tables, or queues it for the DLQ.
-func (s *Sink) add(m kafka.Message) {
-	k := partKey{m.Topic, m.Partition}
-	s.batch.messages++
-	s.batch.last[k] = m
-	h := s.handlers[m.Topic]
-	if h == nil {
-		panic("BUG: message from unsubscribed topic " + m.Topic)
-	}
-	at, err := h.add(m.Value)
-	if err != nil {
-		s.batch.dlq = append(s.batch.dlq, dlqRecord(m, err))
-		return
-	}
-	if at.After(s.batch.maxAt[k]) {
-		s.batch.maxAt[k] = at
-	}
-}
-
-// flush inserts every table, writes the DLQ, then commits the offsets. Each
-// step is retried until it succeeds or ctx ends; a table already inserted is
-// not inserted again within the same flush.
-func (s *Sink) flush(ctx context.Context) error {
+// flush inserts every table of b, writes its DLQ records, then commits its
+// offsets. Each step is retried until it succeeds or ctx ends; a table
+// already inserted is emptied, so a later flush of b (on shutdown) does not
+// insert it again.
+func (s *Sink) flush(ctx context.Context, b *batch) error {
 	start := time.Now()
-	for _, t := range s.tables {
+	for _, t := range b.tables {
 		if t.rows() == 0 {
 			continue
 		}
@@ -323,20 +366,21 @@ func (s *Sink) flush(ctx context.Context) error {
 		}
 		t.reset()
 	}
-	if len(s.batch.dlq) > 0 {
-		if err := s.retry(ctx, "write dlq", func() error { return s.writeDLQ(ctx) }); err != nil {
+	if len(b.dlq) > 0 {
+		if err := s.retry(ctx, "write dlq", func() error { return s.writeDLQ(ctx, b.dlq) }); err != nil {
 			return err
 		}
+		b.dlq = b.dlq[:0]
 	}
-	msgs := make([]kafka.Message, 0, len(s.batch.last))
-	for _, m := range s.batch.last {
+	msgs := make([]kafka.Message, 0, len(b.last))
+	for _, m := range b.last {
 		msgs = append(msgs, m)
 	}
 	if err := s.commit(ctx, msgs); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	for k, m := range s.batch.last {
+	for k, m := range b.last {
 		p := s.parts[k]
 		if p == nil {
 			p = &partState{}
@@ -344,13 +388,13 @@ func (s *Sink) flush(ctx context.Context) error {
 		}
 		p.next = m.Offset + 1
 		p.dirty = true
-		if at := s.batch.maxAt[k]; at.After(p.maxAt) {
+		if at := b.maxAt[k]; at.After(p.maxAt) {
 			p.maxAt = at
 		}
 	}
 	s.mu.Unlock()
-	s.m.batchDone(s.batch.messages, time.Since(s.batch.started), time.Since(start))
-	s.resetBatch()
+	s.m.batchDone(b.messages, time.Since(b.started), time.Since(start))
+	b.messages = 0
 	return nil
 }
 
@@ -414,17 +458,17 @@ func dlqRecord(m kafka.Message, err error) events.DLQRecord {
 	}
 }
 
-func (s *Sink) writeDLQ(ctx context.Context) error {
-	msgs := make([]kafka.Message, len(s.batch.dlq))
-	for i := range s.batch.dlq {
-		d := &s.batch.dlq[i]
+func (s *Sink) writeDLQ(ctx context.Context, records []events.DLQRecord) error {
+	msgs := make([]kafka.Message, len(records))
+	for i := range records {
+		d := &records[i]
 		msgs[i] = kafka.Message{Key: []byte(d.Topic), Value: events.AppendDLQRecord(nil, d)}
 	}
 	if err := s.dlq.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("cannot write %d dlq records: %w", len(msgs), err)
 	}
-	for i := range s.batch.dlq {
-		s.m.dlq(s.batch.dlq[i].Topic)
+	for i := range records {
+		s.m.dlq(records[i].Topic)
 	}
 	return nil
 }
