@@ -60,8 +60,10 @@ type Options struct {
 	ReplayInterval time.Duration
 	// AutoCreateTopics lets the broker create missing topics.
 	AutoCreateTopics bool
-	Logger           *slog.Logger
-	Metrics          *Metrics
+	// Compression of produced batches (0: none).
+	Compression kafka.Compression
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 // Producer is safe for concurrent use.
@@ -96,6 +98,7 @@ func newWriter(o Options, batchSize int, batchTimeout time.Duration) *kafka.Writ
 		WriteBackoffMax:        500 * time.Millisecond,
 		Async:                  false,
 		AllowAutoTopicCreation: o.AutoCreateTopics,
+		Compression:            o.Compression,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/segmentio/kafka-go"
 	"github.com/valyala/fasthttp"
 
 	"github.com/openaff/affiliate/pkg/config"
@@ -59,6 +60,7 @@ type Settings struct {
 	RepeatWindow      time.Duration
 	RepeatEntries     int
 	PprofAddr         string
+	Compression       string
 }
 
 // flags registers the settings on fs with their defaults.
@@ -90,6 +92,7 @@ func flags(fs *flag.FlagSet, s *Settings, defaultAddr string) {
 	fs.IntVar(&s.BotCacheEntries, "bot-cache-entries", 100_000, "user agents whose bot verdict is cached")
 	fs.DurationVar(&s.RepeatWindow, "repeat-window", time.Hour, "a click of the same device on the same link within this time is flagged repeat")
 	fs.IntVar(&s.RepeatEntries, "repeat-entries", 1<<20, "device-link pairs remembered for the repeat flag")
+	fs.StringVar(&s.Compression, "kafka-compression", "snappy", "compression of produced batches: none, snappy, lz4, zstd or gzip")
 	fs.StringVar(&s.PprofAddr, "pprof-addr", "", "if set, serve net/http/pprof on this host:port (keep it private)")
 }
 
@@ -122,6 +125,12 @@ func Main(ctx context.Context, args []string) error {
 func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logger, ready chan<- string) error {
 	if strings.ContainsAny(cfg.CookieDomain, "; \t,") {
 		return fmt.Errorf("%s: %q is not a domain", config.CookieDomain, cfg.CookieDomain)
+	}
+	var compression kafka.Compression
+	if st.Compression != "none" {
+		if err := compression.UnmarshalText([]byte(st.Compression)); err != nil {
+			return fmt.Errorf("-kafka-compression: %w", err)
+		}
 	}
 	set := metrics.NewSet()
 	signer, err := devcookie.New(cfg.CookieSecrets)
@@ -165,6 +174,7 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 		SyncInterval:     st.SpoolSync,
 		ReplayInterval:   st.SpoolReplay,
 		AutoCreateTopics: st.KafkaAutoCreate,
+		Compression:      compression,
 		Logger:           logger,
 		Metrics:          producer.NewMetrics(set),
 	})
