@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -244,8 +245,12 @@ var transferColumns = []string{"id", "idempotency_key", "request_hash", "operati
 
 var postingColumns = []string{"transfer_id", "account_id", "phase", "amount_minor", "posted_after"}
 
-// write stores the batch: transfers and postings by COPY, then balances, pending and
-// reserve state by set-based statements in one pipelined round trip.
+// copyThreshold is the number of transfers from which write uses COPY; below it the rows
+// go in the same pipelined round trip as the balance updates (fewer round trips).
+const copyThreshold = 32
+
+// write stores the batch: transfers and postings (by COPY when there are many), then
+// balances, pending and reserve state by set-based statements in one pipelined round trip.
 func (e *engine) write(ctx context.Context) error {
 	rows := make([][]any, len(e.rows))
 	for i, t := range e.rows {
@@ -259,20 +264,47 @@ func (e *engine) write(ctx context.Context) error {
 		rows[i] = []any{t.id, t.req.key, t.req.hash, string(t.req.op), t.partnerID, t.currency,
 			t.req.ref, t.req.amount, t.req.note, pendingID, t.final, releaseAt}
 	}
-	if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_transfers"}, transferColumns, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("cannot write transfers: %w", err)
-	}
-	if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_postings"}, postingColumns, pgx.CopyFromRows(e.postings)); err != nil {
-		return fmt.Errorf("cannot write postings: %w", err)
-	}
 	b := &pgx.Batch{}
+	if len(rows) >= copyThreshold {
+		if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_transfers"}, transferColumns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("cannot write transfers: %w", err)
+		}
+		if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_postings"}, postingColumns, pgx.CopyFromRows(e.postings)); err != nil {
+			return fmt.Errorf("cannot write postings: %w", err)
+		}
+	} else {
+		queueInsert(b, "ledger_transfers", transferColumns, rows)
+		queueInsert(b, "ledger_postings", postingColumns, e.postings)
+	}
 	e.queueAccounts(b)
 	e.queuePendings(b)
 	e.queueReserves(b)
-	if err := e.tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("cannot write balances: %w", err)
+	if err := sendBatch(ctx, e.tx, b); err != nil {
+		return fmt.Errorf("cannot write transfers and balances: %w", err)
 	}
 	return nil
+}
+
+// queueInsert queues one multi-row INSERT of rows (a few: used below copyThreshold).
+func queueInsert(b *pgx.Batch, table string, columns []string, rows [][]any) {
+	var sql strings.Builder
+	fmt.Fprintf(&sql, "INSERT INTO %s (%s) VALUES ", table, strings.Join(columns, ", "))
+	args := make([]any, 0, len(rows)*len(columns))
+	for i, row := range rows {
+		if i > 0 {
+			sql.WriteString(", ")
+		}
+		sql.WriteByte('(')
+		for j, v := range row {
+			if j > 0 {
+				sql.WriteString(", ")
+			}
+			args = append(args, v)
+			fmt.Fprintf(&sql, "$%d", len(args))
+		}
+		sql.WriteByte(')')
+	}
+	b.Queue(sql.String(), args...)
 }
 
 func (e *engine) queueAccounts(b *pgx.Batch) {

@@ -33,7 +33,7 @@ func TestCrash(t *testing.T) {
 		for len(plans[w]) < steps {
 			n := 1
 			if g.rng.IntN(5) == 0 {
-				n = 2 + g.rng.IntN(30)
+				n = 2 + g.rng.IntN(40) // both sides of copyThreshold
 			}
 			var stepOps []Op
 			for len(stepOps) < n {

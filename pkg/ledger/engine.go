@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -152,42 +153,43 @@ func (e *engine) run(ctx context.Context) error {
 	if err := e.dedupe(); err != nil {
 		return err
 	}
-	if err := e.lockPendings(ctx); err != nil {
-		return err
-	}
-	if err := e.lockReserves(ctx); err != nil {
-		return err
+	// One round trip for the pending and reserve locks (pending rows first).
+	b := &pgx.Batch{}
+	e.queuePendingLocks(b)
+	e.queueReserveLocks(b)
+	if err := sendBatch(ctx, e.tx, b); err != nil {
+		return fmt.Errorf("cannot lock pending transfers and reserves: %w", err)
 	}
 	if err := e.lockAccounts(ctx); err != nil {
 		return err
 	}
 	// Replays are detected after the locks: every operation locks its partner's available
 	// account, so a concurrent run of the same key has by now committed (and is seen
-	// here) or rolled back. A unique violation on insert remains the backstop.
-	if err := e.findReplays(ctx); err != nil {
-		return err
+	// here) or rolled back. A unique violation on insert remains the backstop. Transfer
+	// ids are allocated in the same round trip (those of replays are simply not used).
+	b = &pgx.Batch{}
+	e.queueReplays(b)
+	e.queueIDs(b)
+	if err := sendBatch(ctx, e.tx, b); err != nil {
+		if be := (*BatchError)(nil); errors.As(err, &be) {
+			return be
+		}
+		return fmt.Errorf("cannot look up idempotency keys: %w", err)
 	}
-	n := 0
+	computed := 0
 	for i := range e.reqs {
-		if !e.done[i] {
-			n++
+		if e.done[i] {
+			continue
 		}
+		if e.missing[i] != nil {
+			return e.fail(i, e.missing[i])
+		}
+		if err := e.compute(i); err != nil {
+			return e.fail(i, err)
+		}
+		computed++
 	}
-	if n > 0 {
-		if err := e.allocateIDs(ctx, n); err != nil {
-			return err
-		}
-		for i := range e.reqs {
-			if e.done[i] {
-				continue
-			}
-			if e.missing[i] != nil {
-				return e.fail(i, e.missing[i])
-			}
-			if err := e.compute(i); err != nil {
-				return e.fail(i, err)
-			}
-		}
+	if computed > 0 {
 		if err := e.write(ctx); err != nil {
 			return err
 		}
@@ -199,6 +201,14 @@ func (e *engine) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sendBatch runs the queued statements of b in one round trip; their callbacks run in order.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // dedupe resolves repeated keys inside the batch: a repeat with the same hash replays the
@@ -233,7 +243,7 @@ func pendingKindOf(op opKind) string {
 	return ""
 }
 
-func (e *engine) lockPendings(ctx context.Context) error {
+func (e *engine) queuePendingLocks(b *pgx.Batch) {
 	var kinds, refs []string
 	for i := range e.reqs {
 		if k := pendingKindOf(e.reqs[i].op); k != "" && !e.done[i] {
@@ -242,34 +252,28 @@ func (e *engine) lockPendings(ctx context.Context) error {
 		}
 	}
 	if len(kinds) == 0 {
-		return nil
+		return
 	}
-	rows, err := e.tx.Query(ctx, `
+	b.Queue(`
 		SELECT transfer_id, kind, reference, partner_id, currency, debit_account_id,
 		       credit_account_id, amount_minor, posted_minor, voided_minor
 		FROM ledger_pending
 		WHERE (kind, reference) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 		ORDER BY transfer_id
-		FOR UPDATE`, kinds, refs)
-	if err != nil {
-		return fmt.Errorf("cannot lock pending transfers: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		p := &pending{}
-		if err := rows.Scan(&p.transferID, &p.key.kind, &p.key.ref, &p.partnerID, &p.currency,
-			&p.debitID, &p.creditID, &p.amount, &p.posted, &p.voided); err != nil {
-			return fmt.Errorf("cannot read pending transfer: %w", err)
+		FOR UPDATE`, kinds, refs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			p := &pending{}
+			if err := rows.Scan(&p.transferID, &p.key.kind, &p.key.ref, &p.partnerID, &p.currency,
+				&p.debitID, &p.creditID, &p.amount, &p.posted, &p.voided); err != nil {
+				return err
+			}
+			e.pendings[p.key] = p
 		}
-		e.pendings[p.key] = p
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("cannot lock pending transfers: %w", err)
-	}
-	return nil
+		return rows.Err()
+	})
 }
 
-func (e *engine) lockReserves(ctx context.Context) error {
+func (e *engine) queueReserveLocks(b *pgx.Batch) {
 	var ids []string
 	for i := range e.reqs {
 		switch e.reqs[i].op {
@@ -280,34 +284,28 @@ func (e *engine) lockReserves(ctx context.Context) error {
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return
 	}
-	rows, err := e.tx.Query(ctx, `
+	b.Queue(`
 		SELECT commission_id, approve_transfer_id, partner_id, currency, approved_minor,
 		       reserve_minor, held_minor, clawed_minor, release_at, coalesce(release_transfer_id, 0)
 		FROM ledger_reserves
 		WHERE commission_id = ANY($1)
 		ORDER BY commission_id
-		FOR UPDATE`, ids)
-	if err != nil {
-		return fmt.Errorf("cannot lock reserves: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r := &reserve{}
-		if err := rows.Scan(&r.commissionID, &r.approveID, &r.partnerID, &r.currency, &r.approved,
-			&r.amount, &r.held, &r.clawed, &r.releaseAt, &r.releaseID); err != nil {
-			return fmt.Errorf("cannot read reserve: %w", err)
+		FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			r := &reserve{}
+			if err := rows.Scan(&r.commissionID, &r.approveID, &r.partnerID, &r.currency, &r.approved,
+				&r.amount, &r.held, &r.clawed, &r.releaseAt, &r.releaseID); err != nil {
+				return err
+			}
+			e.reserves[r.commissionID] = r
 		}
-		e.reserves[r.commissionID] = r
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("cannot lock reserves: %w", err)
-	}
-	return nil
+		return rows.Err()
+	})
 }
 
-func (e *engine) findReplays(ctx context.Context) error {
+func (e *engine) queueReplays(b *pgx.Batch) {
 	keys := make([]string, 0, len(e.reqs))
 	index := make(map[string]int, len(e.reqs))
 	for i := range e.reqs {
@@ -316,31 +314,24 @@ func (e *engine) findReplays(ctx context.Context) error {
 			index[e.reqs[i].key] = i
 		}
 	}
-	rows, err := e.tx.Query(ctx, `
-		SELECT idempotency_key, request_hash, id FROM ledger_transfers
-		WHERE idempotency_key = ANY($1)`, keys)
-	if err != nil {
-		return fmt.Errorf("cannot look up idempotency keys: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var key string
-		var hash []byte
-		var id int64
-		if err := rows.Scan(&key, &hash, &id); err != nil {
-			return fmt.Errorf("cannot read idempotency key: %w", err)
-		}
-		i := index[key]
-		if !bytes.Equal(hash, e.reqs[i].hash) {
-			return e.fail(i, ErrIdempotencyConflict)
-		}
-		e.done[i] = true
-		e.results[i] = Transfer{ID: id, Key: key, Replayed: true}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("cannot look up idempotency keys: %w", err)
-	}
-	return nil
+	b.Queue(`SELECT idempotency_key, request_hash, id FROM ledger_transfers WHERE idempotency_key = ANY($1)`, keys).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var key string
+				var hash []byte
+				var id int64
+				if err := rows.Scan(&key, &hash, &id); err != nil {
+					return err
+				}
+				i := index[key]
+				if !bytes.Equal(hash, e.reqs[i].hash) {
+					return e.fail(i, ErrIdempotencyConflict)
+				}
+				e.done[i] = true
+				e.results[i] = Transfer{ID: id, Key: key, Replayed: true}
+			}
+			return rows.Err()
+		})
 }
 
 // accountKinds lists the accounts an operation touches: partner kinds, then program kinds.
@@ -516,19 +507,21 @@ func (e *engine) selectAccounts(ctx context.Context, keys []acctKey) error {
 	return nil
 }
 
-func (e *engine) allocateIDs(ctx context.Context, n int) error {
-	rows, err := e.tx.Query(ctx, `
-		SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'id')) FROM generate_series(1, $1)`, n)
-	if err != nil {
-		return fmt.Errorf("cannot allocate transfer ids: %w", err)
+// queueIDs allocates one transfer id per operation not repeated inside the batch.
+func (e *engine) queueIDs(b *pgx.Batch) {
+	n := 0
+	for i := range e.reqs {
+		if e.dupOf[i] < 0 {
+			n++
+		}
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("cannot allocate transfer ids: %w", err)
-	}
-	slices.Sort(ids)
-	e.ids = ids
-	return nil
+	b.Queue(`SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'id')) FROM generate_series(1, $1)`, n).
+		Query(func(rows pgx.Rows) error {
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			slices.Sort(ids)
+			e.ids = ids
+			return err
+		})
 }
 
 // apply checks that legs balance per phase (a broken balance is a bug in this package),

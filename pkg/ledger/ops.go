@@ -83,7 +83,7 @@ type ApproveParams struct {
 	CommissionID       string
 	ReserveBasisPoints int64
 	ReleaseAt          time.Time
-	AmountMinor        int64
+	AmountMinor        int64 `json:",omitempty"`
 }
 
 // ReleaseReserveParams moves what a commission's reserve still holds to available.
@@ -287,6 +287,9 @@ func (r request) check(body any, refField string, withPartner, positiveAmount bo
 
 // requestHash is the SHA-256 of the canonical request body: the operation name and the
 // JSON encoding of its params (fields in declaration order, idempotency key excluded).
+// A field added to a params type later must be `json:",omitempty"` so that requests
+// recorded before it keep their hash.
+// (ApproveParams.AmountMinor is one.)
 func requestHash(op opKind, body any) []byte {
 	b, err := json.Marshal(body)
 	if err != nil {

@@ -220,7 +220,8 @@ func (l *Ledger) ReserveSchedule(ctx context.Context, partnerID, currency string
 // ReleaseDue releases, in one transaction, up to limit (1..MaxBatchOps) reserves whose
 // release time is at or before now, and returns how many it released. Each release uses
 // the idempotency key "release:<commission id>", so concurrent callers never release
-// twice (rows another caller holds are skipped). Call it until it returns 0.
+// twice (rows another caller holds are skipped; SKIP LOCKED never waits, so this select
+// needs no lock order). Call it until it returns 0.
 func (l *Ledger) ReleaseDue(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit < 1 || limit > MaxBatchOps {
 		return 0, &FieldError{Field: "limit", Msg: fmt.Sprintf("%d is outside 1..%d", limit, MaxBatchOps)}
@@ -230,7 +231,7 @@ func (l *Ledger) ReleaseDue(ctx context.Context, now time.Time, limit int) (int,
 		rows, err := tx.Query(ctx, `
 			SELECT commission_id FROM ledger_reserves
 			WHERE held_minor > 0 AND release_at <= $1
-			ORDER BY commission_id
+			ORDER BY release_at
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED`, now, limit)
 		if err != nil {
