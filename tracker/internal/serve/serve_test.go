@@ -12,8 +12,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -557,4 +560,71 @@ func TestIngestDurable(t *testing.T) {
 	if status, body := post(spooled.addr, "/v1/identify", "shop-key", ids); status != 202 {
 		t.Fatalf("POST /v1/identify with Kafka down = %d %s, want 202 from the spool", status, body)
 	}
+}
+
+// TestSIGTERMDuringLoad runs the real binary and sends it SIGTERM in the
+// middle of a load: every click answered with a 302 must reach Kafka
+// (directly, or through the spool replayed by the next process).
+func TestSIGTERMDuringLoad(t *testing.T) {
+	env := testenv.Get(t)
+	pgURL := env.PostgresURL(t)
+	seed(t, pgURL)
+	brokers, prefix := env.KafkaBrokers(), env.TopicPrefix(t)
+	spoolDir := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "tracker")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/openaff/affiliate/tracker/cmd/tracker").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve", "-addr", addr, "-batch-wait", "2ms")
+	cmd.Env = append(os.Environ(),
+		"AFF_KAFKA_BROKERS="+strings.Join(brokers, ","), "AFF_KAFKA_TOPIC_PREFIX="+prefix, "AFF_POSTGRES_URL="+pgURL,
+		"AFF_SHOP_URL="+shopURL, "AFF_COOKIE_SECRET=integration-test-secret-0123", "AFF_SHOP_API_KEYS=k", "AFF_SPOOL_DIR="+spoolDir)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if i > 300 {
+			t.Fatalf("tracker never listened:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tr := &tracker{addr: addr}
+	const n = 4000
+	tokens := burst(t, tr, n, 8, func(i int) {
+		if i == n/2 {
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+	})
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("tracker exited with %v after SIGTERM:\n%s", err, logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("tracker still running 60 s after SIGTERM")
+	}
+	if len(tokens) < n/4 {
+		t.Fatalf("only %d requests answered before SIGTERM", len(tokens))
+	}
+	startTracker(t, pgURL, brokers, prefix, spoolDir, testSettings()) // replays anything spooled
+	checkAllArrived(t, brokers, prefix+"clicks", tokens)
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
