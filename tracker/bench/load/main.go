@@ -83,6 +83,7 @@ func run(o options) error {
 		return err
 	}
 	var brokers string
+	brokerPid := os.Getpid() // kfake runs in this process
 	if o.kafkaKind == "kfake" {
 		kf, err := services.StartKfake(0, 4, "")
 		if err != nil {
@@ -97,6 +98,7 @@ func run(o options) error {
 		}
 		defer k.Kill()
 		brokers = k.Addr()
+		brokerPid = k.Proc().Pid()
 	}
 
 	trackerAddr, bareAddr := freeAddr(), freeAddr()
@@ -128,17 +130,28 @@ func run(o options) error {
 		rps, p99 float64
 		p99Text  string
 		errors   string
+		cpuUs    float64 // server CPU (user+sys) per request, µs
+		brokerUs float64 // broker CPU per request, µs
 	}
 	var results []result
-	for _, s := range []struct{ name, addr string }{{"bare fasthttp 302", bareAddr}, {"tracker serve", trackerAddr}} {
+	for _, s := range []struct {
+		name, addr string
+		pid        int
+	}{{"bare fasthttp 302", bareAddr, bare.Process.Pid}, {"tracker serve", trackerAddr, tr.Process.Pid}} {
 		url := "http://" + s.addr + o.path
 		wrk(o, url, o.warmup) // warm-up: JIT-free Go, but caches, topics and connections
+		cpu0, bcpu0 := cpuTicks(s.pid), cpuTicks(brokerPid)
 		out, err := wrk(o, url, o.duration)
+		cpu1, bcpu1 := cpuTicks(s.pid), cpuTicks(brokerPid)
 		if err != nil {
 			return fmt.Errorf("wrk %s: %w\n%s", s.name, err, out)
 		}
 		r := result{name: s.name}
 		r.rps, r.p99Text, r.p99, r.errors = parseWrk(out)
+		if reqs := r.rps * o.duration.Seconds(); reqs > 0 {
+			r.cpuUs = float64(cpu1-cpu0) * 1e6 / clockTicks / reqs
+			r.brokerUs = float64(bcpu1-bcpu0) * 1e6 / clockTicks / reqs
+		}
 		results = append(results, r)
 		fmt.Printf("%s: %s\n", s.name, strings.TrimSpace(out))
 	}
@@ -148,12 +161,14 @@ func run(o options) error {
 	}
 	fmt.Println()
 	fmt.Printf("wrk -t%d -c%d -d%s --latency, one machine, %s Kafka broker, clicks produced to bench.clicks\n\n", o.threads, o.conns, o.duration, o.kafkaKind)
-	fmt.Println("| server | requests/s | p99 latency | non-3xx/errors |")
-	fmt.Println("| --- | ---: | ---: | --- |")
+	fmt.Println("| server | requests/s | p99 latency | server CPU per request | broker CPU per request | non-3xx/errors |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | --- |")
 	for _, r := range results {
-		fmt.Printf("| %s | %.0f | %s | %s |\n", r.name, r.rps, r.p99Text, r.errors)
+		fmt.Printf("| %s | %.0f | %s | %.1f µs | %.1f µs | %s |\n", r.name, r.rps, r.p99Text, r.cpuUs, r.brokerUs, r.errors)
 	}
 	ratio := results[1].rps / results[0].rps
+	fmt.Printf("\nserver CPU per request: tracker / bare = %.2f (load-independent: the req/s ratio depends on what else runs)\n",
+		results[1].cpuUs/results[0].cpuUs)
 	fmt.Printf("\ntracker / bare = %.1f %%  (goal >= 80 %%); tracker p99 %s (goal < 5 ms)\n", 100*ratio, results[1].p99Text)
 	fmt.Printf("clicks in Kafka: %d\n", clicks)
 	return nil
@@ -262,4 +277,24 @@ func countClicks(brokers, topic string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
+const clockTicks = 100
+
+// cpuTicks returns utime+stime of pid (all its threads) in clock ticks.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st
 }
