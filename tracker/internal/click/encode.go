@@ -38,10 +38,16 @@ func (e *Encoder) Append(dst []byte, r *Record) []byte {
 	}
 	// Referer and user agent become valid UTF-8 within the event limits
 	// (AppendClick would turn each invalid byte into 3 bytes of U+FFFD).
-	var ref [MaxRefererBytes]byte
-	var ua [MaxUserAgentBytes]byte
-	c.Referer = view(sanitize(ref[:0], r.Referer))
-	c.UserAgent = view(sanitize(ua[:0], r.UserAgent))
+	c.Referer = view(r.Referer)
+	if !utf8.Valid(r.Referer) {
+		var ref [MaxRefererBytes]byte
+		c.Referer = string(sanitize(ref[:0], r.Referer))
+	}
+	c.UserAgent = view(r.UserAgent)
+	if !utf8.Valid(r.UserAgent) {
+		var ua [MaxUserAgentBytes]byte
+		c.UserAgent = string(sanitize(ua[:0], r.UserAgent))
+	}
 	var id [36]byte
 	c.ClickID = view(events.AppendNewV7(id[:0]))
 	return events.AppendClick(dst, &c)
