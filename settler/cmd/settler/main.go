@@ -25,10 +25,14 @@ import (
 
 // Exit codes: 1 for a failure while running, 2 for bad usage or configuration.
 const (
-	exitOK      = 0
-	exitFailed  = 1
-	exitUsage   = 2
-	usageHeader = `usage: settler <command> [flags]
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// usageHeader lists the subcommands; each new subcommand adds a line here
+// and a case in run.
+const usageHeader = `usage: settler <command> [flags]
 
 commands:
   migrate   apply the Postgres and ClickHouse schema migrations (safe to repeat and to run concurrently)
@@ -36,7 +40,6 @@ commands:
 configuration: AFF_* environment variables (AFF_POSTGRES_URL, AFF_CLICKHOUSE_ADDR, AFF_CLICKHOUSE_DB, ...),
 AFF_LOG_FORMAT=json|text (default text)
 `
-)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
