@@ -323,16 +323,6 @@ func AllocateAmount(amountMinor int64, remainingMinor []int64) []int64 {
 	return out
 }
 
-// RateFromPPM converts a rate stored in parts per million (the schema's
-// *_ppm columns: 10 % is 100000) to a money.Rate (micro-percent). It panics
-// outside 0..1000000, which the schema's CHECK constraints exclude.
-func RateFromPPM(ppm int64) money.Rate {
-	if ppm < 0 || ppm > 1_000_000 {
-		panic(fmt.Sprintf("BUG: rate of %d ppm outside 0..1000000", ppm))
-	}
-	return money.Rate(ppm * (money.RateScale / 10_000))
-}
-
 // FullyRefunded reports whether r covers the whole of a line of quantity
 // qty and base baseMinor: r.Quantity/qty + r.AmountMinor/base ≥ 1. A line
 // with a zero base counts as fully refunded once anything of it is.

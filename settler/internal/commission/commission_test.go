@@ -240,18 +240,6 @@ func TestAllocateAmount(t *testing.T) {
 	f(10, nil, []int64{})
 }
 
-func TestRateFromPPM(t *testing.T) {
-	if got := RateFromPPM(100000); got != money.Percent(10) {
-		t.Fatalf("RateFromPPM(100000) = %v, want 10", got)
-	}
-	if got := RateFromPPM(1); got.String() != "0.0001" {
-		t.Fatalf("RateFromPPM(1) = %v, want 0.0001", got)
-	}
-	if got := RateFromPPM(1000000); got != money.MaxRate {
-		t.Fatalf("RateFromPPM(1000000) = %v, want 100", got)
-	}
-}
-
 // FuzzReversed checks the refund invariants for arbitrary lines and
 // refunds: the reversal lies within [0, commission], never decreases as more
 // is refunded, and a full refund reverses exactly the commission.

@@ -2,18 +2,20 @@ package ingest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/openaff/affiliate/pkg/events"
 )
 
 // Options configures a Consumer. Zero fields take the documented defaults.
@@ -267,41 +269,43 @@ func (c *Consumer) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
 	return batch, nil
 }
 
-// DLQRecord is the JSON body of a message on the dlq topic.
-type DLQRecord struct {
-	V         int    `json:"v"`
-	EventID   string `json:"event_id"`
-	At        string `json:"at"`
-	Topic     string `json:"topic"`
-	Partition int    `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Reason    string `json:"reason"`
-	Payload   string `json:"payload"`
-}
+// dlqNamespace derives dlq record ids from the message's place in the log,
+// so a re-delivered reject carries the same id and consumers can dedupe.
+var dlqNamespace = uuid.MustParse("6c1d7c52-3f8e-4a8e-9f5e-2a1f0b7d9e11")
 
 func (c *Consumer) sendDLQ(ctx context.Context, rejected []Rejected) error {
 	if len(rejected) == 0 {
 		return nil
 	}
 	out := make([]kafka.Message, len(rejected))
+	now := time.Now().UTC()
 	for i, r := range rejected {
-		// The id is derived from the message's place in the log, so a
-		// re-delivered reject carries the same id and consumers can dedupe.
-		sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", r.Message.Topic, r.Message.Partition, r.Message.Offset))
-		body, err := json.Marshal(DLQRecord{
-			V: 1, EventID: hex.EncodeToString(sum[:16]), At: time.Now().UTC().Format(time.RFC3339Nano),
-			Topic: r.Message.Topic, Partition: r.Message.Partition, Offset: r.Message.Offset,
-			Reason: r.Reason, Payload: string(r.Message.Value),
-		})
-		if err != nil {
-			return fmt.Errorf("cannot encode dlq record: %w", err)
+		m := r.Message
+		rec := events.DLQRecord{
+			EventID: uuid.NewSHA1(dlqNamespace, fmt.Appendf(nil, "%s/%d/%d", m.Topic, m.Partition, m.Offset)).String(),
+			At:      now, Topic: c.opts.TopicPrefix + m.Topic, Partition: int32(m.Partition), Offset: m.Offset,
+			Reason: truncate(r.Reason, events.MaxReasonLen), Payload: m.Value,
 		}
-		out[i] = kafka.Message{Key: []byte(r.Message.Topic), Value: body}
+		if len(rec.Payload) > events.MaxDLQPayloadBytes {
+			rec.Payload, rec.Truncated = rec.Payload[:events.MaxDLQPayloadBytes], true
+		}
+		out[i] = kafka.Message{Key: []byte(m.Topic), Value: events.AppendDLQRecord(nil, &rec)}
 	}
 	if err := c.dlq.WriteMessages(ctx, out...); err != nil {
 		return fmt.Errorf("cannot write %d messages to dlq: %w", len(out), err)
 	}
 	return nil
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // retryable reports a serialization failure or deadlock, after which the

@@ -1,0 +1,168 @@
+package settle
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDeviceAttributionEarnsEveryLine(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("serdar")
+	f.click("d1", p, T0.Add(-time.Hour))
+	f.events(placed("e1", "o1", "c1", "d1", T0, line("l1", "linked", 1, "100.00"), line("l2", "other", 2, "25.05")))
+	// The sink has not caught up: the order waits.
+	f.watermark(T0.Add(-time.Minute))
+	if c := f.settle(T0.Add(time.Minute)); c.Attributed != 0 {
+		t.Fatalf("attributed %d orders before the watermark passed", c.Attributed)
+	}
+	f.watermark(T0.Add(time.Minute))
+	c := f.settle(T0.Add(2 * time.Minute))
+	if c.Attributed != 1 || c.Commissions != 2 {
+		t.Fatalf("counts %+v", c)
+	}
+	if a := f.attribution("o1"); a.Rule != RuleDevice || *a.PartnerID != p || a.Forced {
+		t.Fatalf("attribution %+v", a)
+	}
+	// 10 % of 100.00 and of 50.10 (half-even per line).
+	if got, want := f.commissions("o1"), "l1:1:1000:pending:0:0 l2:1:501:pending:0:0"; got != want {
+		t.Fatalf("commissions %q, want %q", got, want)
+	}
+	if b := f.balance(p); b.PendingMinor != 1501 || b.AvailableMinor != 0 {
+		t.Fatalf("balance %+v", b)
+	}
+	// A second pass finds nothing to do and changes nothing.
+	if c := f.settle(T0.Add(3 * time.Minute)); c.Orders != 0 || c.Commissions != 0 {
+		t.Fatalf("second pass %+v", c)
+	}
+	f.verify()
+}
+
+func TestMaxWaitForcesTheDecision(t *testing.T) {
+	f := newFixture(t)
+	f.events(placed("e1", "o1", "c1", "d1", T0, line("l1", "p", 1, "10.00")))
+	// No watermark at all; the order was received "now" in database time,
+	// so a pass an hour and more later decides it, flagged.
+	c := f.settle(time.Now().Add(2 * time.Hour))
+	if c.Attributed != 1 || c.Forced != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	if a := f.attribution("o1"); a.Rule != RuleNone || !a.Forced || a.PartnerID != nil {
+		t.Fatalf("attribution %+v", a)
+	}
+}
+
+func TestCustomerBindingAndDeviceRules(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("serdar")
+	q := f.partner("other")
+	// The visitor clicks Serdar's link on their phone and logs in within 24 h.
+	f.click("phone", p, T0)
+	f.events(identity("i1", "alice", "phone", T0.Add(2*time.Hour)))
+	// Days later, Alice buys from her laptop without a link: binding.
+	f.events(placed("e1", "o1", "alice", "laptop", T0.Add(72*time.Hour), line("l1", "x", 1, "10.00")))
+	// Bob logs in on the same phone two days after the click: outside the
+	// binding window, so Bob is not bound, but his order on the phone is
+	// credited through the device.
+	f.events(identity("i2", "bob", "phone", T0.Add(48*time.Hour)))
+	f.events(placed("e2", "o2", "bob", "phone", T0.Add(49*time.Hour), line("l1", "x", 1, "10.00")))
+	// Bob on his own laptop: nobody, until that laptop comes through a link.
+	f.events(placed("e3", "o3", "bob", "bob-laptop", T0.Add(50*time.Hour), line("l1", "x", 1, "10.00")))
+	f.click("bob-laptop", q, T0.Add(51*time.Hour))
+	f.events(placed("e4", "o4", "bob", "bob-laptop", T0.Add(52*time.Hour), line("l1", "x", 1, "10.00")))
+	f.watermark(T0.Add(100 * time.Hour))
+	c := f.settle(T0.Add(100 * time.Hour))
+	if c.Bindings != 1 || c.Identities != 2 || c.Attributed != 4 {
+		t.Fatalf("counts %+v", c)
+	}
+	f2 := func(order, rule string, partner *int64) {
+		t.Helper()
+		a := f.attribution(order)
+		if a.Rule != rule || (partner == nil) != (a.PartnerID == nil) || (partner != nil && *partner != *a.PartnerID) {
+			t.Fatalf("%s: attribution %+v, want %s %v", order, a, rule, partner)
+		}
+	}
+	f2("o1", RuleBinding, &p)
+	f2("o2", RuleDevice, &p)
+	f2("o3", RuleNone, nil)
+	f2("o4", RuleDevice, &q)
+	// Every candidate is recorded, the binding's too.
+	cands := queryOne[string](t, f.pool, `SELECT candidates::text FROM attributions WHERE order_id = 'o1'`)
+	if !contains(cands, `"rule": "customer_binding"`) || !contains(cands, `"rule": "device"`) || !contains(cands, `"rule": "order_override"`) {
+		t.Fatalf("candidates %s", cands)
+	}
+}
+
+func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || index(s, sub) >= 0) }
+
+func index(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestAlreadyBoundCustomerStaysWithFirstPartner(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("first")
+	q := f.partner("second")
+	f.click("d1", p, T0)
+	f.click("d2", q, T0.Add(time.Hour))
+	f.events(identity("i1", "alice", "d1", T0.Add(time.Minute)), identity("i2", "alice", "d2", T0.Add(2*time.Hour)))
+	f.watermark(T0.Add(3 * time.Hour))
+	if c := f.settle(T0.Add(3 * time.Hour)); c.Bindings != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	if got := queryOne[int64](t, f.pool, `SELECT partner_id FROM customer_bindings WHERE customer_id = 'alice' AND detached_at IS NULL`); got != p {
+		t.Fatalf("alice bound to %d, want %d", got, p)
+	}
+}
+
+func TestSelfReferralIsRefusedAndFlagged(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("serdar")
+	f.exec(`UPDATE partners SET customer_id = 'serdar-at-shop' WHERE id = $1`, p)
+	f.click("d1", p, T0)
+	f.events(placed("e1", "o1", "serdar-at-shop", "d1", T0.Add(time.Minute), line("l1", "x", 1, "10.00")))
+	f.watermark(T0.Add(time.Hour))
+	c := f.settle(T0.Add(time.Hour))
+	if c.SelfReferrals != 1 || c.Commissions != 0 {
+		t.Fatalf("counts %+v", c)
+	}
+	if a := f.attribution("o1"); !a.SelfRef || *a.PartnerID != p {
+		t.Fatalf("attribution %+v", a)
+	}
+	if n := queryOne[int](t, f.pool, `SELECT count(*) FROM self_referrals WHERE order_id = 'o1'`); n != 1 {
+		t.Fatalf("self_referrals rows %d", n)
+	}
+	if b := f.balance(p); b.PendingMinor != 0 {
+		t.Fatalf("balance %+v", b)
+	}
+}
+
+func TestMostSpecificRateIsStored(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("serdar")
+	f.exec(`INSERT INTO commission_rates (partner_id, product_id, rate_upct) VALUES ($1, 'book', 15000000)`, p)
+	f.exec(`INSERT INTO commission_rates (category_id, rate_upct) VALUES ('shoes', 5000000)`)
+	f.exec(`UPDATE partners SET default_rate_upct = 12000000 WHERE id = $1`, p)
+	f.click("d1", p, T0)
+	f.events(placed("e1", "o1", "c1", "d1", T0.Add(time.Minute),
+		line("a", "book", 1, "10.00"),
+		`{"line_id":"b","product_id":"boot","category_id":"shoes","quantity":1,"unit_price":"10.00"}`,
+		line("c", "misc", 1, "10.00")))
+	f.watermark(T0.Add(time.Hour))
+	f.settle(T0.Add(time.Hour))
+	rows, _ := f.pool.Query(t.Context(), `SELECT line_id || ':' || rate_upct || ':' || rate_rule || ':' || amount_minor FROM commissions ORDER BY line_id`)
+	var got []string
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		got = append(got, s)
+	}
+	want := []string{"a:15000000:partner_product:150", "b:5000000:category:50", "c:12000000:partner_default:120"}
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("commissions %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,96 @@
+package settle
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/openaff/affiliate/pkg/events"
+	"github.com/openaff/affiliate/pkg/money"
+)
+
+// factNamespace derives commission fact ids from ledger keys, so a pass run
+// again enqueues the same ids (the outbox drops them) and the sink can
+// dedupe a republished fact.
+var factNamespace = uuid.MustParse("0b6f4f1e-8f3c-4d55-a0a9-7c9d2e4b1f60")
+
+// fact enqueues the commission fact of c's new state on the outbox, in the
+// transaction that changed it.
+func (s *Settler) fact(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, c commissionRow, key string) error {
+	cur, err := money.ParseCurrency(c.Currency)
+	if err != nil {
+		panic("BUG: stored currency " + c.Currency + " does not parse")
+	}
+	f := events.Commission{
+		EventID: uuid.NewSHA1(factNamespace, []byte(key)).String(), At: b.now.UTC(),
+		CommissionID: *c.LedgerRef, OrderID: o.OrderID, LineID: c.LineID,
+		PartnerID: strconv.FormatInt(c.PartnerID, 10), Currency: cur,
+		AmountMinor: c.Amount - c.Voided - c.Clawed, State: events.CommissionState(c.State), BaseMinor: c.Base,
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, payload, created_at) VALUES ('commissions', $1, $2, $3, $4)
+ON CONFLICT (event_id) DO NOTHING`, f.EventID, f.PartnerID, string(events.AppendCommission(nil, &f)), b.now)
+	if err != nil {
+		return fmt.Errorf("cannot enqueue commission fact: %w", err)
+	}
+	return nil
+}
+
+type outboxRow struct {
+	ID                  int64
+	Topic, EventID, Key string
+	Payload             []byte
+}
+
+// Relay publishes up to limit unpublished outbox rows, oldest first, to
+// their topics (prefix + topic) and marks them published, in one
+// transaction that holds them locked (a second relay skips them). A crash
+// after the produce and before the commit publishes them again: consumers
+// drop repeats by event_id. It returns how many rows it published.
+func (s *Settler) Relay(ctx context.Context, w *kafka.Writer, prefix string, limit int) (int, error) {
+	n := 0
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, topic, event_id, key, payload::text::bytea FROM outbox
+WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+		if err != nil {
+			return fmt.Errorf("cannot read outbox: %w", err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[outboxRow])
+		if err != nil || len(out) == 0 {
+			return err
+		}
+		msgs := make([]kafka.Message, len(out))
+		ids := make([]int64, len(out))
+		for i, r := range out {
+			msgs[i] = kafka.Message{Topic: prefix + r.Topic, Key: []byte(r.Key), Value: r.Payload}
+			ids[i] = r.ID
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("cannot publish %d outbox rows: %w", len(msgs), err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = $2 WHERE id = ANY($1)`, ids, time.Now()); err != nil {
+			return fmt.Errorf("cannot mark outbox rows published: %w", err)
+		}
+		n = len(out)
+		return nil
+	})
+	return n, err
+}
+
+// NewOutboxWriter returns the Kafka writer Relay needs: every message names
+// its topic, acks from all in-sync replicas, short batching.
+func NewOutboxWriter(brokers []string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:                   kafka.TCP(brokers...),
+		Balancer:               &kafka.Hash{},
+		RequiredAcks:           kafka.RequireAll,
+		BatchTimeout:           10 * time.Millisecond,
+		BatchSize:              1000,
+		MaxAttempts:            5,
+		AllowAutoTopicCreation: true,
+	}
+}

@@ -1,0 +1,559 @@
+package settle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openaff/affiliate/pkg/attribution"
+	"github.com/openaff/affiliate/pkg/ledger"
+	"github.com/openaff/affiliate/settler/internal/commission"
+)
+
+// Attribution rules (DESIGN §5), in order.
+const (
+	RuleOverride = "order_override"
+	RuleBinding  = "customer_binding"
+	RuleDevice   = "device"
+	RuleNone     = "none"
+)
+
+// cursor is the keyset position of the order step within one pass.
+type cursor struct {
+	placedAt time.Time
+	orderID  string
+}
+
+type orderRow struct {
+	OrderID, CustomerID, DeviceToken, Currency string
+	PlacedAt, CreatedAt                        time.Time
+	Revision                                   int64
+	Cancelled                                  bool
+}
+
+type attrRow struct {
+	Version      int
+	PartnerID    *int64
+	OverrideID   *int64
+	SelfReferral bool
+}
+
+type overrideRow struct {
+	ID        int64
+	PartnerID *int64
+}
+
+type bindingRow struct {
+	ID        int64
+	PartnerID int64
+}
+
+type lineRow struct {
+	LineID, ProductID, CategoryID    string
+	Quantity, UnitPrice, Discount    int64
+	RefundedQuantity, RefundedAmount int64
+}
+
+type commissionRow struct {
+	ID                           int64
+	LineID                       string
+	Version                      int
+	PartnerID                    int64
+	Currency                     string
+	Base, Amount, Voided, Clawed int64
+	State                        string
+	LedgerRef                    *string
+}
+
+// batch holds everything one order batch reads, keyed by order id.
+type batch struct {
+	orders      []orderRow
+	attrs       map[string]attrRow
+	overrides   map[string]overrideRow
+	lines       map[string][]lineRow
+	commissions map[string][]commissionRow
+	partners    map[int64]partnerInfo
+	rates       *commission.Rates
+	prog        Program
+	wm          time.Time
+	now         time.Time
+	ops         []ledger.Op
+	counts      Counts
+}
+
+// orderBatch settles one batch of changed orders after cur. It returns the
+// cursor after the batch and how many orders it read.
+func (s *Settler) orderBatch(ctx context.Context, now time.Time, cur cursor) (Counts, cursor, int, error) {
+	var (
+		b    *batch
+		next cursor
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		b, err = s.readBatch(ctx, tx, now, cur)
+		if err != nil || len(b.orders) == 0 {
+			return err
+		}
+		last := b.orders[len(b.orders)-1]
+		next = cursor{placedAt: last.PlacedAt, orderID: last.OrderID}
+		if err := s.decideAll(ctx, tx, b); err != nil {
+			return err
+		}
+		if _, err := s.ledger.ApplyBatch(ctx, tx, b.ops); err != nil {
+			return fmt.Errorf("cannot write ledger transfers: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Counts{}, cur, 0, err
+	}
+	return b.counts, next, len(b.orders), nil
+}
+
+func (s *Settler) readBatch(ctx context.Context, tx pgx.Tx, now time.Time, cur cursor) (*batch, error) {
+	b := &batch{now: now}
+	var err error
+	if b.prog, err = loadProgram(ctx, tx); err != nil {
+		return nil, err
+	}
+	if b.wm, err = loadWatermark(ctx, tx); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT order_id, COALESCE(customer_id, ''), COALESCE(device_token, ''), currency,
+placed_at, created_at, revision, cancelled_at IS NOT NULL
+FROM orders WHERE settled_revision < revision AND (placed_at, order_id) > ($1, $2)
+ORDER BY placed_at, order_id LIMIT $3 FOR UPDATE SKIP LOCKED`, cur.placedAt, cur.orderID, s.opts.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read changed orders: %w", err)
+	}
+	if b.orders, err = pgx.CollectRows(rows, pgx.RowToStructByPos[orderRow]); err != nil {
+		return nil, fmt.Errorf("cannot read changed orders: %w", err)
+	}
+	if len(b.orders) == 0 {
+		return b, nil
+	}
+	ids := make([]string, len(b.orders))
+	for i, o := range b.orders {
+		ids[i] = o.OrderID
+	}
+	if b.attrs, err = collectBy(ctx, tx, `SELECT order_id, version, partner_id, override_id, self_referral
+FROM attributions WHERE order_id = ANY($1) AND superseded_at IS NULL`, pgx.RowToStructByPos[attrRow], ids); err != nil {
+		return nil, err
+	}
+	if b.overrides, err = collectBy(ctx, tx, `SELECT DISTINCT ON (order_id) order_id, id, partner_id
+FROM order_overrides WHERE order_id = ANY($1) ORDER BY order_id, id DESC`, pgx.RowToStructByPos[overrideRow], ids); err != nil {
+		return nil, err
+	}
+	if b.lines, err = collectMany(ctx, tx, `SELECT order_id, line_id, product_id, COALESCE(category_id, ''),
+quantity, unit_price_minor, discount_minor, refunded_quantity, refunded_amount_minor
+FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, line_id`, pgx.RowToStructByPos[lineRow], ids); err != nil {
+		return nil, err
+	}
+	if b.commissions, err = collectMany(ctx, tx, `SELECT order_id, id, line_id, attribution_version, partner_id, currency,
+base_minor, amount_minor, voided_amount_minor, clawed_back_amount_minor, state, ledger_ref
+FROM commissions WHERE order_id = ANY($1) ORDER BY order_id, attribution_version, line_id`, pgx.RowToStructByPos[commissionRow], ids); err != nil {
+		return nil, err
+	}
+	if b.partners, err = loadPartners(ctx, tx); err != nil {
+		return nil, err
+	}
+	if b.rates, err = loadRates(ctx, tx, b.prog, b.partners); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// collectBy runs query (whose first column is the order id) and keys the
+// rest of each row by it.
+func collectBy[T any](ctx context.Context, tx pgx.Tx, query string, scan pgx.RowToFunc[T], args ...any) (map[string]T, error) {
+	m, err := collectMany(ctx, tx, query, scan, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]T, len(m))
+	for k, v := range m {
+		out[k] = v[0]
+	}
+	return out, nil
+}
+
+func collectMany[T any](ctx context.Context, tx pgx.Tx, query string, scan pgx.RowToFunc[T], args ...any) (map[string][]T, error) {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query batch: %w", err)
+	}
+	out := map[string][]T{}
+	for rows.Next() {
+		var id string
+		v, err := scan(prefixRow{rows, &id})
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("cannot read batch: %w", err)
+		}
+		out[id] = append(out[id], v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read batch: %w", err)
+	}
+	return out, nil
+}
+
+// prefixRow scans its first column into id and the rest into the caller's
+// destinations.
+type prefixRow struct {
+	pgx.Rows
+	id *string
+}
+
+func (r prefixRow) Scan(dest ...any) error { return r.Rows.Scan(append([]any{r.id}, dest...)...) }
+
+// RawValues hides the first column from pgx's struct scanners, which
+// compare the column count with the struct's fields.
+func (r prefixRow) RawValues() [][]byte { return r.Rows.RawValues()[1:] }
+
+func loadRates(ctx context.Context, tx pgx.Tx, prog Program, partners map[int64]partnerInfo) (*commission.Rates, error) {
+	rates := commission.NewRates(prog.DefaultRate)
+	for id, p := range partners {
+		if p.rate != nil {
+			rates.SetPartnerDefault(id, checkedRate(*p.rate))
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT COALESCE(partner_id, 0), COALESCE(product_id, ''), COALESCE(category_id, ''), rate_upct FROM commission_rates`)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read commission rates: %w", err)
+	}
+	var (
+		pid               int64
+		product, category string
+		upct              int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&pid, &product, &category, &upct}, func() error {
+		if product != "" {
+			rates.SetProduct(pid, product, checkedRate(upct))
+		} else {
+			rates.SetCategory(pid, category, checkedRate(upct))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read commission rates: %w", err)
+	}
+	return rates, nil
+}
+
+// candidate is one rule's answer, stored with the decision.
+type candidate struct {
+	Rule       string     `json:"rule"`
+	PartnerID  *int64     `json:"partner_id"`
+	ClickID    string     `json:"click_id,omitempty"`
+	At         *time.Time `json:"at,omitempty"`
+	BindingID  int64      `json:"binding_id,omitempty"`
+	OverrideID int64      `json:"override_id,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+}
+
+type decision struct {
+	partnerID  *int64
+	rule       string
+	clickID    string
+	bindingID  *int64
+	overrideID *int64
+	candidates []candidate
+	forced     bool
+	selfRef    bool
+}
+
+// decideAll decides the orders of b that need a decision and brings every
+// order's commissions in line with its refunds and cancellation.
+func (s *Settler) decideAll(ctx context.Context, tx pgx.Tx, b *batch) error {
+	var need []orderRow
+	for _, o := range b.orders {
+		a, has := b.attrs[o.OrderID]
+		ov, hasOv := b.overrides[o.OrderID]
+		switch {
+		case has && (!hasOv || (a.OverrideID != nil && *a.OverrideID == ov.ID)):
+			// Decided, and no newer override.
+		case has || o.PlacedAt.Compare(b.wm) <= 0 || o.CreatedAt.Before(b.now.Add(-s.opts.MaxWait)):
+			need = append(need, o)
+		}
+	}
+	decisions, err := s.decide(ctx, tx, b, need)
+	if err != nil {
+		return err
+	}
+	settled := make([]string, 0, len(b.orders))
+	revs := make([]int64, 0, len(b.orders))
+	for _, o := range b.orders {
+		_, has := b.attrs[o.OrderID]
+		d, decided := decisions[o.OrderID]
+		if !has && !decided {
+			continue // waits for the watermark
+		}
+		b.counts.Orders++
+		if decided {
+			if err := s.record(ctx, tx, b, o, d); err != nil {
+				return err
+			}
+		}
+		if err := s.sync(ctx, tx, b, o); err != nil {
+			return err
+		}
+		settled = append(settled, o.OrderID)
+		revs = append(revs, o.Revision)
+	}
+	_, err = tx.Exec(ctx, `UPDATE orders o SET settled_revision = s.rev
+FROM unnest($1::text[], $2::bigint[]) AS s(order_id, rev) WHERE o.order_id = s.order_id`, settled, revs)
+	if err != nil {
+		return fmt.Errorf("cannot mark orders settled: %w", err)
+	}
+	return nil
+}
+
+// decide applies the rules in order to every order of need.
+func (s *Settler) decide(ctx context.Context, tx pgx.Tx, b *batch, need []orderRow) (map[string]decision, error) {
+	out := make(map[string]decision, len(need))
+	if len(need) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(need))
+	customers := make([]string, len(need))
+	ats := make([]time.Time, len(need))
+	var qs []attribution.Query
+	var qOrder []int
+	for i, o := range need {
+		ids[i], customers[i], ats[i] = o.OrderID, o.CustomerID, o.PlacedAt
+		if o.DeviceToken != "" {
+			qs = append(qs, attribution.Query{DeviceToken: o.DeviceToken, At: o.PlacedAt})
+			qOrder = append(qOrder, i)
+		}
+	}
+	bindings, err := collectBy(ctx, tx, `SELECT q.order_id, b.id, b.partner_id
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS q(order_id, customer_id, at)
+JOIN LATERAL (SELECT id, partner_id FROM customer_bindings b
+    WHERE b.customer_id = q.customer_id AND b.bound_at <= q.at AND (b.detached_at IS NULL OR b.detached_at > q.at)
+    ORDER BY b.bound_at DESC, b.id DESC LIMIT 1) b ON true`, pgx.RowToStructByPos[bindingRow], ids, customers, ats)
+	if err != nil {
+		return nil, err
+	}
+	devices := make([]attribution.Result, len(need))
+	if len(qs) > 0 {
+		res, err := attribution.Lookup(ctx, s.ch, s.opts.ClickHouseDB, qs, b.prog.AttributionWindow, b.prog.Model)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range qOrder {
+			devices[i] = res[j]
+		}
+	}
+	for i, o := range need {
+		_, decided := b.attrs[o.OrderID]
+		d := decision{rule: RuleNone, forced: !decided && o.PlacedAt.After(b.wm)}
+		if ov, ok := b.overrides[o.OrderID]; ok {
+			d.candidates = append(d.candidates, candidate{Rule: RuleOverride, PartnerID: ov.PartnerID, OverrideID: ov.ID})
+			d.rule, d.partnerID, d.overrideID = RuleOverride, ov.PartnerID, &ov.ID
+		} else {
+			d.candidates = append(d.candidates, candidate{Rule: RuleOverride, Reason: "no override"})
+		}
+		if bd, ok := bindings[o.OrderID]; ok {
+			d.candidates = append(d.candidates, candidate{Rule: RuleBinding, PartnerID: &bd.PartnerID, BindingID: bd.ID})
+			if d.rule == RuleNone {
+				d.rule, d.partnerID, d.bindingID = RuleBinding, &bd.PartnerID, &bd.ID
+			}
+		} else {
+			d.candidates = append(d.candidates, candidate{Rule: RuleBinding, Reason: "no binding of the customer before the order"})
+		}
+		if pid, ok := partnerOf(devices[i], b.partners); ok {
+			at := devices[i].ClickAt
+			d.candidates = append(d.candidates, candidate{Rule: RuleDevice, PartnerID: &pid, ClickID: devices[i].ClickID, At: &at})
+			if d.rule == RuleNone && clickUUID(devices[i].ClickID) != nil {
+				d.rule, d.partnerID, d.clickID = RuleDevice, &pid, devices[i].ClickID
+			}
+		} else {
+			d.candidates = append(d.candidates, candidate{Rule: RuleDevice, Reason: "no click of a known partner on the device within the window"})
+		}
+		if d.partnerID != nil {
+			d.selfRef = commission.SelfReferral(b.partners[*d.partnerID].customerID, o.CustomerID)
+		}
+		out[o.OrderID] = d
+	}
+	return out, nil
+}
+
+// record stores a decision: it supersedes the current one (reversing its
+// commissions), inserts the new version and accrues its commissions.
+func (s *Settler) record(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, d decision) error {
+	version := 1
+	if prev, ok := b.attrs[o.OrderID]; ok {
+		version = prev.Version + 1
+		b.counts.Reattributed++
+		if _, err := tx.Exec(ctx, `UPDATE attributions SET superseded_at = $3 WHERE order_id = $1 AND version = $2`,
+			o.OrderID, prev.Version, b.now); err != nil {
+			return fmt.Errorf("cannot supersede attribution: %w", err)
+		}
+		for _, c := range b.commissions[o.OrderID] {
+			if c.Version == prev.Version {
+				if err := s.reverse(ctx, tx, b, o, c, c.Amount); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	b.counts.Attributed++
+	if d.forced {
+		b.counts.Forced++
+	}
+	cands, err := json.Marshal(d.candidates)
+	if err != nil {
+		return fmt.Errorf("cannot encode candidates: %w", err)
+	}
+	var click any
+	if d.clickID != "" {
+		click = clickUUID(d.clickID)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO attributions (order_id, version, partner_id, rule, click_id, binding_id, override_id,
+candidates, watermark_forced, self_referral, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		o.OrderID, version, d.partnerID, d.rule, click, d.bindingID, d.overrideID, cands, d.forced, d.selfRef, b.now); err != nil {
+		return fmt.Errorf("cannot insert attribution: %w", err)
+	}
+	b.attrs[o.OrderID] = attrRow{Version: version, PartnerID: d.partnerID, OverrideID: d.overrideID, SelfReferral: d.selfRef}
+	if d.partnerID == nil {
+		return nil
+	}
+	if d.selfRef {
+		b.counts.SelfReferrals++
+		_, err := tx.Exec(ctx, `INSERT INTO self_referrals (order_id, partner_id, customer_id, detected_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING`, o.OrderID, *d.partnerID, o.CustomerID, b.now)
+		if err != nil {
+			return fmt.Errorf("cannot record self-referral: %w", err)
+		}
+		return nil
+	}
+	return s.accrue(ctx, tx, b, o, version, *d.partnerID)
+}
+
+// accrue creates the commission of every line of o for partnerID.
+func (s *Settler) accrue(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, version int, partnerID int64) error {
+	ls := b.lines[o.OrderID]
+	in := make([]commission.Line, len(ls))
+	for i, l := range ls {
+		in[i] = commission.Line{LineID: l.LineID, ProductID: l.ProductID, CategoryID: l.CategoryID,
+			Quantity: l.Quantity, UnitPriceMinor: l.UnitPrice, DiscountMinor: l.Discount}
+	}
+	lcs, err := commission.Compute(partnerID, in, b.rates)
+	if err != nil {
+		// The ingest checked every line; a stored line that fails is a bug.
+		panic(fmt.Sprintf("BUG: stored order %q does not compute: %v", o.OrderID, err))
+	}
+	pid := strconv.FormatInt(partnerID, 10)
+	for _, lc := range lcs {
+		c := commissionRow{LineID: lc.LineID, Version: version, PartnerID: partnerID, Currency: o.Currency,
+			Base: lc.BaseMinor, Amount: lc.AmountMinor, State: "pending"}
+		var accrualKey any
+		if lc.AmountMinor > 0 {
+			ref := ledgerRef(o.OrderID, lc.LineID, version)
+			c.LedgerRef = &ref
+			accrualKey = "accrue:" + ref
+			b.ops = append(b.ops, ledger.AccrueParams{Key: "accrue:" + ref, PartnerID: pid, Currency: o.Currency,
+				AmountMinor: lc.AmountMinor, CommissionID: ref})
+		}
+		err := tx.QueryRow(ctx, `INSERT INTO commissions (order_id, line_id, attribution_version, partner_id, currency, base_minor,
+rate_upct, rate_rule, amount_minor, accrual_transfer_key, ledger_ref, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id`,
+			o.OrderID, lc.LineID, version, partnerID, o.Currency, lc.BaseMinor, int64(lc.Rate), string(lc.Rule),
+			lc.AmountMinor, accrualKey, c.LedgerRef, b.now).Scan(&c.ID)
+		if err != nil {
+			return fmt.Errorf("cannot insert commission: %w", err)
+		}
+		b.counts.Commissions++
+		b.commissions[o.OrderID] = append(b.commissions[o.OrderID], c)
+		if c.LedgerRef != nil {
+			if err := s.fact(ctx, tx, b, o, c, "accrue:"+*c.LedgerRef); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sync takes back what refunds and a cancellation took from the order's
+// current commissions: a void before approval, a clawback after.
+func (s *Settler) sync(ctx context.Context, tx pgx.Tx, b *batch, o orderRow) error {
+	a := b.attrs[o.OrderID]
+	lines := map[string]lineRow{}
+	for _, l := range b.lines[o.OrderID] {
+		lines[l.LineID] = l
+	}
+	for _, c := range b.commissions[o.OrderID] {
+		if c.Version != a.Version || c.Amount == 0 {
+			continue
+		}
+		target := c.Amount
+		if !o.Cancelled {
+			l := lines[c.LineID]
+			target = commission.Reversed(commission.LineCommission{Quantity: l.Quantity, BaseMinor: c.Base, AmountMinor: c.Amount},
+				commission.Refunded{Quantity: l.RefundedQuantity, AmountMinor: l.RefundedAmount})
+		}
+		if err := s.reverse(ctx, tx, b, o, c, target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reverse brings the cumulative reversal of c (voided + clawed back) up to
+// target: a void while pending, a clawback once approved. Keys carry the
+// cumulative target, so a repeat is a no-op and a further refund is new.
+func (s *Settler) reverse(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, c commissionRow, target int64) error {
+	delta := target - c.Voided - c.Clawed
+	if delta <= 0 || c.LedgerRef == nil {
+		return nil
+	}
+	ref := *c.LedgerRef
+	var key string
+	switch c.State {
+	case "pending", "partially_voided":
+		c.Voided += delta
+		c.State = "partially_voided"
+		if c.Voided == c.Amount {
+			c.State = "voided"
+		}
+		key = "void:" + ref + ":" + strconv.FormatInt(c.Voided, 10)
+		b.ops = append(b.ops, ledger.PartialVoidParams{Key: key, CommissionID: ref, AmountMinor: delta})
+		b.counts.Voids++
+	case "approved", "partially_clawed_back":
+		c.Clawed += delta
+		c.State = "partially_clawed_back"
+		if c.Voided+c.Clawed == c.Amount {
+			c.State = "clawed_back"
+		}
+		key = "clawback:" + ref + ":" + strconv.FormatInt(c.Clawed, 10)
+		b.ops = append(b.ops, ledger.ClawbackParams{Key: key, CommissionID: ref, AmountMinor: delta})
+		b.counts.Clawbacks++
+	default:
+		panic(fmt.Sprintf("BUG: commission %d in state %s has %d left to reverse", c.ID, c.State, delta))
+	}
+	if _, err := tx.Exec(ctx, `UPDATE commissions SET state = $2, voided_amount_minor = $3, clawed_back_amount_minor = $4, updated_at = $5
+WHERE id = $1`, c.ID, c.State, c.Voided, c.Clawed, b.now); err != nil {
+		return fmt.Errorf("cannot update commission: %w", err)
+	}
+	return s.fact(ctx, tx, b, o, c, key)
+}
+
+// ledgerRef is the commission's id in the ledger, derived from what
+// identifies it; long ids are hashed to keep it within 150 bytes.
+func ledgerRef(orderID, lineID string, version int) string {
+	ref := orderID + "/" + lineID + "/" + strconv.Itoa(version)
+	// A "/" inside an id would make two commissions' refs ambiguous.
+	if len(ref) <= 100 && !strings.Contains(orderID, "/") && !strings.Contains(lineID, "/") {
+		return ref
+	}
+	sum := sha256.Sum256([]byte(ref))
+	return "h" + hex.EncodeToString(sum[:20])
+}
