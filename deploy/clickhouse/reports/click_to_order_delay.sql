@@ -21,7 +21,7 @@ FROM
         FROM order_events
         WHERE type = 'order.placed' AND device_token != '' AND toDate(at) >= toDate(now(), 'UTC') - 29
         GROUP BY order_id, device_token, at
-    )
+    ) AS l
     ALL INNER JOIN
     (
         SELECT device_token, at AS click_at
@@ -31,7 +31,7 @@ FROM
             SELECT device_token FROM order_events
             WHERE type = 'order.placed' AND device_token != '' AND toDate(at) >= toDate(now(), 'UTC') - 29
         )
-    ) USING device_token
+    ) AS r USING device_token
     WHERE click_at <= order_at AND click_at >= order_at - 365 * 86400
     GROUP BY order_id
 )

@@ -14,7 +14,7 @@ FROM
     FROM daily_clicks
     WHERE day >= toDate(now(), 'UTC') - 29 AND partner_id != ''
     GROUP BY partner_id
-)
+) AS l
 ALL FULL OUTER JOIN
 (
     SELECT partner_id, toInt64(uniqExact(oid)) AS orders
@@ -26,5 +26,5 @@ ALL FULL OUTER JOIN
     )
     WHERE toDate(first) >= toDate(now(), 'UTC') - 29
     GROUP BY partner_id
-) USING partner_id
+) AS r USING partner_id
 ORDER BY conversion_percent DESC, partner_id

@@ -28,12 +28,12 @@ FROM
     )
     WHERE toDate(first) >= toDate(now(), 'UTC') - 29
     GROUP BY partner_id, cur
-)
+) AS l
 ALL LEFT JOIN
 (
     SELECT partner_id, toInt64(uniqExactIfMerge(clicks)) AS clicks
     FROM daily_clicks
     WHERE day >= toDate(now(), 'UTC') - 29 AND partner_id != ''
     GROUP BY partner_id
-) USING partner_id
+) AS r USING partner_id
 ORDER BY epc_minor DESC, partner_id, currency

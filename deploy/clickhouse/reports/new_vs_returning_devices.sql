@@ -11,13 +11,13 @@ FROM
     FROM device_clicks
     WHERE toDate(at) >= toDate(now(), 'UTC') - 29
     GROUP BY device_token, day
-)
+) AS l
 ALL INNER JOIN
 (
     SELECT device_token, toDate(min(at)) AS first_day
     FROM device_clicks
     WHERE device_token IN (SELECT device_token FROM device_clicks WHERE toDate(at) >= toDate(now(), 'UTC') - 29)
     GROUP BY device_token
-) USING device_token
+) AS r USING device_token
 GROUP BY day
 ORDER BY day

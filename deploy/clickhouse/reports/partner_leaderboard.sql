@@ -23,7 +23,7 @@ FROM
     FROM daily_clicks
     WHERE day >= toDate(now(), 'UTC') - 29 AND partner_id != ''
     GROUP BY partner_id
-)
+) AS l
 ALL FULL OUTER JOIN
 (
     SELECT
@@ -48,5 +48,5 @@ ALL FULL OUTER JOIN
     )
     WHERE toDate(first) >= toDate(now(), 'UTC') - 29
     GROUP BY partner_id, cur
-) USING partner_id
+) AS r USING partner_id
 ORDER BY commission_minor DESC, clicks DESC, partner_id, currency

@@ -24,14 +24,14 @@ FROM
     FROM commissions_current
     GROUP BY partner_id, commission_id
     HAVING toDate(first) >= toDate(now(), 'UTC') - 29 AND st NOT IN ('voided', 'clawed_back')
-)
+) AS l
 ALL INNER JOIN
 (
     SELECT order_id AS oid, line_id AS lid, any(product_id) AS product_id
     FROM order_lines
     WHERE type = 'order.placed'
     GROUP BY order_id, line_id
-) USING oid, lid
+) AS r USING oid, lid
 GROUP BY partner_id, product_id, currency
 ORDER BY partner_id, commission_minor DESC, product_id, currency
 LIMIT 3 BY partner_id
