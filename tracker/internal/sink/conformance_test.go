@@ -128,7 +128,9 @@ func clientTSV(t *testing.T, addr, db, sql string) string {
 // db, as newDataset's seed inserts it (replays included).
 func (d *dataset) insertStatements(db string) []string {
 	ts := func(t time.Time) string { return "'" + t.UTC().Format("2006-01-02 15:04:05") + "'" }
-	q := func(s string) string { return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'" }
+	q := func(s string) string {
+		return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
+	}
 	var clicks, events, lines, facts []string
 	for _, c := range d.clicks {
 		clicks = append(clicks, fmt.Sprintf("(%s, %s, %s, %s, %s, %s, %d)", q(c.id), ts(c.at), q(c.device), q(c.partner), q(c.link), q(c.product), b2u(c.bot)))
