@@ -50,22 +50,26 @@ type Kafka struct {
 }
 
 // FindKafkaLib returns the directory of Apache Kafka jars: $AFF_KAFKA_LIB,
-// or deploy/kafka/lib in the checkout that contains the working directory.
+// or deploy/kafka/lib in the checkout that contains the working directory
+// or the running executable (bin/devstack).
 func FindKafkaLib() (string, error) {
 	dir := os.Getenv(KafkaLibEnv)
 	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", err
+		var starts []string
+		if wd, err := os.Getwd(); err == nil {
+			starts = append(starts, wd)
 		}
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "deploy", "kafka", "pom.xml")); err == nil {
-				dir = filepath.Join(d, "deploy", "kafka", "lib")
+		if exe, err := os.Executable(); err == nil {
+			starts = append(starts, filepath.Dir(exe))
+		}
+		for _, s := range starts {
+			if root, ok := findUp(s, filepath.Join("deploy", "kafka", "pom.xml")); ok {
+				dir = filepath.Join(root, "deploy", "kafka", "lib")
 				break
 			}
-			if d == filepath.Dir(d) {
-				return "", &MissingError{What: "the Apache Kafka jars (no deploy/kafka/pom.xml above " + wd + "; or set " + KafkaLibEnv + ")", Install: KafkaInstall}
-			}
+		}
+		if dir == "" {
+			return "", &MissingError{What: "the Apache Kafka jars (no deploy/kafka/pom.xml above " + strings.Join(starts, " or ") + "; or set " + KafkaLibEnv + ")", Install: KafkaInstall}
 		}
 	}
 	jars, _ := filepath.Glob(filepath.Join(dir, "kafka_2.13-*.jar"))
@@ -356,5 +360,17 @@ func (kf *Kfake) Stop() {
 	if kf.cluster != nil {
 		kf.cluster.Close()
 		kf.cluster = nil
+	}
+}
+
+// findUp returns the first of dir and its parents that holds rel.
+func findUp(dir, rel string) (string, bool) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, rel)); err == nil {
+			return d, true
+		}
+		if d == filepath.Dir(d) {
+			return "", false
+		}
 	}
 }
