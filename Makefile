@@ -20,7 +20,7 @@ build: ## tracker, settler, dashboard and devstack into bin/
 	cd deploy/devstack && $(GO) build -o $(BIN)/devstack .
 
 test: build ## unit + integration tests against real services, then short fuzz runs
-	bash deploy/test.sh
+	FUZZTIME=$(FUZZTIME) bash deploy/test.sh
 
 fuzz: ## every fuzz target for FUZZTIME each
 	bash deploy/fuzz.sh $(FUZZTIME)
