@@ -69,8 +69,7 @@ func ClickHouseWithLog(ctx context.Context, addr, database string, log *slog.Log
 				return n, fmt.Errorf("clickhouse migration %s, statement %d: %w", m.Name, i+1, err)
 			}
 		}
-		if err := conn.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-			m.Version, m.Name, time.Now().UTC()); err != nil {
+		if err := record(ctx, conn, m); err != nil {
 			return n, fmt.Errorf("cannot record clickhouse migration %s: %w", m.Name, err)
 		}
 		n++
@@ -79,6 +78,19 @@ func ClickHouseWithLog(ctx context.Context, addr, database string, log *slog.Log
 		}
 	}
 	return n, nil
+}
+
+// record notes m as applied. It uses a batch insert: ClickHouse 18.16 never
+// answers clickhouse-go's Exec of an INSERT with bound VALUES.
+func record(ctx context.Context, conn clickhouse.Conn, m ClickHouseFile) error {
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO schema_migrations (version, name, applied_at)")
+	if err != nil {
+		return err
+	}
+	if err := batch.Append(m.Version, m.Name, time.Now().UTC()); err != nil {
+		return err
+	}
+	return batch.Send()
 }
 
 // Open connects to ClickHouse over the native protocol with settings that
