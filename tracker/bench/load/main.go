@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,8 @@ type options struct {
 	path           string
 	warmup         time.Duration
 	trackerFlags   string
+	returning      bool
+	cookie         string // set for -returning: sent with every request
 }
 
 func main() {
@@ -48,6 +51,7 @@ func main() {
 	flag.IntVar(&o.conns, "connections", 32, "wrk connections")
 	flag.StringVar(&o.kafkaKind, "kafka", "apache", "broker: apache or kfake")
 	flag.StringVar(&o.path, "path", "/r/bench123", "request path (the seeded link)")
+	flag.BoolVar(&o.returning, "returning", false, "send a valid aff_dt cookie with every request (returning visitors) instead of none (new visitors)")
 	flag.StringVar(&o.trackerFlags, "tracker-flags", "", "extra flags for tracker serve, space-separated")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -125,6 +129,11 @@ func run(o options) error {
 		}
 	}
 
+	if o.returning {
+		if o.cookie, err = deviceCookie("http://" + trackerAddr + o.path); err != nil {
+			return err
+		}
+	}
 	type result struct {
 		name     string
 		rps, p99 float64
@@ -160,7 +169,11 @@ func run(o options) error {
 		return err
 	}
 	fmt.Println()
-	fmt.Printf("wrk -t%d -c%d -d%s --latency, one machine, %s Kafka broker, clicks produced to bench.clicks\n\n", o.threads, o.conns, o.duration, o.kafkaKind)
+	visitors := "new visitors (no cookie)"
+	if o.returning {
+		visitors = "returning visitors (valid cookie)"
+	}
+	fmt.Printf("wrk -t%d -c%d -d%s --latency, %s, one machine, %s Kafka broker, clicks produced to bench.clicks\n\n", o.threads, o.conns, o.duration, visitors, o.kafkaKind)
 	fmt.Println("| server | requests/s | p99 latency | server CPU per request | broker CPU per request | non-3xx/errors |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | --- |")
 	for _, r := range results {
@@ -228,8 +241,11 @@ func logTail(path string) {
 
 func wrk(o options, url string, d time.Duration) (string, error) {
 	secs := max(1, int(d.Seconds()))
-	cmd := exec.Command("wrk", "-t"+strconv.Itoa(o.threads), "-c"+strconv.Itoa(o.conns),
-		"-d"+strconv.Itoa(secs)+"s", "--latency", url)
+	args := []string{"-t" + strconv.Itoa(o.threads), "-c" + strconv.Itoa(o.conns), "-d" + strconv.Itoa(secs) + "s", "--latency"}
+	if o.cookie != "" {
+		args = append(args, "-H", "Cookie: aff_dt="+o.cookie)
+	}
+	cmd := exec.Command("wrk", append(args, url)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -297,4 +313,20 @@ func cpuTicks(pid int) int64 {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + st
+}
+
+// deviceCookie follows url once and returns the aff_dt cookie it sets.
+func deviceCookie(url string) (string, error) {
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "aff_dt" {
+			return ck.Value, nil
+		}
+	}
+	return "", fmt.Errorf("GET %s set no aff_dt cookie", url)
 }

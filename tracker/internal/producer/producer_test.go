@@ -1,0 +1,83 @@
+package producer
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/openaff/affiliate/pkg/events"
+	"github.com/openaff/affiliate/tracker/internal/click"
+	"github.com/openaff/affiliate/tracker/internal/links"
+	"github.com/openaff/affiliate/tracker/internal/spool"
+)
+
+// With no broker at all, every click and event must end up in the spool:
+// through the sender's fallback, the handlers' queue-full path, and the
+// drain on Close. (Delivery to a real broker is tested in package serve.)
+func TestEverythingSpooledWithoutKafka(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), 1<<30, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bots, err := click.NewBotDetector(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics(metrics.NewSet())
+	p := New(Options{
+		Brokers: []string{"127.0.0.1:1"}, ClicksTopic: "t.clicks", Spool: sp,
+		Encoder:   &click.Encoder{Bots: bots, Repeats: click.NewRepeatTracker(time.Hour, 1000)},
+		QueueSize: 4, BatchSize: 16, BatchWait: time.Millisecond, WriteTimeout: 200 * time.Millisecond,
+		SyncInterval: 10 * time.Millisecond, ReplayInterval: time.Hour, Logger: slog.New(slog.DiscardHandler), Metrics: m,
+	})
+	entry := &links.Entry{LinkID: "1", PartnerID: "2", Kind: "link", Target: "https://shop.example/", Attribute: true}
+	const n = 500
+	for i := 0; i < n; i++ {
+		r := click.Get()
+		r.At, r.Entry, r.IP = time.Now(), entry, netip.MustParseAddr("192.0.2.1")
+		copy(r.Token[:], "AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB")
+		p.Offer(r) // never blocks, even with a queue of 4 and no Kafka
+	}
+	if err := p.Send([]kafka.Message{{Topic: "t.orders", Key: []byte("A-1"), Value: []byte(`{}`)}}); err != nil {
+		t.Fatalf("Send without Kafka = %v, want nil (spooled and fsynced)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p.Close(ctx)
+	sp.Close()
+
+	clicks, orders := 0, 0
+	for {
+		path, ok, err := sp.Oldest()
+		if err != nil || !ok {
+			break
+		}
+		skipped, err := spool.ReadSegment(path, func(r spool.Record) error {
+			switch r.Topic {
+			case "t.clicks":
+				if _, err := events.DecodeClick(r.Value); err != nil {
+					t.Fatalf("spooled click %s: %v", r.Value, err)
+				}
+				clicks++
+			case "t.orders":
+				orders++
+			}
+			return nil
+		})
+		if err != nil || skipped != 0 {
+			t.Fatalf("ReadSegment: %v, skipped %d", err, skipped)
+		}
+		sp.Remove(path)
+	}
+	if clicks != n || orders != 1 {
+		t.Fatalf("spool holds %d clicks and %d orders, want %d and 1", clicks, orders, n)
+	}
+	if m.ClicksLost.Get() != 0 || m.QueueFull.Get() == 0 || m.ClicksSpooled.Get() != n {
+		t.Fatalf("metrics: lost %d, queue full %d, spooled %d", m.ClicksLost.Get(), m.QueueFull.Get(), m.ClicksSpooled.Get())
+	}
+}
