@@ -20,6 +20,11 @@ func TestPanicLeavesNoServer(t *testing.T) {
 		panicChild(t, out)
 		return
 	}
+	// Let the servers TestMain prestarted finish first: six JVM and server
+	// starts at once on two cores would only slow both.
+	state.pg.settle()
+	state.ch.settle()
+	state.kafka.settle()
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestPanicLeavesNoServer$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childEnv+"="+pidFile, KafkaEnv+"="+Apache, KafkaBrokersEnv+"=")

@@ -29,6 +29,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,6 +77,7 @@ type pkgState struct {
 	// kafkaProc is the Apache broker this binary started, if any.
 	kafkaProc *services.Proc
 	shutOff   bool
+	began     time.Time // when Main began
 }
 
 var state = newState()
@@ -90,21 +92,75 @@ func newState() *pkgState {
 
 // lazy starts a server once, on first use, and remembers the outcome.
 type lazy[T any] struct {
-	once  sync.Once
-	start func() (T, error)
-	val   T
-	err   error
+	once    sync.Once
+	started atomic.Bool
+	start   func() (T, error)
+	val     T
+	err     error
 }
 
 func (l *lazy[T]) get() (T, error) {
+	l.started.Store(true)
 	l.once.Do(func() { l.val, l.err = l.start() })
 	return l.val, l.err
 }
 
+// settle waits for a start in progress, so shutdown sees what it started.
+func (l *lazy[T]) settle() {
+	if l.started.Load() {
+		l.once.Do(func() {})
+	}
+}
+
+// Service names a shared server, for Prestart.
+type Service string
+
+// The shared servers.
+const (
+	PostgresService   Service = "postgres"
+	ClickHouseService Service = "clickhouse"
+	KafkaService      Service = "kafka"
+)
+
+// Option changes what Main does.
+type Option func(*pkgState)
+
+// Prestart starts the named servers in the background, in parallel, as soon
+// as Main begins, instead of one after another on first use. For packages
+// whose tests use several servers: os.Exit(testenv.Main(m,
+// testenv.Prestart(testenv.PostgresService, testenv.KafkaService))). A
+// failed start is reported to the first test that uses the server.
+func Prestart(services ...Service) Option {
+	return func(s *pkgState) {
+		for _, svc := range services {
+			switch svc {
+			case PostgresService:
+				go s.pg.get()
+			case ClickHouseService:
+				go s.ch.get()
+			case KafkaService:
+				go s.kafka.get()
+			default:
+				panic("BUG: testenv.Prestart: unknown service " + string(svc))
+			}
+		}
+	}
+}
+
 // Main runs the package's tests and then stops every server they started.
-// Call it from TestMain: os.Exit(testenv.Main(m)).
-func Main(m *testing.M) int {
+// Call it from TestMain: os.Exit(testenv.Main(m)). Servers start on first
+// use unless opts say otherwise (Prestart).
+func Main(m *testing.M, opts ...Option) int {
+	state.began = time.Now()
 	sweepStale()
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if !onlyListingOrFuzzing() {
+		for _, o := range opts {
+			o(state)
+		}
+	}
 	code := m.Run()
 	state.shutdown()
 	return code
@@ -155,7 +211,22 @@ func (s *pkgState) onShutdown(f func()) {
 	s.stops = append(s.stops, f)
 }
 
+// onlyListingOrFuzzing reports whether this binary only lists tests or
+// fuzzes with -run '^$' (deploy/fuzz.sh): no server should be prestarted.
+func onlyListingOrFuzzing() bool {
+	val := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	return val("test.list") != "" || val("test.run") == "^$"
+}
+
 func (s *pkgState) shutdown() {
+	s.pg.settle()
+	s.ch.settle()
+	s.kafka.settle()
 	s.mu.Lock()
 	stops := s.stops
 	s.stops = nil
@@ -229,3 +300,7 @@ func logOnFailure(t testing.TB, name string, tail func() string) {
 func ctxTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), startTimeout)
 }
+
+// SinceMain returns the time since Main began, for tests that report how
+// long the servers took to start.
+func SinceMain() time.Duration { return time.Since(state.began) }

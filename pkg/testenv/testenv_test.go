@@ -15,7 +15,23 @@ import (
 	"github.com/openaff/affiliate/pkg/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, testenv.Prestart(testenv.PostgresService, testenv.ClickHouseService, testenv.KafkaService)))
+}
+
+// TestPrestartedServersAnswer runs first: it waits for the three servers
+// Prestart started in parallel and says how long they took.
+func TestPrestartedServersAnswer(t *testing.T) {
+	env := testenv.Get(t)
+	if got := pgQueryInt(t, env.PostgresAdminURL(), "SELECT 1"); got != 1 {
+		t.Fatalf("postgres SELECT 1 = %d", got)
+	}
+	chConn(t, env.ClickHouseAddr(), "default")
+	if len(env.KafkaBrokers()) == 0 {
+		t.Fatal("no kafka brokers")
+	}
+	t.Logf("postgres, clickhouse and kafka ready %v after testenv.Main began", testenv.SinceMain().Round(time.Millisecond))
+}
 
 func pgQueryInt(t *testing.T, url, sql string, args ...any) int {
 	t.Helper()
