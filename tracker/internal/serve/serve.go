@@ -253,4 +253,5 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 // or slow clients); the hot path logs nothing per request.
 type discard struct{}
 
+// Printf drops the message.
 func (discard) Printf(string, ...any) {}
