@@ -24,36 +24,23 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 var dbSeq atomic.Int64
 
 // clickhouseDB creates a fresh database with every migration on the server
-// at addr and returns a connection to it. It applies the statements itself
-// because migrate.ClickHouse's INSERT ... VALUES hangs on 18.16 (reported).
+// at addr (testenv's shared server or a dedicated one), dropped when t ends,
+// and returns a connection to it.
 func clickhouseDB(t testing.TB, addr string) (driver.Conn, string) {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := migrate.Open(ctx, addr, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	db := fmt.Sprintf("sink_%d_%d", os.Getpid(), dbSeq.Add(1))
-	if err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := migrate.ParseClickHouse(migrate.ClickHouseFS(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		for _, st := range m.Statements {
-			if err := admin.Exec(ctx, st); err != nil {
-				t.Fatalf("%s: %v", m.Name, err)
-			}
-		}
+	if err := migrate.ClickHouse(ctx, addr, db); err != nil {
+		t.Fatalf("migrate %s: %v", db, err)
 	}
 	conn, err := migrate.Open(ctx, addr, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() {
+		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		conn.Close()
+	})
 	return conn, db
 }
 

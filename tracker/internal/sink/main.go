@@ -26,6 +26,7 @@ func Main(ctx context.Context, args []string) error {
 	wmInterval := fs.Duration("watermark-interval", 5*time.Second, "how often watermarks and lag are refreshed")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long the final flush may take on shutdown")
 	fetchMax := fs.Int("fetch-max-bytes", 16<<20, "largest fetch from one partition, in bytes")
+	parallel := fs.Int("insert-parallelism", 2, "INSERTs of one table run at once (each of at least 10000 rows)")
 	group := fs.String("group", "", "Kafka consumer group (default: AFF_KAFKA_TOPIC_PREFIX + \"sink\")")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "listen address of GET /metrics (empty: off)")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +70,7 @@ func Main(ctx context.Context, args []string) error {
 		WatermarkInterval: *wmInterval,
 		ShutdownTimeout:   *shutdown,
 		FetchMaxBytes:     *fetchMax,
+		InsertParallelism: *parallel,
 		Metrics:           set,
 		Logger:            log,
 	})

@@ -52,6 +52,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// FetchMaxBytes bounds one fetch from a partition.
 	FetchMaxBytes int
+	// InsertParallelism is how many INSERTs of one table run at once.
+	InsertParallelism int
+	// MinPartRows is the fewest rows worth a parallel INSERT of their own.
+	MinPartRows int
 	// Metrics receives the sink's metrics (nil: a new set).
 	Metrics *metrics.Set
 	Logger  *slog.Logger
@@ -78,6 +82,12 @@ func (c *Config) defaults() {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.InsertParallelism <= 0 {
+		c.InsertParallelism = 2
+	}
+	if c.MinPartRows <= 0 {
+		c.MinPartRows = 10_000
 	}
 	if c.FetchMaxBytes <= 0 {
 		c.FetchMaxBytes = 16 << 20
@@ -355,13 +365,7 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		if t.rows() == 0 {
 			continue
 		}
-		n := t.rows()
-		if err := s.retry(ctx, "insert into "+t.name(), func() error {
-			t0 := time.Now()
-			err := insertTable(ctx, s.ch, t)
-			s.m.insertDone(t.name(), n, time.Since(t0), err)
-			return err
-		}); err != nil {
+		if err := s.insertTable(ctx, t); err != nil {
 			return err
 		}
 		t.reset()
@@ -396,6 +400,34 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 	s.m.batchDone(b.messages, time.Since(b.started), time.Since(start))
 	b.messages = 0
 	return nil
+}
+
+// insertTable inserts every row of t: split into up to InsertParallelism
+// INSERTs of at least MinPartRows rows, run at once (ClickHouse runs one
+// INSERT, materialized views included, on one thread; parts let it use more
+// cores). Each part is retried on its own until it succeeds or ctx ends.
+func (s *Sink) insertTable(ctx context.Context, t table) error {
+	n := t.rows()
+	parts := max(min(s.cfg.InsertParallelism, n/s.cfg.MinPartRows), 1)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := n*i/parts, n*(i+1)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.retry(ctx, "insert into "+t.name(), func() error {
+				t0 := time.Now()
+				err := insertRows(ctx, s.ch, t, lo, hi)
+				s.m.insertDone(t.name(), hi-lo, time.Since(t0), err)
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	// A part that succeeded is not undone by a failed one; on shutdown the
+	// whole table is inserted again, which the tables absorb (replay-safe).
+	return errors.Join(errs...)
 }
 
 // commit commits msgs, retrying transient errors. An error caused by a

@@ -18,8 +18,8 @@ type table interface {
 	insert() string
 	// rows is the number of buffered rows.
 	rows() int
-	// appendTo hands the buffered columns to batch.
-	appendTo(batch driver.Batch) error
+	// columns returns the buffered column slices, in insert() order.
+	columns() []any
 	// reset empties the buffer, keeping its capacity.
 	reset()
 }
@@ -32,9 +32,25 @@ type topicHandler interface {
 	tables() []table
 }
 
-func appendColumns(batch driver.Batch, cols ...any) error {
+// appendColumns hands rows [lo, hi) of every column to batch.
+func appendColumns(batch driver.Batch, cols []any, lo, hi int) error {
 	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
+		var part any
+		switch c := c.(type) {
+		case []string:
+			part = c[lo:hi]
+		case []time.Time:
+			part = c[lo:hi]
+		case []uint8:
+			part = c[lo:hi]
+		case []uint32:
+			part = c[lo:hi]
+		case []int64:
+			part = c[lo:hi]
+		default:
+			panic(fmt.Sprintf("BUG: column %d has unsupported type %T", i, c))
+		}
+		if err := batch.Column(i).Append(part); err != nil {
 			return fmt.Errorf("column %d: %w", i, err)
 		}
 	}
@@ -60,8 +76,8 @@ func (t *clickTable) insert() string {
 	return "INSERT INTO clicks (click_id, at, device_token, partner_id, link_id, link_kind, target, product_id, category_id, referer, user_agent, ip, bot)"
 }
 func (t *clickTable) rows() int { return len(t.clickID) }
-func (t *clickTable) appendTo(b driver.Batch) error {
-	return appendColumns(b, t.clickID, t.at, t.device, t.partner, t.link, t.kind, t.target, t.product, t.category, t.referer, t.ua, t.ip, t.bot)
+func (t *clickTable) columns() []any {
+	return []any{t.clickID, t.at, t.device, t.partner, t.link, t.kind, t.target, t.product, t.category, t.referer, t.ua, t.ip, t.bot}
 }
 func (t *clickTable) reset() {
 	*t = clickTable{t.clickID[:0], t.device[:0], t.partner[:0], t.link[:0], t.kind[:0], t.target[:0], t.product[:0], t.category[:0], t.referer[:0], t.ua[:0], t.ip[:0], t.at[:0], t.bot[:0]}
@@ -107,8 +123,8 @@ func (t *identityTable) insert() string {
 	return "INSERT INTO identities (event_id, at, device_token, customer_id, has_email)"
 }
 func (t *identityTable) rows() int { return len(t.eventID) }
-func (t *identityTable) appendTo(b driver.Batch) error {
-	return appendColumns(b, t.eventID, t.at, t.device, t.customer, t.hasEmail)
+func (t *identityTable) columns() []any {
+	return []any{t.eventID, t.at, t.device, t.customer, t.hasEmail}
 }
 func (t *identityTable) reset() {
 	*t = identityTable{t.eventID[:0], t.device[:0], t.customer[:0], t.at[:0], t.hasEmail[:0]}
@@ -142,8 +158,8 @@ func (t *orderEventTable) insert() string {
 	return "INSERT INTO order_events (event_id, type, order_id, at, customer_id, device_token, currency, lines, amount_minor, shipping_fee_minor)"
 }
 func (t *orderEventTable) rows() int { return len(t.eventID) }
-func (t *orderEventTable) appendTo(b driver.Batch) error {
-	return appendColumns(b, t.eventID, t.typ, t.orderID, t.at, t.customer, t.device, t.currency, t.lines, t.amount, t.shipping)
+func (t *orderEventTable) columns() []any {
+	return []any{t.eventID, t.typ, t.orderID, t.at, t.customer, t.device, t.currency, t.lines, t.amount, t.shipping}
 }
 func (t *orderEventTable) reset() {
 	*t = orderEventTable{t.eventID[:0], t.typ[:0], t.orderID[:0], t.customer[:0], t.device[:0], t.currency[:0], t.at[:0], t.lines[:0], t.amount[:0], t.shipping[:0]}
@@ -161,8 +177,8 @@ func (t *orderLineTable) insert() string {
 	return "INSERT INTO order_lines (event_id, type, order_id, at, line_id, product_id, category_id, quantity, unit_price_minor, discount_minor, amount_minor, currency)"
 }
 func (t *orderLineTable) rows() int { return len(t.eventID) }
-func (t *orderLineTable) appendTo(b driver.Batch) error {
-	return appendColumns(b, t.eventID, t.typ, t.orderID, t.at, t.lineID, t.product, t.category, t.qty, t.unitPrice, t.discount, t.amount, t.currency)
+func (t *orderLineTable) columns() []any {
+	return []any{t.eventID, t.typ, t.orderID, t.at, t.lineID, t.product, t.category, t.qty, t.unitPrice, t.discount, t.amount, t.currency}
 }
 func (t *orderLineTable) reset() {
 	*t = orderLineTable{t.eventID[:0], t.typ[:0], t.orderID[:0], t.lineID[:0], t.product[:0], t.category[:0], t.currency[:0], t.at[:0], t.qty[:0], t.unitPrice[:0], t.discount[:0], t.amount[:0]}
@@ -228,8 +244,8 @@ func (t *commissionTable) insert() string {
 	return "INSERT INTO commission_facts (event_id, at, commission_id, order_id, line_id, partner_id, currency, amount_minor, base_minor, state)"
 }
 func (t *commissionTable) rows() int { return len(t.eventID) }
-func (t *commissionTable) appendTo(b driver.Batch) error {
-	return appendColumns(b, t.eventID, t.at, t.commission, t.orderID, t.lineID, t.partner, t.currency, t.amount, t.base, t.state)
+func (t *commissionTable) columns() []any {
+	return []any{t.eventID, t.at, t.commission, t.orderID, t.lineID, t.partner, t.currency, t.amount, t.base, t.state}
 }
 func (t *commissionTable) reset() {
 	*t = commissionTable{t.eventID[:0], t.commission[:0], t.orderID[:0], t.lineID[:0], t.partner[:0], t.currency[:0], t.state[:0], t.at[:0], t.amount[:0], t.base[:0]}
@@ -255,18 +271,18 @@ func (t *commissionTable) add(value []byte) (time.Time, error) {
 
 func (t *commissionTable) tables() []table { return []table{t} }
 
-// insertTable sends t's buffered rows in one batch.
-func insertTable(ctx context.Context, conn driver.Conn, t table) error {
+// insertRows sends rows [lo, hi) of t in one INSERT.
+func insertRows(ctx context.Context, conn driver.Conn, t table, lo, hi int) error {
 	batch, err := conn.PrepareBatch(ctx, t.insert())
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into %s: %w", t.name(), err)
 	}
-	if err := t.appendTo(batch); err != nil {
+	if err := appendColumns(batch, t.columns(), lo, hi); err != nil {
 		batch.Abort()
 		return fmt.Errorf("cannot append to %s: %w", t.name(), err)
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("cannot insert %d rows into %s: %w", t.rows(), t.name(), err)
+		return fmt.Errorf("cannot insert %d rows into %s: %w", hi-lo, t.name(), err)
 	}
 	return nil
 }
