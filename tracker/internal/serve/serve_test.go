@@ -28,7 +28,9 @@ import (
 	"github.com/openaff/affiliate/pkg/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, testenv.Prestart(testenv.PostgresService, testenv.KafkaService)))
+}
 
 const shopURL = "https://shop.example"
 
