@@ -423,7 +423,11 @@ func TestBrokerDownDuringBurst(t *testing.T) {
 	env := testenv.Get(t)
 	pgURL := env.PostgresURL(t)
 	seed(t, pgURL)
-	k := testenv.StartKafka(t, testenv.Apache)
+	kind := testenv.Apache
+	if os.Getenv(testenv.KafkaEnv) == testenv.Kfake {
+		kind = testenv.Kfake
+	}
+	k := testenv.StartKafka(t, kind)
 	prefix := env.TopicPrefix(t)
 	spoolDir := t.TempDir()
 	tr := startTracker(t, pgURL, k.Brokers(), prefix, spoolDir, testSettings())
