@@ -173,6 +173,9 @@ func (l *Loader) fetch(ctx context.Context, incremental bool) (bool, error) {
 	return changed, nil
 }
 
+// maxRejectLogs bounds the log lines one publish writes about refused rows.
+const maxRejectLogs = 5
+
 // publish builds a new immutable snapshot from the rows.
 func (l *Loader) publish() {
 	s := &Snapshot{
@@ -190,7 +193,9 @@ func (l *Loader) publish() {
 				target = p.landing
 			} else {
 				rejected++
-				l.opts.Logger.Warn("partner landing_url refused, using AFF_SHOP_URL", "partner_id", p.id, "reason", why)
+				if rejected <= maxRejectLogs {
+					l.opts.Logger.Warn("partner landing_url refused, using AFF_SHOP_URL", "partner_id", p.id, "reason", why)
+				}
 			}
 		}
 		s.slugs[p.slug] = &Entry{LinkID: "slug:" + p.slug, PartnerID: p.id, Kind: "slug", Target: target, Attribute: p.active, DeepBase: base}
@@ -202,7 +207,9 @@ func (l *Loader) publish() {
 		why, ok := l.opts.Policy.CheckTarget(r.target)
 		if !ok {
 			rejected++
-			l.opts.Logger.Warn("link target refused, the code redirects to AFF_SHOP_URL unattributed", "link_id", r.id, "reason", why)
+			if rejected <= maxRejectLogs {
+				l.opts.Logger.Warn("link target refused, the code redirects to AFF_SHOP_URL unattributed", "link_id", r.id, "reason", why)
+			}
 			continue
 		}
 		p, known := l.partners[r.partnerID]
@@ -211,6 +218,9 @@ func (l *Loader) publish() {
 			ProductID: r.productID, CategoryID: r.categoryID,
 			Attribute: known && p.active,
 		}
+	}
+	if rejected > maxRejectLogs {
+		l.opts.Logger.Warn("more links refused", "count", rejected-maxRejectLogs)
 	}
 	l.rejected = rejected
 	l.cache.cur.Store(s)
