@@ -5,7 +5,6 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -126,14 +125,12 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 	if strings.ContainsAny(cfg.CookieDomain, "; \t,") {
 		return fmt.Errorf("%s: %q is not a domain", config.CookieDomain, cfg.CookieDomain)
 	}
-	var compression kafka.Compression
-	if st.Compression != "none" {
-		if err := compression.UnmarshalText([]byte(st.Compression)); err != nil {
-			return fmt.Errorf("-kafka-compression: %w", err)
-		}
-	}
 	set := metrics.NewSet()
 	signer, err := devcookie.New(cfg.CookieSecrets)
+	if err != nil {
+		return err
+	}
+	cache, loader, err := loadLinks(ctx, cfg, st, set, logger)
 	if err != nil {
 		return err
 	}
@@ -141,43 +138,11 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 	if err != nil {
 		return err
 	}
-	bots, err := click.NewBotDetector(st.BotCacheEntries)
+	defer sp.Close()
+	prod, err := newProducer(cfg, st, sp, set, logger)
 	if err != nil {
 		return err
 	}
-	linkErrors := set.NewCounter(`tracker_links_sync_errors_total`)
-	linkRejected := set.NewCounter(`tracker_links_rejected`)
-	lctx, cancel := context.WithTimeout(ctx, st.LinksLoadTimeout)
-	cache, loader, err := links.New(lctx, links.Options{
-		PostgresURL:        cfg.PostgresURL,
-		Policy:             links.Policy{ShopURL: cfg.ShopURL, AllowedHosts: cfg.AllowedHosts},
-		PollInterval:       st.LinksPoll,
-		Overlap:            st.LinksOverlap,
-		FullReloadInterval: st.LinksFullReload,
-		Logger:             logger,
-		OnSync:             func(_, _, rejected int) { linkRejected.Set(uint64(rejected)) },
-		OnError:            func(error) { linkErrors.Inc() },
-	})
-	cancel()
-	if err != nil {
-		return fmt.Errorf("cannot load links: %w", err)
-	}
-	prod := producer.New(producer.Options{
-		Brokers:          cfg.KafkaBrokers,
-		ClicksTopic:      cfg.Topic("clicks"),
-		Spool:            sp,
-		Encoder:          &click.Encoder{Bots: bots, Repeats: click.NewRepeatTracker(st.RepeatWindow, st.RepeatEntries)},
-		QueueSize:        st.QueueSize,
-		BatchSize:        st.BatchSize,
-		BatchWait:        st.BatchWait,
-		WriteTimeout:     st.KafkaWriteTimeout,
-		SyncInterval:     st.SpoolSync,
-		ReplayInterval:   st.SpoolReplay,
-		AutoCreateTopics: st.KafkaAutoCreate,
-		Compression:      compression,
-		Logger:           logger,
-		Metrics:          producer.NewMetrics(set),
-	})
 	srv := server.New(server.Options{
 		ShopURL:         cfg.ShopURL.String(),
 		Cache:           cache,
@@ -193,21 +158,7 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 		Metrics:         set,
 		Logger:          logger,
 	})
-	hs := &fasthttp.Server{
-		Handler:               srv.Handle,
-		ErrorHandler:          srv.HandleError,
-		Name:                  "tracker",
-		NoDefaultServerHeader: true,
-		NoDefaultContentType:  true,
-		ReadBufferSize:        st.MaxHeaderBytes,
-		MaxRequestBodySize:    st.MaxBodyBytes,
-		ReadTimeout:           st.ReadTimeout,
-		WriteTimeout:          st.WriteTimeout,
-		IdleTimeout:           st.IdleTimeout,
-		Concurrency:           st.MaxConns,
-		CloseOnShutdown:       true,
-		Logger:                discard{},
-	}
+	hs := newHTTPServer(srv, st)
 	ln, err := net.Listen("tcp", st.Addr)
 	if err != nil {
 		prod.Close(context.Background())
@@ -216,6 +167,7 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 	lctx, stopLoader := context.WithCancel(context.Background())
 	loaderDone := make(chan struct{})
 	go func() { loader.Run(lctx); close(loaderDone) }()
+	defer func() { stopLoader(); <-loaderDone }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	codes, slugs := cache.Load().Len()
@@ -240,13 +192,79 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 	if cerr := sp.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
-	stopLoader()
-	<-loaderDone
 	logger.Info("tracker stopped", "spool_bytes", sp.Bytes())
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
 	return err
+}
+
+// loadLinks loads the link cache, waiting at most -links-load-timeout.
+func loadLinks(ctx context.Context, cfg *config.Config, st Settings, set *metrics.Set, logger *slog.Logger) (*links.Cache, *links.Loader, error) {
+	linkErrors := set.NewCounter(`tracker_links_sync_errors_total`)
+	linkRejected := set.NewCounter(`tracker_links_rejected`)
+	lctx, cancel := context.WithTimeout(ctx, st.LinksLoadTimeout)
+	defer cancel()
+	cache, loader, err := links.New(lctx, links.Options{
+		PostgresURL:        cfg.PostgresURL,
+		Policy:             links.Policy{ShopURL: cfg.ShopURL, AllowedHosts: cfg.AllowedHosts},
+		PollInterval:       st.LinksPoll,
+		Overlap:            st.LinksOverlap,
+		FullReloadInterval: st.LinksFullReload,
+		Logger:             logger,
+		OnSync:             func(_, _, rejected int) { linkRejected.Set(uint64(rejected)) },
+		OnError:            func(error) { linkErrors.Inc() },
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot load links (see -links-load-timeout): %w", err)
+	}
+	return cache, loader, nil
+}
+
+func newProducer(cfg *config.Config, st Settings, sp *spool.Spool, set *metrics.Set, logger *slog.Logger) (*producer.Producer, error) {
+	var compression kafka.Compression
+	if st.Compression != "none" {
+		if err := compression.UnmarshalText([]byte(st.Compression)); err != nil {
+			return nil, fmt.Errorf("-kafka-compression: %w", err)
+		}
+	}
+	bots, err := click.NewBotDetector(st.BotCacheEntries)
+	if err != nil {
+		return nil, err
+	}
+	return producer.New(producer.Options{
+		Brokers:          cfg.KafkaBrokers,
+		ClicksTopic:      cfg.Topic("clicks"),
+		Spool:            sp,
+		Encoder:          &click.Encoder{Bots: bots, Repeats: click.NewRepeatTracker(st.RepeatWindow, st.RepeatEntries)},
+		QueueSize:        st.QueueSize,
+		BatchSize:        st.BatchSize,
+		BatchWait:        st.BatchWait,
+		WriteTimeout:     st.KafkaWriteTimeout,
+		SyncInterval:     st.SpoolSync,
+		ReplayInterval:   st.SpoolReplay,
+		AutoCreateTopics: st.KafkaAutoCreate,
+		Compression:      compression,
+		Logger:           logger,
+		Metrics:          producer.NewMetrics(set),
+	}), nil
+}
+
+// newHTTPServer returns the fasthttp server with every limit set
+// explicitly (the same settings as bench/bare).
+func newHTTPServer(srv *server.Server, st Settings) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:               srv.Handle,
+		ErrorHandler:          srv.HandleError,
+		Name:                  "tracker",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		ReadBufferSize:        st.MaxHeaderBytes,
+		MaxRequestBodySize:    st.MaxBodyBytes,
+		ReadTimeout:           st.ReadTimeout,
+		WriteTimeout:          st.WriteTimeout,
+		IdleTimeout:           st.IdleTimeout,
+		Concurrency:           st.MaxConns,
+		CloseOnShutdown:       true,
+		Logger:                discard{},
+	}
 }
 
 // discard silences fasthttp's per-connection error log (timeouts of idle
