@@ -96,7 +96,13 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 	})
 
-	b.Run("sink", func(b *testing.B) {
+	for _, parallel := range []int{1, 2} {
+		b.Run(fmt.Sprintf("sink/insert-parallelism=%d", parallel), func(b *testing.B) { benchSink(b, env, brokers, m, parallel) })
+	}
+}
+
+func benchSink(b *testing.B, env *testenv.Env, brokers []string, m, parallel int) {
+	{
 		b.ReportAllocs()
 		for b.Loop() {
 			b.StopTimer()
@@ -108,7 +114,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			rows := set.GetOrCreateCounter(`aff_sink_rows_total{table="clicks"}`)
 			b.StartTimer()
 			stop := startSink(b, sink.Config{Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(),
-				ClickHouseDB: db, PostgresURL: env.PostgresURL(b), Metrics: set, WatermarkInterval: time.Minute})
+				ClickHouseDB: db, PostgresURL: env.PostgresURL(b), Metrics: set, WatermarkInterval: time.Minute, InsertParallelism: parallel})
 			var start time.Time
 			var first uint64
 			deadline := time.Now().Add(10 * time.Minute)
@@ -138,5 +144,5 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			}
 			b.StartTimer()
 		}
-	})
+	}
 }
