@@ -5,7 +5,7 @@ GO ?= go
 FUZZTIME ?= 5s
 BIN := $(CURDIR)/bin
 
-.PHONY: all build test unit fuzz dev bench lint deps clean
+.PHONY: all build test unit fuzz dev bench bench-tracker lint deps clean
 
 all: build
 
@@ -30,6 +30,9 @@ dev: build ## Postgres, ClickHouse and Kafka kept running under .dev/
 
 bench: build ## go benchmarks of every module
 	for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+
+bench-tracker: build ## wrk load: tracker serve vs a bare fasthttp 302, same run
+	bash tracker/bench/load.sh
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $(MODULES) deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
