@@ -1,0 +1,91 @@
+package sink_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/jackc/pgx/v5"
+	"github.com/openaff/affiliate/pkg/testenv"
+	"github.com/openaff/affiliate/tracker/internal/sink"
+	"github.com/segmentio/kafka-go"
+)
+
+// toPartition sends every message to one partition.
+type toPartition int
+
+func (p toPartition) Balance(kafka.Message, ...int) int { return int(p) }
+
+func readWatermark(t *testing.T, pgURL, topic string) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	pg, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	var wm time.Time
+	err = pg.QueryRow(ctx, `SELECT watermark FROM sink_watermarks WHERE topic = $1`, topic).Scan(&wm)
+	if err != nil && err != pgx.ErrNoRows {
+		t.Fatal(err)
+	}
+	return wm
+}
+
+// TestWatermarkAndLag: an idle partition (no messages at all) and a caught-up
+// partition do not hold the clicks watermark back; while ClickHouse is down
+// the lag shows the waiting messages and the watermark stops before them;
+// once ClickHouse is back it moves on and the lag returns to 0.
+func TestWatermarkAndLag(t *testing.T) {
+	env := testenv.Get(t)
+	brokers, prefix := env.KafkaBrokers(), env.TopicPrefix(t)
+	pgURL := env.PostgresURL(t)
+	ch := testenv.StartClickHouse(t)
+	_, db := clickhouseDB(t, ch.Addr())
+	createTopics(t, brokers, prefix, 2)
+
+	produceTo := func(f fixture) {
+		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: prefix + "clicks", Balancer: toPartition(0),
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+		defer w.Close()
+		if err := w.WriteMessages(context.Background(), f.clicks...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Old clicks on partition 0 only; partition 1 stays empty.
+	produceTo(newFixture(200, 0, time.Now().UTC().Add(-2*time.Hour)))
+	set := metrics.NewSet()
+	began := time.Now().UTC()
+	stop := startSink(t, sink.Config{
+		Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: ch.Addr(), ClickHouseDB: db, PostgresURL: pgURL,
+		BatchRows: 100, BatchWait: 100 * time.Millisecond, RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond,
+		WatermarkInterval: 200 * time.Millisecond, Metrics: set,
+	})
+	waitFor(t, 60*time.Second, "the clicks watermark to pass the sink's start (caught up, idle partition ignored)", func() (bool, string) {
+		wm := readWatermark(t, pgURL, "clicks")
+		return wm.After(began), wm.String()
+	})
+
+	lag := set.GetOrCreateGauge(`aff_sink_lag_messages{topic="clicks"}`, nil)
+	ch.Stop()
+	stoppedAt := time.Now().UTC()
+	produceTo(newFixture(50, 0, time.Now().UTC().Add(-time.Hour)))
+	waitFor(t, 30*time.Second, "lag while ClickHouse is down", func() (bool, string) {
+		return lag.Get() == 50, fmt.Sprint(lag.Get())
+	})
+	time.Sleep(time.Second) // several watermark refreshes
+	if wm := readWatermark(t, pgURL, "clicks"); wm.After(stoppedAt) {
+		t.Fatalf("watermark %s moved past %s while 50 clicks were not in ClickHouse", wm, stoppedAt)
+	}
+
+	ch.Start()
+	waitFor(t, 90*time.Second, "lag 0 and the watermark past the outage", func() (bool, string) {
+		wm := readWatermark(t, pgURL, "clicks")
+		return lag.Get() == 0 && wm.After(stoppedAt), fmt.Sprintf("lag %v, watermark %s", lag.Get(), wm)
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("sink stop: %v", err)
+	}
+}
