@@ -36,6 +36,10 @@ import (
 // of the tracker that tracking links point to (default http://AFF_TRACKER_ADDR).
 const TrackerPublicURL = "AFF_TRACKER_PUBLIC_URL"
 
+// MinAdminTokenBytes is the shortest AFF_ADMIN_TOKEN accepted: a short
+// bearer token is guessable.
+const MinAdminTokenBytes = 16
+
 const usage = `usage:
   dashboard serve                          serve the panels and the admin API on AFF_DASHBOARD_ADDR
   dashboard create-admin --email E [--password-file F]
@@ -83,6 +87,9 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	cfg, err := config.FromEnv(config.DashboardRequired...)
 	if err != nil {
 		return err
+	}
+	if len(cfg.AdminToken) < MinAdminTokenBytes {
+		return fmt.Errorf("%s: must be at least %d bytes (e.g. openssl rand -hex 32)", config.AdminToken, MinAdminTokenBytes)
 	}
 	base, err := trackerBase(cfg)
 	if err != nil {
