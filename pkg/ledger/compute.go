@@ -251,7 +251,7 @@ const copyThreshold = 32
 
 // write stores the batch: transfers and postings (by COPY when there are many), then
 // balances, pending and reserve state by set-based statements in one pipelined round trip.
-func (e *engine) write(ctx context.Context) error {
+func (e *engine) write(ctx context.Context, t0 *time.Time) error {
 	rows := make([][]any, len(e.rows))
 	for i, t := range e.rows {
 		var pendingID, releaseAt any
@@ -276,12 +276,16 @@ func (e *engine) write(ctx context.Context) error {
 		queueInsert(b, "ledger_transfers", transferColumns, rows)
 		queueInsert(b, "ledger_postings", postingColumns, e.postings)
 	}
+	stage("write_copy", t0)
 	e.queueAccounts(b)
-	e.queuePendings(b)
+	if err := e.writePendings(ctx, b); err != nil {
+		return err
+	}
 	e.queueReserves(b)
 	if err := sendBatch(ctx, e.tx, b); err != nil {
 		return fmt.Errorf("cannot write transfers and balances: %w", err)
 	}
+	stage("write_state", t0)
 	return nil
 }
 
@@ -321,39 +325,45 @@ func (e *engine) queueAccounts(b *pgx.Batch) {
 		WHERE a.id = u.id`, ids, dp, cp, dpo, cpo)
 }
 
-func (e *engine) queuePendings(b *pgx.Batch) {
-	var newRows, upd struct {
-		ids, debit, credit, amount, posted, voided []int64
-		kinds, refs, partners, curs                []string
-		closed                                     []bool
-	}
+var pendingColumns = []string{"transfer_id", "kind", "reference", "partner_id", "currency", "debit_account_id",
+	"credit_account_id", "amount_minor", "posted_minor", "voided_minor", "closed"}
+
+// writePendings copies new pending rows when there are many (one COPY round trip) and
+// queues the rest on b.
+func (e *engine) writePendings(ctx context.Context, b *pgx.Batch) error {
+	var fresh [][]any
 	for _, p := range e.pendings {
-		t := &upd
 		if p.isNew {
-			t = &newRows
-		} else if !p.dirty {
+			fresh = append(fresh, []any{p.transferID, p.key.kind, p.key.ref, p.partnerID, p.currency, p.debitID,
+				p.creditID, p.amount, p.posted, p.voided, p.remaining() == 0})
+		}
+	}
+	if len(fresh) >= copyThreshold {
+		if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_pending"}, pendingColumns, pgx.CopyFromRows(fresh)); err != nil {
+			return fmt.Errorf("cannot write pending transfers: %w", err)
+		}
+	} else if len(fresh) > 0 {
+		queueInsert(b, "ledger_pending", pendingColumns, fresh)
+	}
+	e.queuePendingUpdates(b)
+	return nil
+}
+
+func (e *engine) queuePendingUpdates(b *pgx.Batch) {
+	var ids, posted, voided []int64
+	var closed []bool
+	for _, p := range e.pendings {
+		if p.isNew || !p.dirty {
 			continue
 		}
-		t.ids, t.debit, t.credit = append(t.ids, p.transferID), append(t.debit, p.debitID), append(t.credit, p.creditID)
-		t.amount, t.posted, t.voided = append(t.amount, p.amount), append(t.posted, p.posted), append(t.voided, p.voided)
-		t.kinds, t.refs = append(t.kinds, p.key.kind), append(t.refs, p.key.ref)
-		t.partners, t.curs = append(t.partners, p.partnerID), append(t.curs, p.currency)
-		t.closed = append(t.closed, p.remaining() == 0)
+		ids, posted, voided = append(ids, p.transferID), append(posted, p.posted), append(voided, p.voided)
+		closed = append(closed, p.remaining() == 0)
 	}
-	if len(newRows.ids) > 0 {
-		b.Queue(`
-			INSERT INTO ledger_pending (transfer_id, kind, reference, partner_id, currency, debit_account_id,
-				credit_account_id, amount_minor, posted_minor, voided_minor, closed)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-				$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bool[])`,
-			newRows.ids, newRows.kinds, newRows.refs, newRows.partners, newRows.curs, newRows.debit,
-			newRows.credit, newRows.amount, newRows.posted, newRows.voided, newRows.closed)
-	}
-	if len(upd.ids) > 0 {
+	if len(ids) > 0 {
 		b.Queue(`
 			UPDATE ledger_pending p SET posted_minor = u.posted, voided_minor = u.voided, closed = u.closed
 			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bool[]) AS u(id, posted, voided, closed)
-			WHERE p.transfer_id = u.id`, upd.ids, upd.posted, upd.voided, upd.closed)
+			WHERE p.transfer_id = u.id`, ids, posted, voided, closed)
 	}
 }
 

@@ -149,7 +149,24 @@ func (e *engine) fail(i int, err error) error {
 	return &BatchError{Index: i, Key: e.reqs[i].key, Err: err}
 }
 
+// stageHook, when set (by benchmarks only, before any use), receives the duration of each
+// stage of every batch.
+var stageHook func(stage string, d time.Duration)
+
+// stage reports the time since *t0 to stageHook and restarts the clock.
+func stage(name string, t0 *time.Time) {
+	if stageHook != nil {
+		now := time.Now()
+		stageHook(name, now.Sub(*t0))
+		*t0 = now
+	}
+}
+
 func (e *engine) run(ctx context.Context) error {
+	var t0 time.Time
+	if stageHook != nil {
+		t0 = time.Now()
+	}
 	if err := e.dedupe(); err != nil {
 		return err
 	}
@@ -157,25 +174,30 @@ func (e *engine) run(ctx context.Context) error {
 	b := &pgx.Batch{}
 	e.queuePendingLocks(b)
 	e.queueReserveLocks(b)
-	if err := sendBatch(ctx, e.tx, b); err != nil {
-		return fmt.Errorf("cannot lock pending transfers and reserves: %w", err)
-	}
-	if err := e.lockAccounts(ctx); err != nil {
+	if err := e.send(ctx, b, "cannot lock pending transfers and reserves"); err != nil {
 		return err
 	}
-	// Replays are detected after the locks: every operation locks its partner's available
-	// account, so a concurrent run of the same key has by now committed (and is seen
-	// here) or rolled back. A unique violation on insert remains the backstop. Transfer
-	// ids are allocated in the same round trip (those of replays are simply not used).
+	stage("lock_pending", &t0)
+	// Then, in one round trip: lock the accounts (ascending id), look the keys up and
+	// allocate transfer ids (those of replays are simply not used). Replays are detected
+	// after the locks: every operation locks its partner's available account, so a
+	// concurrent run of the same key has by now committed (and is seen here) or rolled
+	// back. A unique violation on insert remains the backstop.
+	if err := e.owners(); err != nil {
+		return err
+	}
+	keys := e.neededAccounts()
 	b = &pgx.Batch{}
+	e.queueSelectAccounts(b, keys)
 	e.queueReplays(b)
 	e.queueIDs(b)
-	if err := sendBatch(ctx, e.tx, b); err != nil {
-		if be := (*BatchError)(nil); errors.As(err, &be) {
-			return be
-		}
-		return fmt.Errorf("cannot look up idempotency keys: %w", err)
+	if err := e.send(ctx, b, "cannot lock accounts"); err != nil {
+		return err
 	}
+	if err := e.createAccounts(ctx, keys); err != nil {
+		return err
+	}
+	stage("lock_accounts", &t0)
 	computed := 0
 	for i := range e.reqs {
 		if e.done[i] {
@@ -189,8 +211,9 @@ func (e *engine) run(ctx context.Context) error {
 		}
 		computed++
 	}
+	stage("compute", &t0)
 	if computed > 0 {
-		if err := e.write(ctx); err != nil {
+		if err := e.write(ctx, &t0); err != nil {
 			return err
 		}
 	}
@@ -201,6 +224,18 @@ func (e *engine) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// send runs b and passes a *BatchError from a callback through unwrapped.
+func (e *engine) send(ctx context.Context, b *pgx.Batch, what string) error {
+	err := sendBatch(ctx, e.tx, b)
+	if err == nil {
+		return nil
+	}
+	if be := (*BatchError)(nil); errors.As(err, &be) {
+		return be
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // sendBatch runs the queued statements of b in one round trip; their callbacks run in order.
@@ -412,12 +447,8 @@ func refName(op opKind) string {
 	return "commission"
 }
 
-// lockAccounts creates missing accounts and locks every account the batch touches in
-// ascending id order.
-func (e *engine) lockAccounts(ctx context.Context) error {
-	if err := e.owners(); err != nil {
-		return err
-	}
+// neededAccounts lists the accounts the batch touches, sorted by (owner, kind, currency).
+func (e *engine) neededAccounts() []acctKey {
 	need := make(map[acctKey]bool)
 	for i := range e.reqs {
 		if e.done[i] || e.missing[i] != nil {
@@ -439,10 +470,14 @@ func (e *engine) lockAccounts(ctx context.Context) error {
 	slices.SortFunc(keys, func(a, b acctKey) int {
 		return strings.Compare(a.owner+"\x00"+a.kind+"\x00"+a.currency, b.owner+"\x00"+b.kind+"\x00"+b.currency)
 	})
-	if err := e.selectAccounts(ctx, keys); err != nil {
-		return err
-	}
-	missing := keys[:0:0]
+	return keys
+}
+
+// createAccounts inserts the accounts of keys that do not exist yet (in key order; a
+// concurrent insert of the same account makes this wait for it), locks them, and looks
+// the idempotency keys up again since these locks were taken after the first lookup.
+func (e *engine) createAccounts(ctx context.Context, keys []acctKey) error {
+	var missing []acctKey
 	for _, k := range keys {
 		if e.accounts[k] == nil {
 			missing = append(missing, k)
@@ -451,16 +486,15 @@ func (e *engine) lockAccounts(ctx context.Context) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	// Insert-if-missing in key order; a concurrent insert of the same account makes this wait
-	// for it, and the rows it committed are then locked by the select below.
 	owners, kinds, curs := splitKeys(missing)
-	if _, err := e.tx.Exec(ctx, `
+	b := &pgx.Batch{}
+	b.Queue(`
 		INSERT INTO ledger_accounts (owner, kind, currency)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ORDER BY 1, 2, 3
-		ON CONFLICT (owner, kind, currency) DO NOTHING`, owners, kinds, curs); err != nil {
-		return fmt.Errorf("cannot create accounts: %w", err)
-	}
-	if err := e.selectAccounts(ctx, missing); err != nil {
+		ON CONFLICT (owner, kind, currency) DO NOTHING`, owners, kinds, curs)
+	e.queueSelectAccounts(b, missing)
+	e.queueReplays(b)
+	if err := e.send(ctx, b, "cannot create accounts"); err != nil {
 		return err
 	}
 	for _, k := range missing {
@@ -481,30 +515,24 @@ func splitKeys(keys []acctKey) (owners, kinds, curs []string) {
 	return owners, kinds, curs
 }
 
-func (e *engine) selectAccounts(ctx context.Context, keys []acctKey) error {
+func (e *engine) queueSelectAccounts(b *pgx.Batch, keys []acctKey) {
 	owners, kinds, curs := splitKeys(keys)
-	rows, err := e.tx.Query(ctx, `
+	b.Queue(`
 		SELECT id, owner, kind, currency, debits_pending, credits_pending, debits_posted, credits_posted
 		FROM ledger_accounts
 		WHERE (owner, kind, currency) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
 		ORDER BY id
-		FOR UPDATE`, owners, kinds, curs)
-	if err != nil {
-		return fmt.Errorf("cannot lock accounts: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		a := &account{}
-		if err := rows.Scan(&a.id, &a.key.owner, &a.key.kind, &a.key.currency, &a.dp, &a.cp, &a.dpo, &a.cpo); err != nil {
-			return fmt.Errorf("cannot read account: %w", err)
+		FOR UPDATE`, owners, kinds, curs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			a := &account{}
+			if err := rows.Scan(&a.id, &a.key.owner, &a.key.kind, &a.key.currency, &a.dp, &a.cp, &a.dpo, &a.cpo); err != nil {
+				return err
+			}
+			e.accounts[a.key] = a
+			e.byID[a.id] = a
 		}
-		e.accounts[a.key] = a
-		e.byID[a.id] = a
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("cannot lock accounts: %w", err)
-	}
-	return nil
+		return rows.Err()
+	})
 }
 
 // queueIDs allocates one transfer id per operation not repeated inside the batch.

@@ -46,6 +46,9 @@ type Report struct {
 	Transfers  []Imbalance   // per-transfer sum per currency and phase ≠ 0
 	Short      []int64       // transfers with fewer than two postings
 	Pending    []PendingDiff // pending state ≠ postings
+	// Dangling describes postings and pending rows whose transfer or account is missing
+	// (these tables have no foreign keys, for speed).
+	Dangling []string
 	// Truncated is true when some list was cut at 1000 items.
 	Truncated bool
 	// AccountsChecked and TransfersChecked count what was verified.
@@ -55,7 +58,7 @@ type Report struct {
 // OK reports whether no difference was found.
 func (r *Report) OK() bool {
 	return len(r.Accounts) == 0 && len(r.Currencies) == 0 && len(r.Transfers) == 0 &&
-		len(r.Short) == 0 && len(r.Pending) == 0
+		len(r.Short) == 0 && len(r.Pending) == 0 && len(r.Dangling) == 0
 }
 
 // String describes every difference, one per line.
@@ -76,6 +79,9 @@ func (r *Report) String() string {
 	}
 	for _, d := range r.Pending {
 		fmt.Fprintf(&b, "\npending transfer %d: stored remaining %d, derived %d", d.TransferID, d.Stored, d.Derived)
+	}
+	for _, d := range r.Dangling {
+		b.WriteString("\n" + d)
 	}
 	if r.Truncated {
 		b.WriteString("\n(truncated)")
@@ -101,7 +107,10 @@ func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 		if err := r.verifySums(ctx, tx); err != nil {
 			return err
 		}
-		return r.verifyPending(ctx, tx)
+		if err := r.verifyPending(ctx, tx); err != nil {
+			return err
+		}
+		return r.verifyReferences(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot verify ledger: %w", err)
@@ -228,4 +237,31 @@ func (r *Report) verifyPending(ctx context.Context, tx pgx.Tx) error {
 		r.Pending, r.Truncated = r.Pending[:maxReportItems], true
 	}
 	return err
+}
+
+func (r *Report) verifyReferences(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `
+		SELECT 'posting ' || p.id || ': transfer ' || p.transfer_id || ' missing'
+		FROM ledger_postings p LEFT JOIN ledger_transfers t ON t.id = p.transfer_id WHERE t.id IS NULL
+		UNION ALL
+		SELECT 'posting ' || p.id || ': account ' || p.account_id || ' missing'
+		FROM ledger_postings p LEFT JOIN ledger_accounts a ON a.id = p.account_id WHERE a.id IS NULL
+		UNION ALL
+		SELECT 'pending ' || lp.transfer_id || ': transfer missing'
+		FROM ledger_pending lp LEFT JOIN ledger_transfers t ON t.id = lp.transfer_id WHERE t.id IS NULL
+		UNION ALL
+		SELECT 'pending ' || lp.transfer_id || ': account ' || x.id || ' missing'
+		FROM ledger_pending lp CROSS JOIN LATERAL (VALUES (lp.debit_account_id), (lp.credit_account_id)) AS x(id)
+		LEFT JOIN ledger_accounts a ON a.id = x.id WHERE a.id IS NULL
+		LIMIT $1`, maxReportItems+1)
+	if err != nil {
+		return err
+	}
+	if r.Dangling, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return err
+	}
+	if len(r.Dangling) > maxReportItems {
+		r.Dangling, r.Truncated = r.Dangling[:maxReportItems], true
+	}
+	return nil
 }

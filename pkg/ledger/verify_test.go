@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +41,8 @@ func TestVerifyFindsDamage(t *testing.T) {
 	exec(`INSERT INTO ledger_postings (transfer_id, account_id, phase, amount_minor, posted_after) VALUES ($1, $2, 0, 7, 0)`, adj.ID, avail)
 	// Pending state edited by hand.
 	exec(`UPDATE ledger_pending SET voided_minor = 10`)
+	// A posting of a transfer that does not exist, on an account that does not exist.
+	exec(`INSERT INTO ledger_postings (transfer_id, account_id, phase, amount_minor, posted_after) VALUES (999, 888, 0, 3, 0)`)
 
 	r, err := l.Verify(ctx)
 	if err != nil {
@@ -61,6 +65,15 @@ func TestVerifyFindsDamage(t *testing.T) {
 	}
 	if len(r.Pending) != 1 || r.Pending[0].Stored != 90 || r.Pending[0].Derived != 100 {
 		t.Errorf("Pending = %+v, want stored 90, derived 100", r.Pending)
+	}
+	var dangling []string
+	for _, d := range r.Dangling {
+		if strings.HasPrefix(d, "posting ") {
+			dangling = append(dangling, d[strings.Index(d, ":")+2:])
+		}
+	}
+	if !slices.Equal(dangling, []string{"transfer 999 missing", "account 888 missing"}) {
+		t.Errorf("Dangling = %q, want the missing transfer 999 and account 888", r.Dangling)
 	}
 	t.Logf("report:\n%s", r)
 }
