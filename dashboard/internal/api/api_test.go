@@ -123,12 +123,12 @@ func (f *fixture) seedOrder(orderID string, partnerID, amountMinor int64) int64 
 	exec(`INSERT INTO order_lines (order_id, line_id, product_id, quantity, unit_price_minor) VALUES ($1, '1', 'p1', 1, $2)`, orderID, amountMinor*10)
 	exec(`INSERT INTO attributions (order_id, version, partner_id, rule, click_id) VALUES ($1, 1, $2, 'device', '01890000-0000-7000-8000-000000000001')`, orderID, partnerID)
 	var cid int64
-	if err := f.pool.QueryRow(ctx, `INSERT INTO commissions (order_id, line_id, attribution_version, partner_id, currency, base_minor, rate_upct, rate_rule, amount_minor, accrual_transfer_key)
-		VALUES ($1, '1', 1, $2, 'EUR', $3, 100000, 'program_default', $4, 'accrue:'||$1) RETURNING id`, orderID, partnerID, amountMinor*10, amountMinor).Scan(&cid); err != nil {
+	if err := f.pool.QueryRow(ctx, `INSERT INTO commissions (order_id, line_id, attribution_version, partner_id, currency, base_minor, rate_upct, rate_rule, amount_minor, accrual_transfer_key, ledger_ref)
+		VALUES ($1, '1', 1, $2, 'EUR', $3, 100000, 'program_default', $4, 'accrue:'||$1||'/1/1', $1||'/1/1') RETURNING id`, orderID, partnerID, amountMinor*10, amountMinor).Scan(&cid); err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err := f.ledger.Accrue(ctx, ledger.AccrueParams{Key: "accrue:" + orderID, PartnerID: strconv.FormatInt(partnerID, 10),
-		Currency: "EUR", AmountMinor: amountMinor, CommissionID: strconv.FormatInt(cid, 10)}); err != nil {
+	if _, err := f.ledger.Accrue(ctx, ledger.AccrueParams{Key: "accrue:" + orderID + "/1/1", PartnerID: strconv.FormatInt(partnerID, 10),
+		Currency: "EUR", AmountMinor: amountMinor, CommissionID: orderID + "/1/1"}); err != nil {
 		f.t.Fatal(err)
 	}
 	return cid
@@ -281,6 +281,12 @@ func TestOrdersCommissionsAndBalance(t *testing.T) {
 	bal = f.expect("GET", "/api/admin/partners/"+id+"/balance", "", 200, "")
 	if bal["pending"] != "5.00" || bal["available"] != "9.00" || bal["reserved"] != "1.00" {
 		t.Fatalf("balance after approval = %v", bal)
+	}
+	// The approval is mirrored as a commission fact, as the settler does.
+	var facts int
+	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE topic = 'commissions'
+		AND payload->>'commission_id' = 'o-1/1/1' AND payload->>'state' = 'approved'`).Scan(&facts); err != nil || facts != 1 {
+		t.Fatalf("commission facts = %d, %v", facts, err)
 	}
 	f.expect("POST", "/api/admin/commissions/approve", `{}`, 400, "order_id")
 	f.expect("POST", "/api/admin/commissions/approve", `{"order_id":"o-1","ids":[1]}`, 400, "order_id")

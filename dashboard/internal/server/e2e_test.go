@@ -294,14 +294,10 @@ func (e *e2e) seedSettledOrder(orderID string, partnerID, amountMinor int64) {
 	exec(`INSERT INTO orders (order_id, currency, placed_at, settled_revision) VALUES ($1, 'EUR', now(), 1)`, orderID)
 	exec(`INSERT INTO order_lines (order_id, line_id, product_id, quantity, unit_price_minor) VALUES ($1, '1', 'p-1', 1, $2)`, orderID, amountMinor*10)
 	exec(`INSERT INTO attributions (order_id, version, partner_id, rule, click_id) VALUES ($1, 1, $2, 'device', '01890000-0000-7000-8000-000000000001')`, orderID, partnerID)
-	exec(`INSERT INTO commissions (order_id, line_id, attribution_version, partner_id, currency, base_minor, rate_upct, rate_rule, amount_minor, accrual_transfer_key)
-		VALUES ($1, '1', 1, $2, 'EUR', $3, 10000000, 'program_default', $4, 'accrue:' || $1)`, orderID, partnerID, amountMinor*10, amountMinor)
-	var cid int64
-	if err := e.pool.QueryRow(ctx, `SELECT id FROM commissions WHERE order_id = $1`, orderID).Scan(&cid); err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.led.Accrue(ctx, ledger.AccrueParams{Key: "accrue:" + orderID, PartnerID: strconv.FormatInt(partnerID, 10),
-		Currency: "EUR", AmountMinor: amountMinor, CommissionID: strconv.FormatInt(cid, 10)}); err != nil {
+	exec(`INSERT INTO commissions (order_id, line_id, attribution_version, partner_id, currency, base_minor, rate_upct, rate_rule, amount_minor, accrual_transfer_key, ledger_ref)
+		VALUES ($1, '1', 1, $2, 'EUR', $3, 10000000, 'program_default', $4, 'accrue:' || $1 || '/1/1', $1 || '/1/1')`, orderID, partnerID, amountMinor*10, amountMinor)
+	if _, err := e.led.Accrue(ctx, ledger.AccrueParams{Key: "accrue:" + orderID + "/1/1", PartnerID: strconv.FormatInt(partnerID, 10),
+		Currency: "EUR", AmountMinor: amountMinor, CommissionID: orderID + "/1/1"}); err != nil {
 		e.t.Fatal(fmt.Errorf("accrue: %w", err))
 	}
 }

@@ -7,9 +7,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/openaff/affiliate/pkg/events"
 	"github.com/openaff/affiliate/pkg/ledger"
+	"github.com/openaff/affiliate/pkg/money"
 )
 
 // MaxApproveBatch bounds one approval request (bulk approve).
@@ -32,20 +35,26 @@ func (s *Storage) ApproveCommissions(ctx context.Context, l *ledger.Ledger, orde
 	n := 0
 	err = s.inMoneyTx(ctx, func(tx pgx.Tx) error {
 		n = 0
-		rows, err := tx.Query(ctx, `SELECT id FROM commissions
+		rows, err := tx.Query(ctx, `SELECT `+commissionColumns+`, ledger_ref FROM commissions
 			WHERE state IN ('pending', 'partially_voided') AND (($1 <> '' AND order_id = $1) OR id = ANY($2))
 			ORDER BY id LIMIT $3 FOR UPDATE`, orderID, ids, MaxApproveBatch)
 		if err != nil {
 			return fmt.Errorf("cannot lock commissions: %w", err)
 		}
-		var todo []int64
+		type due struct {
+			c   Commission
+			ref *string
+		}
+		var todo []due
 		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
+			var d due
+			c := &d.c
+			if err := rows.Scan(&c.ID, &c.OrderID, &c.LineID, &c.PartnerID, &c.Currency, &c.BaseMinor, &c.RateUPct, &c.AmountMinor,
+				&c.State, &c.VoidedAmountMinor, &c.ClawedBackAmountMinor, &c.CreatedAt, &c.ApprovedAt, &d.ref); err != nil {
 				rows.Close()
-				return fmt.Errorf("cannot read commission id: %w", err)
+				return fmt.Errorf("cannot read commission: %w", err)
 			}
-			todo = append(todo, id)
+			todo = append(todo, d)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -54,18 +63,29 @@ func (s *Storage) ApproveCommissions(ctx context.Context, l *ledger.Ledger, orde
 		if len(todo) == 0 {
 			return nil
 		}
-		releaseAt := time.Now().Add(p.ReservePeriod)
-		ops := make([]ledger.Op, len(todo))
-		for i, id := range todo {
-			cid := strconv.FormatInt(id, 10)
-			ops[i] = ledger.ApproveParams{Key: "commission:" + cid + ":approve", CommissionID: cid,
-				ReserveBasisPoints: p.ReserveUPct / 10000, ReleaseAt: releaseAt}
+		now := time.Now().UTC()
+		releaseAt := now.Add(p.ReservePeriod)
+		var ops []ledger.Op
+		idList := make([]int64, len(todo))
+		for i, d := range todo {
+			idList[i] = d.c.ID
+			if d.ref == nil {
+				continue // a zero commission has nothing in the ledger
+			}
+			// The settler's key and reference (settle/approve.go), so a
+			// dashboard approval and an automatic one can never both post.
+			key := "approve:" + *d.ref
+			ops = append(ops, ledger.ApproveParams{Key: key, CommissionID: *d.ref,
+				ReserveBasisPoints: p.ReserveUPct / 10000, ReleaseAt: releaseAt})
+			if err := commissionFact(ctx, tx, d.c, *d.ref, key, now); err != nil {
+				return err
+			}
 		}
 		if _, err := l.ApplyBatch(ctx, tx, ops); err != nil {
 			return fmt.Errorf("cannot post approvals: %w", err)
 		}
-		tag, err := tx.Exec(ctx, `UPDATE commissions SET state = 'approved', approved_at = now(), approved_by = $2, updated_at = now()
-			WHERE id = ANY($1)`, todo, nullID(adminID))
+		tag, err := tx.Exec(ctx, `UPDATE commissions SET state = 'approved', approved_at = $3, approved_by = $2, updated_at = $3
+			WHERE id = ANY($1)`, idList, nullID(adminID), now)
 		if err != nil {
 			return fmt.Errorf("cannot mark commissions approved: %w", err)
 		}
@@ -155,6 +175,30 @@ func (s *Storage) RequestPayout(ctx context.Context, l *ledger.Ledger, partnerID
 		return err
 	})
 	return out, mapLedgerErr(err)
+}
+
+// factNamespace is the settler's namespace for commission fact ids
+// (settler/internal/settle/facts.go): the fact of an approval has the id
+// SHA1(namespace, ledger key) whoever approves.
+var factNamespace = uuid.MustParse("0b6f4f1e-8f3c-4d55-a0a9-7c9d2e4b1f60")
+
+// commissionFact enqueues the approved state of c on the outbox
+// (commissions topic, mirrored into ClickHouse), as the settler does.
+func commissionFact(ctx context.Context, tx pgx.Tx, c Commission, ref, key string, now time.Time) error {
+	cur, err := money.ParseCurrency(c.Currency)
+	if err != nil {
+		return fmt.Errorf("commission %d: %w", c.ID, err)
+	}
+	f := events.Commission{EventID: uuid.NewSHA1(factNamespace, []byte(key)).String(), At: now,
+		CommissionID: ref, OrderID: c.OrderID, LineID: c.LineID, PartnerID: strconv.FormatInt(c.PartnerID, 10),
+		Currency: cur, AmountMinor: c.AmountMinor - c.VoidedAmountMinor - c.ClawedBackAmountMinor,
+		State: events.StateApproved, BaseMinor: c.BaseMinor}
+	_, err = tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, payload, created_at) VALUES ('commissions', $1, $2, $3, $4)
+		ON CONFLICT (event_id) DO NOTHING`, f.EventID, f.PartnerID, string(events.AppendCommission(nil, &f)), now)
+	if err != nil {
+		return fmt.Errorf("cannot enqueue commission fact: %w", err)
+	}
+	return nil
 }
 
 // mapLedgerErr turns ledger sentinels into field errors for the caller.

@@ -2,17 +2,22 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/openaff/affiliate/pkg/events"
 	"github.com/openaff/affiliate/pkg/ledger"
 	"github.com/openaff/affiliate/pkg/money"
 )
+
+// storeCreditNamespace derives the store_credits event id from the
+// request id, so approving twice enqueues the same event.
+var storeCreditNamespace = uuid.MustParse("5d0c2a57-3f0e-4a8e-9a55-2b61f1d7c9a4")
 
 // StoreCredit is a partner's request to move balance into store credit on
 // a customer account.
@@ -144,14 +149,12 @@ func (s *Storage) DecideStoreCredit(ctx context.Context, l *ledger.Ledger, id in
 		if err != nil {
 			return fmt.Errorf("store credit %d: %w", id, err)
 		}
-		payload, err := json.Marshal(map[string]any{"v": 1, "event_id": "store_credit:" + rid, "type": "store_credit.granted",
-			"at": time.Now().UTC().Format(time.RFC3339), "customer_id": c.CustomerID, "partner_id": strconv.FormatInt(c.PartnerID, 10),
-			"currency": c.Currency, "amount": money.Format(cur, c.AmountMinor), "request_id": rid})
-		if err != nil {
-			return fmt.Errorf("cannot encode store credit event: %w", err)
-		}
+		ev := events.StoreCredit{EventID: uuid.NewSHA1(storeCreditNamespace, []byte(rid)).String(), At: time.Now().UTC(),
+			RequestID: rid, PartnerID: strconv.FormatInt(c.PartnerID, 10), CustomerID: c.CustomerID, Currency: cur,
+			AmountMinor: c.AmountMinor}
+		payload := events.AppendStoreCredit(nil, &ev)
 		_, err = tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, payload) VALUES ('store_credits', $1, $2, $3)
-			ON CONFLICT (event_id) DO NOTHING`, "store_credit:"+rid, c.CustomerID, payload)
+			ON CONFLICT (event_id) DO NOTHING`, ev.EventID, c.CustomerID, string(payload))
 		if err != nil {
 			return fmt.Errorf("cannot enqueue store credit event: %w", err)
 		}

@@ -98,12 +98,12 @@ func (f *fixture) seedOrder(orderID string, partnerID, amountMinor int64) int64 
 	f.exec(`INSERT INTO order_lines (order_id, line_id, product_id, quantity, unit_price_minor) VALUES ($1, '1', 'prod-'||$1, 1, $2)`, orderID, amountMinor*10)
 	f.exec(`INSERT INTO attributions (order_id, version, partner_id, rule, binding_id) VALUES ($1, 1, $2, 'customer_binding', (SELECT id FROM customer_bindings WHERE customer_id = 'cust-'||$1))`, orderID, partnerID)
 	var cid int64
-	if err := f.pool.QueryRow(ctx, `INSERT INTO commissions (order_id, line_id, attribution_version, partner_id, currency, base_minor, rate_upct, rate_rule, amount_minor, accrual_transfer_key)
-		VALUES ($1, '1', 1, $2, 'EUR', $3, 10000000, 'program_default', $4, 'accrue:'||$1) RETURNING id`, orderID, partnerID, amountMinor*10, amountMinor).Scan(&cid); err != nil {
+	if err := f.pool.QueryRow(ctx, `INSERT INTO commissions (order_id, line_id, attribution_version, partner_id, currency, base_minor, rate_upct, rate_rule, amount_minor, accrual_transfer_key, ledger_ref)
+		VALUES ($1, '1', 1, $2, 'EUR', $3, 10000000, 'program_default', $4, 'accrue:'||$1||'/1/1', $1||'/1/1') RETURNING id`, orderID, partnerID, amountMinor*10, amountMinor).Scan(&cid); err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err := f.ledger.Accrue(ctx, ledger.AccrueParams{Key: "accrue:" + orderID, PartnerID: strconv.FormatInt(partnerID, 10),
-		Currency: "EUR", AmountMinor: amountMinor, CommissionID: strconv.FormatInt(cid, 10)}); err != nil {
+	if _, err := f.ledger.Accrue(ctx, ledger.AccrueParams{Key: "accrue:" + orderID + "/1/1", PartnerID: strconv.FormatInt(partnerID, 10),
+		Currency: "EUR", AmountMinor: amountMinor, CommissionID: orderID + "/1/1"}); err != nil {
 		f.t.Fatal(err)
 	}
 	return cid
