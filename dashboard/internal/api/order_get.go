@@ -11,9 +11,10 @@ import (
 type orderGet struct{ Deps }
 
 type attributionJSON struct {
-	PartnerID *int64  `json:"partner_id"`
-	Rule      string  `json:"rule"`
-	ClickID   *string `json:"click_id"`
+	PartnerID  *int64              `json:"partner_id"`
+	Rule       string              `json:"rule"`
+	ClickID    *string             `json:"click_id"`
+	Candidates []storage.Candidate `json:"candidates,omitempty"`
 }
 
 type commissionJSON struct {
@@ -82,7 +83,7 @@ func orderToJSON(o storage.Order) orderJSON {
 		PlacedAt: o.PlacedAt.UTC().Format(time.RFC3339), Status: o.Status, Total: fmtMoney(o.Currency, o.TotalMinor),
 		ShippingFee: fmtMoney(o.Currency, o.ShippingFeeMinor), Manual: o.Manual, Settled: o.Settled}
 	if o.Rule != "" {
-		a := &attributionJSON{Rule: o.Rule}
+		a := &attributionJSON{Rule: o.Rule, Candidates: o.Candidates}
 		if o.PartnerID > 0 {
 			pid := o.PartnerID
 			a.PartnerID = &pid

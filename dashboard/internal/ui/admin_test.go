@@ -325,3 +325,25 @@ func TestCatalogImport(t *testing.T) {
 		t.Fatalf("products = %d", n)
 	}
 }
+
+func TestOrderCandidatesAndLanding(t *testing.T) {
+	f := newFixture(t, false)
+	adm := adminClient(t, f)
+	a := f.partner("ayla")
+	f.seedOrder("o-1", a, 1000)
+	f.exec(`UPDATE attributions SET candidates = '[{"rule":"customer_binding","partner_id":` + strconv.FormatInt(a, 10) + `},{"rule":"device","partner_id":null,"reason":"no click in window"}]'`)
+	_, body, _ := adm.get("/admin/orders/o-1")
+	if !strings.Contains(body, `id="candidates"`) || !strings.Contains(body, "no click in window") {
+		t.Fatal("order page lacks the attribution candidates")
+	}
+	id := strconv.FormatInt(a, 10)
+	form := url.Values{"name": {"Ayla"}, "email": {"ayla@example.com"}, "slug": {"ayla"}, "status": {"active"}, "landing_url": {"https://evil.example/"}}
+	s, loc := adm.post("/admin/partners/"+id, form)
+	wantFlash(t, adm, s, loc, "Error: landing URL")
+	form.Set("landing_url", "https://shop.example/summer")
+	s, loc = adm.post("/admin/partners/"+id, form)
+	wantFlash(t, adm, s, loc, "Partner saved")
+	if p, _ := f.store.Partner(context.Background(), a); p.LandingURL != "https://shop.example/summer" {
+		t.Fatalf("landing = %q", p.LandingURL)
+	}
+}

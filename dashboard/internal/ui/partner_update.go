@@ -45,6 +45,13 @@ func (h partnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Phone, p.Company, p.Website = trimMax(r.PostFormValue("phone"), 50), trimMax(r.PostFormValue("company"), 200), trimMax(r.PostFormValue("website"), 2048)
 	p.CustomerID = trimMax(r.PostFormValue("customer_id"), 200)
+	p.LandingURL = ""
+	if v := strings.TrimSpace(r.PostFormValue("landing_url")); v != "" {
+		if p.LandingURL, err = h.Links.CheckTarget(v); err != nil {
+			h.redirect(w, r, back, "Error: landing URL "+err.Error())
+			return
+		}
+	}
 	if err := h.Store.UpdatePartner(r.Context(), p); err != nil {
 		h.fail(w, r, back, err)
 		return
