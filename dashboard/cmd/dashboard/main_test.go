@@ -110,6 +110,14 @@ func TestServe(t *testing.T) {
 		t.Fatalf("api with token: %v %v", err, resp)
 	}
 	resp.Body.Close()
+	if resp, err = http.Get("http://" + addr + "/api/openapi.yaml"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("openapi.yaml: %v %v", err, resp)
+	}
+	spec, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.HasPrefix(spec, []byte("openapi: 3")) {
+		t.Fatalf("served spec starts %q", spec[:20])
+	}
 	cancel()
 	select {
 	case err := <-done:

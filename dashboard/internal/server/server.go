@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/openaff/affiliate/dashboard"
 	"github.com/openaff/affiliate/dashboard/internal/api"
 	"github.com/openaff/affiliate/dashboard/internal/ui"
 )
@@ -16,6 +17,10 @@ func New(a api.Deps, u *ui.UI) http.Handler {
 	mux := http.NewServeMux()
 	api.Register(mux, a)
 	u.Register(mux)
+	mux.HandleFunc("GET /api/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(dashboard.OpenAPI)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()

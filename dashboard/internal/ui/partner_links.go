@@ -1,6 +1,10 @@
 package ui
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/openaff/affiliate/dashboard/internal/storage"
+)
 
 type partnerLinks struct{ *UI }
 
@@ -15,7 +19,9 @@ func (h partnerLinks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	ps, _, err := h.Store.Products(ctx, r.URL.Query().Get("q"), pageNumber(r))
+	// The product picker lists the first MaxPageSize catalog products
+	// matching ?q (the pager above is for the links).
+	ps, _, err := h.Store.Products(ctx, r.URL.Query().Get("q"), storage.Page{Size: storage.MaxPageSize})
 	if err != nil {
 		h.serverError(w, r, err)
 		return
