@@ -28,6 +28,17 @@ func (h linkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		partnerID, back = id, "/admin/partners/"+itoa(id)
 	}
 	ctx := r.Context()
+	if !h.admin {
+		p, err := h.Store.Partner(ctx, partnerID)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		if p.Status != "active" {
+			h.redirect(w, r, back, "Error: your account is suspended; new links are not possible")
+			return
+		}
+	}
 	raw := strings.TrimSpace(r.PostFormValue("url"))
 	productID := trimMax(r.PostFormValue("product_id"), 200)
 	categoryID := trimMax(r.PostFormValue("category_id"), 200)

@@ -56,6 +56,12 @@ func TestPartnerIsolation(t *testing.T) {
 	if s, _, _ := ca.get("/partner/links/" + strconv.FormatInt(lb.ID, 10) + "/qr.svg"); s != http.StatusNotFound {
 		t.Errorf("other partner's QR: %d, want 404", s)
 	}
+	// Bora's link cannot be turned off by Ayla.
+	s0, loc0 := ca.post("/partner/links/"+strconv.FormatInt(lb.ID, 10)+"/deactivate", nil)
+	wantFlash(t, ca, s0, loc0, "Error: not found")
+	if l, _ := f.store.LinkOf(ctx, b, lb.ID); !l.Active {
+		t.Fatal("another partner's link was turned off")
+	}
 	// A partner_id smuggled into a form is ignored: the link is Ayla's.
 	s, loc := ca.post("/partner/links", url.Values{"url": {"https://shop.example/x"}, "partner_id": {strconv.FormatInt(b, 10)}})
 	wantFlash(t, ca, s, loc, "Link ready")
@@ -111,6 +117,22 @@ func TestPartnerFeatures(t *testing.T) {
 	if !strings.Contains(body, `data-copy="https://go.example/r/`+product.Code+`"`) {
 		t.Fatal("links page lacks the copy button")
 	}
+	// Turning a link off; a suspended partner cannot make new links.
+	var deep storage.Link
+	for _, l := range ls {
+		if l.ProductID == "" {
+			deep = l
+		}
+	}
+	s, loc = c.post("/partner/links/"+strconv.FormatInt(deep.ID, 10)+"/deactivate", nil)
+	wantFlash(t, c, s, loc, "Link turned off")
+	if l, _ := f.store.LinkOf(ctx, a, deep.ID); l.Active {
+		t.Fatal("link still active")
+	}
+	f.exec(`UPDATE partners SET status = 'suspended' WHERE id = $1`, a)
+	s, loc = c.post("/partner/links", url.Values{"url": {"https://shop.example/new"}})
+	wantFlash(t, c, s, loc, "Error: your account is suspended")
+	f.exec(`UPDATE partners SET status = 'active' WHERE id = $1`, a)
 	s, svg, h := c.get("/partner/links/" + strconv.FormatInt(product.ID, 10) + "/qr.svg")
 	if s != 200 || h.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(svg, "<svg") {
 		t.Fatalf("qr: %d %q", s, h.Get("Content-Type"))

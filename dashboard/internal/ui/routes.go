@@ -66,6 +66,7 @@ func (u *UI) routes() []route {
 		{"GET /partner/links", partner, partnerLinks{u}},
 		{"POST /partner/links", partner, linkCreate{u, false}},
 		{"GET /partner/links/{id}/qr.svg", partner, linkQR{u}},
+		{"POST /partner/links/{id}/deactivate", partner, linkDeactivate{u}},
 		{"GET /partner/store-credit", partner, storeCreditShow{u}},
 		{"POST /partner/store-credit", partner, storeCreditRequest{u}},
 		{"GET /partner/bank", partner, bankShow{u}},

@@ -1,0 +1,22 @@
+package ui
+
+import "net/http"
+
+type linkDeactivate struct{ *UI }
+
+// ServeHTTP turns off one of the partner's own links (the tracker stops
+// crediting it); another partner's link id is a 404.
+func (h linkDeactivate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	const back = "/partner/links"
+	s, _ := sessionOf(r)
+	id, ok := parseID(r.PathValue("id"))
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if err := h.Store.DeactivateLink(r.Context(), s.User.PartnerID, id); err != nil {
+		h.fail(w, r, back, err)
+		return
+	}
+	h.redirect(w, r, back, "Link turned off.")
+}
