@@ -350,20 +350,22 @@ func (e *engine) writePendings(ctx context.Context, b *pgx.Batch) error {
 }
 
 func (e *engine) queuePendingUpdates(b *pgx.Batch) {
-	var ids, posted, voided []int64
+	var kinds, refs []string
+	var posted, voided []int64
 	var closed []bool
 	for _, p := range e.pendings {
 		if p.isNew || !p.dirty {
 			continue
 		}
-		ids, posted, voided = append(ids, p.transferID), append(posted, p.posted), append(voided, p.voided)
+		kinds, refs = append(kinds, p.key.kind), append(refs, p.key.ref)
+		posted, voided = append(posted, p.posted), append(voided, p.voided)
 		closed = append(closed, p.remaining() == 0)
 	}
-	if len(ids) > 0 {
+	if len(kinds) > 0 {
 		b.Queue(`
 			UPDATE ledger_pending p SET posted_minor = u.posted, voided_minor = u.voided, closed = u.closed
-			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bool[]) AS u(id, posted, voided, closed)
-			WHERE p.transfer_id = u.id`, ids, posted, voided, closed)
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bool[]) AS u(kind, ref, posted, voided, closed)
+			WHERE p.kind = u.kind AND p.reference = u.ref`, kinds, refs, posted, voided, closed)
 	}
 }
 

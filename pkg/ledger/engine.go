@@ -170,16 +170,20 @@ func (e *engine) run(ctx context.Context) error {
 	if err := e.dedupe(); err != nil {
 		return err
 	}
-	// One round trip for the pending and reserve locks (pending rows first).
+	// Lock pending rows, then reserves, then accounts: in one round trip when every
+	// operation names its partner, else two.
 	b := &pgx.Batch{}
 	e.queuePendingLocks(b)
 	e.queueReserveLocks(b)
-	if err := e.send(ctx, b, "cannot lock pending transfers and reserves"); err != nil {
-		return err
+	if !e.partnersKnown() {
+		// The partners (hence the accounts) of some operations come from these rows.
+		if err := e.send(ctx, b, "cannot lock pending transfers and reserves"); err != nil {
+			return err
+		}
+		b = &pgx.Batch{}
 	}
 	stage("lock_pending", &t0)
-	// Then, in one round trip: lock the accounts (ascending id), look the keys up and
-	// allocate transfer ids (those of replays are simply not used). Replays are detected
+	// Lock the accounts (ascending id), look the keys up and allocate transfer ids (those of replays are simply not used). Replays are detected
 	// after the locks: every operation locks its partner's available account, so a
 	// concurrent run of the same key has by now committed (and is seen here) or rolled
 	// back. A unique violation on insert remains the backstop.
@@ -187,7 +191,6 @@ func (e *engine) run(ctx context.Context) error {
 		return err
 	}
 	keys := e.neededAccounts()
-	b = &pgx.Batch{}
 	e.queueSelectAccounts(b, keys)
 	e.queueReplays(b)
 	e.queueIDs(b)
@@ -236,6 +239,16 @@ func (e *engine) send(ctx context.Context, b *pgx.Batch, what string) error {
 		return be
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// partnersKnown reports whether every operation to compute names its partner and currency.
+func (e *engine) partnersKnown() bool {
+	for i := range e.reqs {
+		if !e.done[i] && e.reqs[i].partnerID == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // sendBatch runs the queued statements of b in one round trip; their callbacks run in order.
@@ -543,7 +556,7 @@ func (e *engine) queueIDs(b *pgx.Batch) {
 			n++
 		}
 	}
-	b.Queue(`SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'id')) FROM generate_series(1, $1)`, n).
+	b.Queue(`SELECT nextval('ledger_transfers_id_seq') FROM generate_series(1, $1)`, n).
 		Query(func(rows pgx.Rows) error {
 			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 			slices.Sort(ids)
