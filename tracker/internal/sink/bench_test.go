@@ -29,6 +29,20 @@ func benchClicks(b *testing.B) int {
 	return n
 }
 
+// benchBatchRows is the sink's -batch-rows in the benchmark
+// (AFF_SINK_BENCH_BATCH_ROWS, default 200000 like the binary).
+func benchBatchRows(b *testing.B) int {
+	v := os.Getenv("AFF_SINK_BENCH_BATCH_ROWS")
+	if v == "" {
+		return 200_000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("AFF_SINK_BENCH_BATCH_ROWS=%q: want a positive integer", v)
+	}
+	return n
+}
+
 // produceClicks writes m realistic clicks (about 400 bytes each) to topic.
 func produceClicks(b *testing.B, brokers []string, topic string, m int) {
 	b.Helper()
@@ -114,7 +128,7 @@ func benchSink(b *testing.B, env *testenv.Env, brokers []string, m, parallel int
 			rows := set.GetOrCreateCounter(`aff_sink_rows_total{table="clicks"}`)
 			b.StartTimer()
 			stop := startSink(b, sink.Config{Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(),
-				ClickHouseDB: db, PostgresURL: env.PostgresURL(b), Metrics: set, WatermarkInterval: time.Minute, InsertParallelism: parallel})
+				ClickHouseDB: db, PostgresURL: env.PostgresURL(b), Metrics: set, WatermarkInterval: time.Minute, InsertParallelism: parallel, BatchRows: benchBatchRows(b)})
 			var start time.Time
 			var first uint64
 			deadline := time.Now().Add(10 * time.Minute)

@@ -20,7 +20,7 @@ import (
 // is cancelled.
 func Main(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("tracker sink", flag.ContinueOnError)
-	batchRows := fs.Int("batch-rows", 50_000, "flush a batch at this many messages")
+	batchRows := fs.Int("batch-rows", 200_000, "flush a batch at this many messages (two batches are in memory: about 1 KiB per click each)")
 	batchWait := fs.Duration("batch-wait", time.Second, "flush a batch at most this long after its first message (e.g. 1s, 500ms)")
 	retryMax := fs.Duration("retry-max", 30*time.Second, "longest backoff between insert retries while ClickHouse refuses")
 	wmInterval := fs.Duration("watermark-interval", 5*time.Second, "how often watermarks and lag are refreshed")

@@ -66,7 +66,7 @@ func (c *Config) defaults() {
 		c.GroupID = c.TopicPrefix + "sink"
 	}
 	if c.BatchRows <= 0 {
-		c.BatchRows = 50_000
+		c.BatchRows = 200_000
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = time.Second
