@@ -17,6 +17,7 @@ type sinkMetrics struct {
 	batchAge  *metrics.Histogram
 	flushDur  *metrics.Histogram
 	batches   *metrics.Counter
+	read      *metrics.Counter
 }
 
 func newSinkMetrics(set *metrics.Set, tables []table) *sinkMetrics {
@@ -29,6 +30,7 @@ func newSinkMetrics(set *metrics.Set, tables []table) *sinkMetrics {
 		batchAge:  set.GetOrCreateHistogram(`aff_sink_batch_age_seconds`),
 		flushDur:  set.GetOrCreateHistogram(`aff_sink_flush_duration_seconds`),
 		batches:   set.GetOrCreateCounter(`aff_sink_batches_total`),
+		read:      set.GetOrCreateCounter(`aff_sink_read_messages_total`),
 	}
 	for _, t := range tables {
 		n := t.name()

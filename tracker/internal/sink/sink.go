@@ -297,6 +297,7 @@ func (s *Sink) Run(ctx context.Context) error {
 				timer.Reset(s.cfg.BatchWait)
 			}
 			cur.add(m)
+			s.m.read.Inc()
 			if cur.messages >= s.cfg.BatchRows {
 				timer.Stop()
 				err = handoff()
