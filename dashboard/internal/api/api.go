@@ -77,8 +77,22 @@ func Routes(d Deps) []Route {
 
 // Register adds every route to mux behind the bearer check.
 func Register(mux *http.ServeMux, d Deps) {
+	allowed := map[string][]string{}
+	var paths []string
 	for _, r := range Routes(d) {
 		mux.Handle(r.Method+" "+r.Path, requireToken(d.Token, r.Handler))
+		if allowed[r.Path] == nil {
+			paths = append(paths, r.Path)
+		}
+		allowed[r.Path] = append(allowed[r.Path], r.Method)
+	}
+	// Another method on a known path: a JSON 405 (ServeMux's own is text).
+	for _, p := range paths {
+		allow := strings.Join(allowed[p], ", ")
+		mux.Handle(p, requireToken(d.Token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed (allowed: "+allow+")", "")
+		})))
 	}
 	// Unknown paths under the API answer JSON too, after the token check
 	// (so the route list does not leak to anonymous callers).

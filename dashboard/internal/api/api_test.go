@@ -150,6 +150,10 @@ func TestAdminTokenRequired(t *testing.T) {
 		t.Errorf("unknown path without token: %d, want 401", s)
 	}
 	f.expect("GET", "/api/admin/nothing", "", 404, "")
+	// Another method on a known path answers JSON too.
+	if out := f.expect("DELETE", "/api/admin/program", "", 405, ""); !strings.Contains(out["error"].(string), "GET, PUT") {
+		t.Errorf("405 body = %v", out)
+	}
 	// A session cookie of any kind is no substitute for the token.
 	req, _ := http.NewRequest("GET", f.srv.URL+"/api/admin/program", nil)
 	req.AddCookie(&http.Cookie{Name: "aff_session", Value: "anything"})
