@@ -34,6 +34,7 @@ type FieldError struct {
 	Err   error
 }
 
+// Error implements error.
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Unwrap returns the wrapped sentinel, if any.
