@@ -183,10 +183,11 @@ func (e *engine) run(ctx context.Context) error {
 		b = &pgx.Batch{}
 	}
 	stage("lock_pending", &t0)
-	// Lock the accounts (ascending id), look the keys up and allocate transfer ids (those of replays are simply not used). Replays are detected
-	// after the locks: every operation locks its partner's available account, so a
-	// concurrent run of the same key has by now committed (and is seen here) or rolled
-	// back. A unique violation on insert remains the backstop.
+	// Lock the accounts (ascending id), look the keys up and allocate transfer ids (those
+	// of replays are simply not used). Replays are detected after the locks: every
+	// operation locks its partner's available account, so a concurrent run of the same key
+	// has by now committed (and is seen here) or rolled back. A unique violation on insert
+	// remains the backstop.
 	if err := e.owners(); err != nil {
 		return err
 	}
