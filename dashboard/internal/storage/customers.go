@@ -58,6 +58,21 @@ func (s *Storage) CurrentBinding(ctx context.Context, customerID string) (Bindin
 	return b, nil
 }
 
+// CustomerID resolves a customer given by id or e-mail (the oldest account
+// with that e-mail).
+func (s *Storage) CustomerID(ctx context.Context, idOrEmail string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT customer_id FROM customers WHERE customer_id = $1 OR lower(email) = lower($1)
+		ORDER BY customer_id = $1 DESC, first_seen_at LIMIT 1`, idOrEmail).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot find customer: %w", err)
+	}
+	return id, nil
+}
+
 // AttachCustomer binds customerID to partnerID as the admin. An open
 // binding to another partner is closed first; binding to the same partner
 // again is a no-op. An unknown customer is created (the admin may bind a

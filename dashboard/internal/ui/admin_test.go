@@ -209,6 +209,9 @@ func TestOrdersOverridesSalesCustomers(t *testing.T) {
 	if bd, _ := f.store.CurrentBinding(context.Background(), "cust-o-1"); bd.PartnerID != b {
 		t.Fatalf("binding = %+v", bd)
 	}
+	if _, body, _ := adm.get("/admin/customers?customer_id=O-1@buyer.example"); !strings.Contains(body, `value="cust-o-1"`) || !strings.Contains(body, "Bound to") {
+		t.Fatal("lookup by e-mail does not find the bound customer")
+	}
 	s, loc = adm.post("/admin/customers/partner", url.Values{"customer_id": {"cust-o-1"}, "partner_id": {strconv.FormatInt(b, 10)}, "detach": {"1"}})
 	wantFlash(t, adm, s, loc, "Customer binding saved")
 	if _, err := f.store.CurrentBinding(context.Background(), "cust-o-1"); err != storage.ErrNotFound {
