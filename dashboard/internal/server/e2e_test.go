@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +21,7 @@ import (
 	"github.com/openaff/affiliate/dashboard/internal/api"
 	"github.com/openaff/affiliate/dashboard/internal/auth"
 	"github.com/openaff/affiliate/dashboard/internal/links"
+	"github.com/openaff/affiliate/dashboard/internal/reports"
 	"github.com/openaff/affiliate/dashboard/internal/storage"
 	"github.com/openaff/affiliate/dashboard/internal/ui"
 	"github.com/openaff/affiliate/pkg/ledger"
@@ -48,6 +50,52 @@ type e2e struct {
 	led   *ledger.Ledger
 	ctx   context.Context
 	shots string
+	// ClickHouse of the charts.
+	chAddr, chDB string
+}
+
+// seedClicks writes n clicks a day for the last days days for a partner
+// into ClickHouse (the tracker sink's rows), so the charts have data.
+func (e *e2e) seedClicks(partnerID int64, days int) {
+	e.t.Helper()
+	ctx := context.Background()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{e.chAddr}, Auth: clickhouse.Auth{Database: e.chDB}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+e.chDB+".clicks (click_id, at, device_token, partner_id, link_id, link_kind, target, product_id, category_id, referer, user_agent, ip, bot)")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for d := 0; d < days; d++ {
+		for i := 0; i < 3+(d*7)%11; i++ {
+			id := fmt.Sprintf("c-%d-%d", d, i)
+			if err := b.Append(id, now.AddDate(0, 0, -d), "dev-"+id, strconv.FormatInt(partnerID, 10), "1", "link",
+				"https://shop.example/p/1", "p-1", "shoes", "", "", "", uint8(0)); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+	if err := b.Send(); err != nil {
+		e.t.Fatal(err)
+	}
+	// Commission facts of earlier orders (the settler's mirror).
+	b, err = conn.PrepareBatch(ctx, "INSERT INTO "+e.chDB+".commission_facts (event_id, at, commission_id, order_id, line_id, partner_id, currency, amount_minor, base_minor, state)")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for d := 1; d < days; d += 3 {
+		id := fmt.Sprintf("old-%d", d)
+		if err := b.Append(id, now.AddDate(0, 0, -d), id+"/1/1", id, "1", strconv.FormatInt(partnerID, 10), "EUR",
+			int64(500+d*37), int64(5000+d*370), "approved"); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func startE2E(t *testing.T) *e2e {
@@ -61,7 +109,14 @@ func startE2E(t *testing.T) *e2e {
 	l := ledger.New(pool, ledger.Options{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	lm := links.Maker{AllowedHosts: []string{"shop.example"}, TrackerBase: "http://go.example", Shop: "https://shop.example/"}
-	u, err := ui.New(ui.Deps{Store: st, Ledger: l, Links: lm, Hasher: auth.Hasher{Cost: 4}, Log: log})
+	env := testenv.Get(t)
+	chDB := env.ClickHouseDB(t)
+	rep, err := reports.Open(context.Background(), env.ClickHouseAddr(), chDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rep.Close() })
+	u, err := ui.New(ui.Deps{Store: st, Ledger: l, Links: lm, Hasher: auth.Hasher{Cost: 4}, Reports: rep, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +145,8 @@ func startE2E(t *testing.T) *e2e {
 			t.Fatalf("cannot grant %s: %v", name, err)
 		}
 	}
-	return &e2e{t: t, base: srv.URL, pool: pool, store: st, led: l, ctx: ctx, shots: os.Getenv("AFF_SCREENSHOTS_DIR")}
+	return &e2e{t: t, base: srv.URL, pool: pool, store: st, led: l, ctx: ctx, shots: os.Getenv("AFF_SCREENSHOTS_DIR"),
+		chAddr: env.ClickHouseAddr(), chDB: chDB}
 }
 
 func (e *e2e) run(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -224,6 +280,7 @@ func TestBrowserPartnerJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.seedSettledOrder("o-100", p.PartnerID, 2000) // 20.00 EUR commission
+	e.seedClicks(p.PartnerID, 30)
 	e.run("home before approval", chromedp.Navigate(e.base+"/partner"))
 	if got := e.text("#pending"); got != "20.00 EUR" {
 		t.Fatalf("pending before approval = %q", got)
@@ -245,6 +302,9 @@ func TestBrowserPartnerJourney(t *testing.T) {
 	e.run("home", chromedp.Navigate(e.base+"/partner"))
 	if av, rs := e.text("#available"), e.text("#reserved"); av != "18.00 EUR" || rs != "2.00 EUR" {
 		t.Fatalf("available %q reserved %q, want 18.00 and 2.00 EUR", av, rs)
+	}
+	if got := e.text("main"); !strings.Contains(got, "Clicks per day") {
+		t.Fatalf("partner home has no charts: %.300q", got)
 	}
 	e.shot("partner-home")
 	e.run("bank", chromedp.Navigate(e.base+"/partner/bank"),

@@ -29,7 +29,7 @@ func barChart(labels []string, values []int64, format func(int64) string) templa
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" xmlns="http://www.w3.org/2000/svg">`, w, h+pad)
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" width="%d" height="%d" role="img" xmlns="http://www.w3.org/2000/svg">`, w, h+pad, w, h+pad)
 	if n := len(values); n > 0 {
 		bw := float64(w) / float64(n)
 		for i, v := range values {
