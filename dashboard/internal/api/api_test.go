@@ -316,6 +316,7 @@ func TestOrdersCommissionsAndBalance(t *testing.T) {
 
 	// Order overrides: attach another partner, then remove.
 	f.expect("POST", "/api/admin/orders/o-2/partner", `{"partner_id":`+strconv.FormatInt(other, 10)+`}`, 202, "")
+	f.expect("POST", "/api/admin/orders/o-2/partner", `{"partner_id":`+strconv.FormatInt(other, 10)+`}`, 202, "") // repeat: no new row
 	f.expect("POST", "/api/admin/orders/o-2/partner", `{"partner_id":999999}`, 404, "partner_id")
 	f.expect("POST", "/api/admin/orders/missing/partner", `{"partner_id":`+id+`}`, 404, "")
 	f.expect("POST", "/api/admin/orders/o-2/partner", `{}`, 400, "partner_id")

@@ -153,7 +153,15 @@ func (s *Storage) ClaimCustomer(ctx context.Context, partnerID, userID int64, em
 			return fmt.Errorf("cannot claim customer: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return ErrConflict
+			// Already bound: to this partner it is a repeat (success).
+			var cur int64
+			if err := tx.QueryRow(ctx, `SELECT partner_id FROM customer_bindings WHERE customer_id = $1 AND detached_at IS NULL`,
+				customerID).Scan(&cur); err != nil {
+				return fmt.Errorf("cannot read binding: %w", err)
+			}
+			if cur != partnerID {
+				return ErrConflict
+			}
 		}
 		return nil
 	})

@@ -137,9 +137,10 @@ func nullTime(t time.Time) any {
 
 // SetOrderPartner records an admin override of the order's partner
 // (partnerID 0 removes any partner) and queues the order for the next
-// settlement pass, which re-attributes it.
+// settlement pass, which re-attributes it. Repeating the newest override
+// is a no-op.
 func (s *Storage) SetOrderPartner(ctx context.Context, orderID string, partnerID, adminID int64, reason string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE orders SET revision = revision + 1, updated_at = now() WHERE order_id = $1`, orderID)
 		if err != nil {
 			return fmt.Errorf("cannot queue order: %w", err)
@@ -154,6 +155,17 @@ func (s *Storage) SetOrderPartner(ctx context.Context, orderID string, partnerID
 			}
 			pid = partnerID
 		}
+		// The same override again changes nothing (the order row is locked
+		// by the UPDATE above, so this check does not race).
+		var last int64
+		err = tx.QueryRow(ctx, `SELECT coalesce(partner_id, 0) FROM order_overrides WHERE order_id = $1 ORDER BY id DESC LIMIT 1`,
+			orderID).Scan(&last)
+		if err == nil && last == partnerID {
+			return errSameOverride
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("cannot read override: %w", err)
+		}
 		_, err = tx.Exec(ctx, `INSERT INTO order_overrides (order_id, partner_id, reason, created_by) VALUES ($1, $2, $3, $4)`,
 			orderID, pid, nullStr(reason), nullID(adminID))
 		if err != nil {
@@ -161,7 +173,14 @@ func (s *Storage) SetOrderPartner(ctx context.Context, orderID string, partnerID
 		}
 		return nil
 	})
+	if errors.Is(err, errSameOverride) {
+		return nil // rolled back: the revision is not bumped either
+	}
+	return err
 }
+
+// errSameOverride rolls back a repeated override.
+var errSameOverride = errors.New("same override")
 
 // OrderOverridePartner returns the partner of the newest override of an
 // order (0 = removed) and whether there is any override.

@@ -141,6 +141,8 @@ func TestPartnerFeatures(t *testing.T) {
 	// Claim an unbound customer by e-mail; unknown e-mail refused.
 	s, loc = c.post("/partner/customers", url.Values{"email": {"free@example.com"}})
 	wantFlash(t, c, s, loc, "Customer linked")
+	s, loc = c.post("/partner/customers", url.Values{"email": {"free@example.com"}}) // a repeat is fine
+	wantFlash(t, c, s, loc, "Customer linked")
 	s, loc = c.post("/partner/customers", url.Values{"email": {"nobody@example.com"}})
 	wantFlash(t, c, s, loc, "Error: no unbound customer")
 
