@@ -49,6 +49,7 @@ func Routes(d Deps) []Route {
 		{"POST", "/api/admin/partners", &partnerCreate{d}},
 		{"GET", "/api/admin/partners/{id}", &partnerGet{d}},
 		{"PATCH", "/api/admin/partners/{id}", &partnerUpdate{d}},
+		{"GET", "/api/admin/partners/{id}/links", &linkList{d}},
 		{"POST", "/api/admin/partners/{id}/links", &linkCreate{d}},
 		{"GET", "/api/admin/partners/{id}/balance", &balanceGet{d}},
 		{"POST", "/api/admin/partners/{id}/adjustments", &adjustmentCreate{d}},
@@ -58,6 +59,7 @@ func Routes(d Deps) []Route {
 		{"GET", "/api/admin/orders/{order_id}", &orderGet{d}},
 		{"POST", "/api/admin/orders/{order_id}/partner", &orderPartnerAttach{d}},
 		{"DELETE", "/api/admin/orders/{order_id}/partner", &orderPartnerRemove{d}},
+		{"GET", "/api/admin/customers/{customer_id}/partner", &customerPartnerGet{d}},
 		{"POST", "/api/admin/customers/{customer_id}/partner", &customerPartnerAttach{d}},
 		{"DELETE", "/api/admin/customers/{customer_id}/partner", &customerPartnerDetach{d}},
 		{"GET", "/api/admin/commissions", &commissionList{d}},
@@ -71,6 +73,7 @@ func Routes(d Deps) []Route {
 		{"GET", "/api/admin/store-credits", &storeCreditList{d}},
 		{"POST", "/api/admin/store-credits/{id}/approve", &storeCreditDecide{d, true}},
 		{"POST", "/api/admin/store-credits/{id}/reject", &storeCreditDecide{d, false}},
+		{"GET", "/api/admin/announcements", &announcementList{d}},
 		{"POST", "/api/admin/announcements", &announcementCreate{d}},
 	}
 }

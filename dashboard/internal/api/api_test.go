@@ -242,6 +242,10 @@ func TestPartnersAndLinks(t *testing.T) {
 	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM links WHERE code = $1 AND active`, code).Scan(&notified); err != nil || notified != 1 {
 		t.Fatalf("link row count = %d, %v", notified, err)
 	}
+	if got := f.expect("GET", "/api/admin/partners/"+id+"/links", "", 200, ""); len(got["links"].([]any)) != 1 {
+		t.Fatalf("links = %v", got)
+	}
+	f.expect("GET", "/api/admin/partners/999999/links", "", 404, "")
 	list := f.expect("GET", "/api/admin/partners?q=serd", "", 200, "")
 	if ps := list["partners"].([]any); len(ps) != 1 {
 		t.Fatalf("search serd = %v", list)
@@ -377,7 +381,11 @@ func TestCustomersApplicationsAnnouncements(t *testing.T) {
 	f := newFixture(t)
 	a := strconv.FormatInt(f.partner("Deniz", "deniz"), 10)
 	b := strconv.FormatInt(f.partner("Ece", "ece"), 10)
+	f.expect("GET", "/api/admin/customers/cust-1/partner", "", 404, "")
 	f.expect("POST", "/api/admin/customers/cust-1/partner", `{"partner_id":`+a+`}`, 200, "")
+	if got := f.expect("GET", "/api/admin/customers/cust-1/partner", "", 200, ""); got["source"] != "admin" || got["partner_id"].(float64) == 0 {
+		t.Fatalf("binding = %v", got)
+	}
 	cur, err := f.store.CurrentBinding(context.Background(), "cust-1")
 	if err != nil || strconv.FormatInt(cur.PartnerID, 10) != a || cur.Source != "admin" {
 		t.Fatalf("binding = %+v, %v", cur, err)
@@ -421,6 +429,9 @@ func TestCustomersApplicationsAnnouncements(t *testing.T) {
 		t.Fatal("no announcement id")
 	}
 	f.expect("POST", "/api/admin/announcements", `{"title":"","body":"x"}`, 400, "title")
+	if got := f.expect("GET", "/api/admin/announcements", "", 200, ""); len(got["announcements"].([]any)) != 1 {
+		t.Fatalf("announcements = %v", got)
+	}
 	ai, _ := strconv.ParseInt(a, 10, 64)
 	bi, _ := strconv.ParseInt(b, 10, 64)
 	if n, _ := f.store.UnreadAnnouncements(context.Background(), ai); n != 1 {
