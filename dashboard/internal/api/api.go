@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/openaff/affiliate/dashboard/internal/auth"
 	"github.com/openaff/affiliate/dashboard/internal/links"
@@ -22,6 +24,9 @@ import (
 
 // MaxBodyBytes bounds a request body.
 const MaxBodyBytes = 1 << 20
+
+// RequestTimeout bounds the database work of one API request.
+const RequestTimeout = 30 * time.Second
 
 // Deps are what the API handlers need.
 type Deps struct {
@@ -112,7 +117,9 @@ func requireToken(token string, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-		next.ServeHTTP(w, r)
+		ctx, cancel := context.WithTimeout(r.Context(), RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -40,6 +40,10 @@ const (
 	MaxUploadBytes = 8 << 20
 	// LoginWindow is the period over which failed logins are counted.
 	LoginWindow = 15 * time.Minute
+	// RequestTimeout bounds the database work of one page (the CSV export,
+	// which streams up to a million rows, has ExportTimeout).
+	RequestTimeout = 30 * time.Second
+	ExportTimeout  = 10 * time.Minute
 	// MaxFailuresPerEmail and MaxFailuresPerIP are the failed logins allowed
 	// per LoginWindow before further attempts are refused.
 	MaxFailuresPerEmail = 5
@@ -161,6 +165,13 @@ const sessionCookie = "aff_session"
 // of every unsafe request and bounds the body.
 func (u *UI) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		timeout := RequestTimeout
+		if strings.HasSuffix(r.URL.Path, ".csv") {
+			timeout = ExportTimeout
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 		w.Header().Set("X-Frame-Options", "DENY")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "same-origin")
