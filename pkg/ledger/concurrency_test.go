@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -142,4 +143,70 @@ func TestPayoutRacesClawback(t *testing.T) {
 		mustBalance(t, l, p, Balance{Currency: "EUR", AvailableMinor: avail, InFlightMinor: int64(granted) * 150})
 	}
 	mustVerify(t, l)
+}
+
+// TestSharedPartnersNoDeadlock: workers apply random batches over the same partners with
+// retries disabled; since every transaction takes its locks in one global order, no
+// deadlock (or any other database error) may surface, only business refusals.
+func TestSharedPartnersNoDeadlock(t *testing.T) {
+	_, pool := newLedger(t, 10)
+	l := New(pool, Options{MaxAttempts: 1})
+	ctx := context.Background()
+	const workers, steps = 4, 100
+	var partners []string
+	// Many partners, so that accounts are still being created concurrently late in the run.
+	for p := range 60 {
+		partners = append(partners, fmt.Sprintf("shared%d", p))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	applied := make([]int, workers)
+	for w := range workers {
+		wg.Go(func() {
+			g := &gen{rng: rand.New(rand.NewPCG(uint64(w), 5)), prefix: fmt.Sprintf("s%d", w), m: newModel(), partners: partners}
+			for range steps {
+				// Mostly operations the worker's own model expects to succeed (its model
+				// ignores the other workers, so some still fail).
+				ops := make([]Op, 1+g.rng.IntN(20))
+				for i := range ops {
+					ops[i] = g.next()
+					for try := 0; try < 20 && g.m.apply(ops[i]) != nil; try++ {
+						ops[i] = g.next()
+					}
+				}
+				_, err := l.Batch(ctx, ops)
+				var be *BatchError
+				switch {
+				case err == nil:
+					applied[w]++
+				case errors.As(err, &be) && isRefusal(be.Err):
+				default:
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for w, err := range errs {
+		if err != nil {
+			t.Fatalf("worker %d: %v", w, err)
+		}
+		if applied[w] == 0 {
+			t.Fatalf("worker %d applied no batch", w)
+		}
+	}
+	t.Logf("batches applied per worker: %v of %d", applied, steps)
+	mustVerify(t, l)
+}
+
+// isRefusal reports whether err is a business refusal rather than a database failure.
+func isRefusal(err error) bool {
+	for _, s := range []error{ErrNotFound, ErrPendingResolved, ErrDuplicateReference, ErrInsufficientFunds,
+		ErrExceedsRemaining, ErrNothingToRelease} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -121,6 +121,7 @@ type engine struct {
 	done     []bool  // result known (replay or duplicate within the batch)
 	dupOf    []int   // index of the first operation with the same key, or -1
 	missing  []error // the operation refers to an unknown commission, payout or request
+	known    *knownAccounts
 	accounts map[acctKey]*account
 	byID     map[int64]*account
 	pendings map[pendKey]*pending
@@ -130,9 +131,10 @@ type engine struct {
 	postings [][]any
 }
 
-func newEngine(tx pgx.Tx, reqs []request) *engine {
+func newEngine(tx pgx.Tx, reqs []request, known *knownAccounts) *engine {
 	return &engine{
 		tx:       tx,
+		known:    known,
 		reqs:     reqs,
 		results:  make([]Transfer, len(reqs)),
 		done:     make([]bool, len(reqs)),
@@ -192,13 +194,14 @@ func (e *engine) run(ctx context.Context) error {
 		return err
 	}
 	keys := e.neededAccounts()
+	created := e.queueCreateAccounts(b, keys)
 	e.queueSelectAccounts(b, keys)
 	e.queueReplays(b)
 	e.queueIDs(b)
 	if err := e.send(ctx, b, "cannot lock accounts"); err != nil {
 		return err
 	}
-	if err := e.createAccounts(ctx, keys); err != nil {
+	if err := e.checkAccounts(keys, created); err != nil {
 		return err
 	}
 	stage("lock_accounts", &t0)
@@ -487,35 +490,49 @@ func (e *engine) neededAccounts() []acctKey {
 	return keys
 }
 
-// createAccounts inserts the accounts of keys that do not exist yet (in key order; a
-// concurrent insert of the same account makes this wait for it), locks them, and looks
-// the idempotency keys up again since these locks were taken after the first lookup.
-func (e *engine) createAccounts(ctx context.Context, keys []acctKey) error {
-	var missing []acctKey
-	for _, k := range keys {
-		if e.accounts[k] == nil {
-			missing = append(missing, k)
-		}
+// queueCreateAccounts queues the insert of the accounts of keys not known to exist, in
+// key order and before any account is locked: an insert may wait for a concurrent insert
+// of the same account, and a transaction that waits there holds no account lock yet, so
+// the wait cannot close a cycle. (Inserting after locking existing accounts deadlocked:
+// TestSharedPartnersNoDeadlock.) The returned set receives the accounts this transaction
+// created, which must not be remembered as committed before it commits.
+func (e *engine) queueCreateAccounts(b *pgx.Batch, keys []acctKey) map[acctKey]bool {
+	created := map[acctKey]bool{}
+	unknown := e.known.unknown(keys)
+	if len(unknown) == 0 {
+		return created
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	owners, kinds, curs := splitKeys(missing)
-	b := &pgx.Batch{}
+	owners, kinds, curs := splitKeys(unknown)
 	b.Queue(`
 		INSERT INTO ledger_accounts (owner, kind, currency)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ORDER BY 1, 2, 3
-		ON CONFLICT (owner, kind, currency) DO NOTHING`, owners, kinds, curs)
-	e.queueSelectAccounts(b, missing)
-	e.queueReplays(b)
-	if err := e.send(ctx, b, "cannot create accounts"); err != nil {
-		return err
-	}
-	for _, k := range missing {
+		ON CONFLICT (owner, kind, currency) DO NOTHING
+		RETURNING owner, kind, currency`, owners, kinds, curs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var k acctKey
+			if err := rows.Scan(&k.owner, &k.kind, &k.currency); err != nil {
+				return err
+			}
+			created[k] = true
+		}
+		return rows.Err()
+	})
+	return created
+}
+
+// checkAccounts makes sure every account of keys is locked and remembers the ones that
+// were committed before this transaction.
+func (e *engine) checkAccounts(keys []acctKey, created map[acctKey]bool) error {
+	committed := make([]acctKey, 0, len(keys))
+	for _, k := range keys {
 		if e.accounts[k] == nil {
-			panic(fmt.Sprintf("BUG: account %v missing after insert", k))
+			return fmt.Errorf("account %s %s %s is missing after its insert", k.owner, k.kind, k.currency)
+		}
+		if !created[k] {
+			committed = append(committed, k)
 		}
 	}
+	e.known.add(committed)
 	return nil
 }
 

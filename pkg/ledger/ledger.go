@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -99,6 +100,7 @@ type Options struct {
 type Ledger struct {
 	pool        *pgxpool.Pool
 	maxAttempts int
+	known       *knownAccounts
 }
 
 // New returns a Ledger on pool; the ledger migrations must have been applied.
@@ -106,7 +108,7 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
 	}
-	return &Ledger{pool: pool, maxAttempts: opts.MaxAttempts}
+	return &Ledger{pool: pool, maxAttempts: opts.MaxAttempts, known: &knownAccounts{m: map[acctKey]bool{}}}
 }
 
 // Transfer identifies the transfer written for one operation.
@@ -195,11 +197,46 @@ func (l *Ledger) ApplyBatch(ctx context.Context, tx pgx.Tx, ops []Op) ([]Transfe
 		}
 		reqs[i] = r
 	}
-	e := newEngine(tx, reqs)
+	e := newEngine(tx, reqs, l.known)
 	if err := e.run(ctx); err != nil {
 		return nil, err
 	}
 	return e.results, nil
+}
+
+// maxKnownAccounts bounds the cache of accounts known to exist.
+const maxKnownAccounts = 1 << 20
+
+// knownAccounts remembers accounts known to be committed, so that a batch inserts only
+// accounts it has not seen yet. Accounts are never deleted, so an entry never goes stale.
+type knownAccounts struct {
+	mu sync.Mutex
+	m  map[acctKey]bool
+}
+
+// unknown returns the keys not known to exist.
+func (k *knownAccounts) unknown(keys []acctKey) []acctKey {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []acctKey
+	for _, key := range keys {
+		if !k.m[key] {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// add records keys as committed accounts.
+func (k *knownAccounts) add(keys []acctKey) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.m)+len(keys) > maxKnownAccounts {
+		clear(k.m) // a bound, not an eviction policy: the next batches re-learn what they use
+	}
+	for _, key := range keys {
+		k.m[key] = true
+	}
 }
 
 // one runs a single operation in its own transaction.

@@ -309,6 +309,13 @@ func TestValidation(t *testing.T) {
 	f(PayoutPaidParams{Key: "k", PayoutID: "\xff"}, "PayoutID")
 	f(StoreCreditRequestParams{Key: "k", PartnerID: "p", Currency: "EUR", AmountMinor: 1, RequestID: "r"}, "CustomerID")
 	f(nil, "op")
+
+	// A batch names the failing operation and its key.
+	_, err := (&Ledger{}).ApplyBatch(context.Background(), nil, []Op{ok, AccrueParams{Key: "bad", PartnerID: "p"}})
+	var be *BatchError
+	if !errors.As(err, &be) || be.Index != 1 || be.Key != "bad" || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ApplyBatch with an invalid operation = %v, want a BatchError for index 1, key \"bad\"", err)
+	}
 }
 
 // TestAppendOnly: the database itself refuses to rewrite transfers and postings.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 	"unicode/utf8"
 )
@@ -342,12 +343,16 @@ func newRequest(op Op) (request, error) {
 	return op.request()
 }
 
+// opKey returns the Key field of an operation that failed validation (every params type has one).
 func opKey(op Op) string {
-	if op == nil {
+	v := reflect.Indirect(reflect.ValueOf(op))
+	if v.Kind() != reflect.Struct {
 		return ""
 	}
-	r, _ := op.request()
-	return r.key
+	if f := v.FieldByName("Key"); f.IsValid() && f.Kind() == reflect.String {
+		return f.String()
+	}
+	return ""
 }
 
 // Accrue records a pending commission. See AccrueParams.

@@ -236,9 +236,9 @@ func (g *gen) next() Op {
 		id := fmt.Sprintf("%s-r%d", g.prefix, g.seq)
 		g.reqs = append(g.reqs, id)
 		if g.rng.IntN(2) == 0 {
-			return StoreCreditRequestParams{Key: key, PartnerID: partner, Currency: cur, AmountMinor: amount / 2, RequestID: id, CustomerID: "cust"}
+			return StoreCreditRequestParams{Key: key, PartnerID: partner, Currency: cur, AmountMinor: 1 + amount/2, RequestID: id, CustomerID: "cust"}
 		}
-		return PayoutRequestParams{Key: key, PartnerID: partner, Currency: cur, AmountMinor: amount / 2, PayoutID: id}
+		return PayoutRequestParams{Key: key, PartnerID: partner, Currency: cur, AmountMinor: 1 + amount/2, PayoutID: id}
 	case n < 86:
 		return PayoutPaidParams{Key: key, PayoutID: pick(g.reqs)}
 	case n < 89:
