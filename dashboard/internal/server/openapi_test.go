@@ -1,23 +1,24 @@
-package api
+package server
 
 import (
 	"context"
-	"os"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/openaff/affiliate/dashboard"
+	"github.com/openaff/affiliate/dashboard/internal/api"
+	"github.com/openaff/affiliate/dashboard/internal/ui"
 )
 
 // TestOpenAPIMatchesRoutes checks openapi.yaml against the registered
-// routes: the same (method, path) set, and every operation documents 401.
+// routes (admin API and partner API): the same (method, path) set, and
+// every operation documents 401.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	raw, err := os.ReadFile("../../openapi.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := dashboard.OpenAPI
 	var doc struct {
 		OpenAPI string                    `yaml:"openapi"`
 		Paths   map[string]map[string]any `yaml:"paths"`
@@ -51,7 +52,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	registered := map[string]bool{}
-	for _, r := range Routes(Deps{}) {
+	for _, r := range append(api.Routes(api.Deps{}), ui.PartnerAPIRoutes(nil)...) {
 		registered[r.Method+" "+r.Path] = true
 	}
 	var missing, extra []string

@@ -1,6 +1,20 @@
 package ui
 
-import "github.com/openaff/affiliate/dashboard/internal/storage"
+import (
+	"github.com/openaff/affiliate/dashboard/internal/api"
+	"github.com/openaff/affiliate/dashboard/internal/storage"
+)
+
+// PartnerAPIRoutes lists the partner JSON API (session cookie; writes need
+// X-CSRF-Token). u may be nil to only read the list.
+func PartnerAPIRoutes(u *UI) []api.Route {
+	return []api.Route{
+		{Method: "GET", Path: "/api/partner/balance", Handler: apiBalanceGet{u}},
+		{Method: "GET", Path: "/api/partner/links", Handler: apiLinkList{u}},
+		{Method: "POST", Path: "/api/partner/links", Handler: apiLinkCreate{u}},
+		{Method: "GET", Path: "/api/partner/commissions", Handler: apiCommissionList{u}},
+	}
+}
 
 // requiredPages must exist as templates/<name>.html.
 var requiredPages = []string{"login", "apply", "admin_home", "partner_list", "partner_show", "application_list",

@@ -142,6 +142,9 @@ func (u *UI) Register(mux *http.ServeMux) {
 		}
 		mux.Handle(r.pattern, u.withSession(h))
 	}
+	for _, r := range PartnerAPIRoutes(u) {
+		mux.Handle(r.Method+" "+r.Path, u.withSession(u.requireJSONPartner(r.Handler)))
+	}
 }
 
 type route struct {
@@ -191,6 +194,10 @@ func (u *UI) withSession(next http.Handler) http.Handler {
 				r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
 			}
 			if !u.csrfOK(r) {
+				if strings.HasPrefix(r.URL.Path, "/api/") {
+					jsonError(w, http.StatusForbidden, "invalid or missing CSRF token", "X-CSRF-Token")
+					return
+				}
 				http.Error(w, "invalid or missing CSRF token: reload the page and try again", http.StatusForbidden)
 				return
 			}
