@@ -124,7 +124,9 @@ type Transfer struct {
 
 // IsRetryable reports whether err is a transient conflict (serialization failure, deadlock,
 // or a concurrent insert of the same idempotency key or reference) after which the whole
-// transaction may simply be run again. ApplyBatch returns such errors to its caller.
+// transaction may simply be run again. ApplyBatch returns such errors to its caller. Any
+// unique violation counts, so a genuine duplicate fails again on every attempt: callers
+// must bound their retries, as Batch does.
 func IsRetryable(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {

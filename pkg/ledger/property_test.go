@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -285,6 +286,20 @@ func TestPropertyRandomOps(t *testing.T) {
 	}
 	if checked < workers*3 {
 		t.Fatalf("only %d balances checked", checked)
+	}
+	// Balances lists every currency of a partner, sorted.
+	all, err := l.Balances(ctx, "w0-p0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []Balance
+	for _, cur := range []string{"EUR", "USD"} {
+		if b, ok := models[0].bal[[2]string{"w0-p0", cur}]; ok {
+			want = append(want, b)
+		}
+	}
+	if !slices.Equal(all, want) {
+		t.Fatalf("Balances(w0-p0) = %+v, want %+v", all, want)
 	}
 }
 
