@@ -1,0 +1,179 @@
+// Package jobs runs the settler's scheduled jobs: each run holds a Postgres
+// advisory lock for its job (so two replicas never run the same job at
+// once), recovers from panics, and is recorded in settlement_runs with its
+// start, end, counts and error. Schedule puts the jobs on robfig/cron in
+// UTC, skipping a tick while the previous run of that job is still going.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/robfig/cron/v3"
+)
+
+// Job is one named unit of scheduled work.
+type Job struct {
+	// Name identifies the job in settlement_runs and in its lock ("settle").
+	Name string
+	// Spec is its robfig/cron schedule ("* * * * *", "@every 10s").
+	Spec string
+	// Run does the work as of now and returns counts to record (marshalled
+	// to a JSON object).
+	Run func(ctx context.Context, now time.Time) (any, error)
+}
+
+// ErrLocked means another process holds the job's lock: the run was skipped.
+var ErrLocked = errors.New("job is running elsewhere")
+
+// maxErrorBytes bounds the error text stored with a run (the column allows 10000).
+const maxErrorBytes = 4000
+
+// Runner runs jobs under their locks and records them.
+type Runner struct {
+	pool *pgxpool.Pool
+	host string
+	log  *slog.Logger
+	// Now returns the time a run works as of; time.Now by default.
+	Now func() time.Time
+}
+
+// NewRunner returns a Runner recording runs as made by this host.
+func NewRunner(pool *pgxpool.Pool, log *slog.Logger) *Runner {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return &Runner{pool: pool, host: fmt.Sprintf("%s/%d", host, os.Getpid()), log: log, Now: time.Now}
+}
+
+// LockKey is the advisory lock key of a job: a hash of its name in a
+// settler namespace, so it does not collide with other users of advisory
+// locks (goose uses its own fixed key).
+func LockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("openaff/settler/job/" + name))
+	return int64(h.Sum64())
+}
+
+// Run runs job once. With wait it waits for the job's lock (bounded by
+// ctx); without, it returns ErrLocked at once when another process holds
+// it. A panic in the job is recovered and recorded as its error.
+func (r *Runner) Run(ctx context.Context, job Job, wait bool) error {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot get a connection for job %s: %w", job.Name, err)
+	}
+	// The lock is a session lock: it lives on this connection, so a crashed
+	// process releases it when its connection drops.
+	defer conn.Release()
+	key := LockKey(job.Name)
+	if wait {
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+			return fmt.Errorf("cannot lock job %s: %w", job.Name, err)
+		}
+	} else {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
+			return fmt.Errorf("cannot lock job %s: %w", job.Name, err)
+		}
+		if !ok {
+			return ErrLocked
+		}
+	}
+	defer func() {
+		// A fresh context: the unlock must happen even when ctx is done.
+		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			// Closing the connection drops the lock for sure.
+			conn.Conn().Close(uctx)
+		}
+	}()
+	// Records go through the locked connection too: taking a second one
+	// from the pool could wait forever behind runs queued on the lock.
+	var id int64
+	if err := conn.QueryRow(ctx, `INSERT INTO settlement_runs (job, host) VALUES ($1, $2) RETURNING id`, job.Name, r.host).Scan(&id); err != nil {
+		return fmt.Errorf("cannot record start of job %s: %w", job.Name, err)
+	}
+	start := time.Now()
+	counts, runErr := r.call(ctx, job)
+	r.finish(conn, id, job.Name, counts, runErr, time.Since(start))
+	return runErr
+}
+
+// call runs the job, turning a panic into an error.
+func (r *Runner) call(ctx context.Context, job Job) (counts any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("job panicked", "job", job.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return job.Run(ctx, r.Now().UTC())
+}
+
+// finish records the end of a run. It uses its own context so that a run
+// cut short by shutdown is still recorded.
+func (r *Runner) finish(conn *pgxpool.Conn, id int64, name string, counts any, runErr error, took time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	body := []byte("{}")
+	if counts != nil {
+		if b, err := json.Marshal(counts); err == nil && len(b) > 0 && b[0] == '{' {
+			body = b
+		}
+	}
+	var errText *string
+	if runErr != nil {
+		s := runErr.Error()
+		if len(s) > maxErrorBytes {
+			s = s[:maxErrorBytes]
+		}
+		errText = &s
+		r.log.Error("job failed", "job", name, "error", runErr, "duration", took)
+	} else {
+		r.log.Info("job done", "job", name, "counts", string(body), "duration", took)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE settlement_runs SET finished_at = greatest(now(), started_at), counts = $2, error = $3 WHERE id = $1`,
+		id, body, errText); err != nil {
+		r.log.Error("cannot record end of job", "job", name, "error", err)
+	}
+}
+
+// Schedule adds every job to a new cron in UTC, each tick running the job
+// through r without waiting for its lock. Ticks that find the previous run
+// of the same job still going are skipped. Start the cron, and Stop it to
+// wait for running jobs.
+func Schedule(ctx context.Context, r *Runner, jobs []Job, log *slog.Logger) (*cron.Cron, error) {
+	cl := cronLogger{log}
+	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl),
+		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
+	for _, j := range jobs {
+		if _, err := c.AddFunc(j.Spec, func() {
+			if err := r.Run(ctx, j, false); errors.Is(err, ErrLocked) {
+				log.Debug("job skipped: running elsewhere", "job", j.Name)
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("job %s: bad schedule %q: %w", j.Name, j.Spec, err)
+		}
+	}
+	return c, nil
+}
+
+// cronLogger adapts slog to cron.Logger.
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append(kv, "error", err)...)
+}
