@@ -241,6 +241,13 @@ func (k *knownAccounts) add(keys []acctKey) {
 	}
 }
 
+// forget empties the set.
+func (k *knownAccounts) forget() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	clear(k.m)
+}
+
 // one runs a single operation in its own transaction.
 func (l *Ledger) one(ctx context.Context, op Op) (Transfer, error) {
 	out, err := l.Batch(ctx, []Op{op})

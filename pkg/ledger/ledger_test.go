@@ -322,7 +322,7 @@ func TestValidation(t *testing.T) {
 func TestAppendOnly(t *testing.T) {
 	l, pool := newLedger(t, 2)
 	ctx := context.Background()
-	if _, err := l.Adjustment(ctx, AdjustmentParams{Key: "k", PartnerID: "p", Currency: "EUR", AmountMinor: 5, Reason: "r"}); err != nil {
+	if _, err := l.Accrue(ctx, AccrueParams{Key: "k", PartnerID: "p", Currency: "EUR", AmountMinor: 5, CommissionID: "c"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, sql := range []string{
@@ -332,6 +332,11 @@ func TestAppendOnly(t *testing.T) {
 		"UPDATE ledger_transfers SET amount_minor = 1",
 		"DELETE FROM ledger_transfers",
 		"TRUNCATE ledger_transfers CASCADE",
+		// accounts and state rows are updated in place, never deleted
+		"DELETE FROM ledger_accounts",
+		"TRUNCATE ledger_accounts CASCADE",
+		"DELETE FROM ledger_pending",
+		"TRUNCATE ledger_reserves",
 	} {
 		_, err := pool.Exec(ctx, sql)
 		if err == nil || !strings.Contains(err.Error(), "append-only") {

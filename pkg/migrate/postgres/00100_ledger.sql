@@ -131,6 +131,21 @@ CREATE TRIGGER ledger_postings_append_only BEFORE UPDATE OR DELETE ON ledger_pos
 CREATE TRIGGER ledger_postings_no_truncate BEFORE TRUNCATE ON ledger_postings
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 
+-- Accounts and the pending and reserve state are updated in place but never deleted
+-- (balances would lose their postings' accounts; pkg/ledger caches account ids).
+CREATE TRIGGER ledger_accounts_no_delete BEFORE DELETE ON ledger_accounts
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_accounts_no_truncate BEFORE TRUNCATE ON ledger_accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_pending_no_delete BEFORE DELETE ON ledger_pending
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_pending_no_truncate BEFORE TRUNCATE ON ledger_pending
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_reserves_no_delete BEFORE DELETE ON ledger_reserves
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_reserves_no_truncate BEFORE TRUNCATE ON ledger_reserves
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+
 -- +goose Down
 DROP TABLE ledger_reserves;
 DROP TABLE ledger_pending;
