@@ -66,6 +66,10 @@ func (s *Storage) CreateAdmin(ctx context.Context, email, passwordHash string) (
 	if err != nil {
 		return User{}, fmt.Errorf("cannot create admin: %w", err)
 	}
+	// A reset password logs out whoever used the old one.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
+		return User{}, fmt.Errorf("cannot end sessions: %w", err)
+	}
 	return s.User(ctx, id)
 }
 
@@ -78,13 +82,18 @@ func (s *Storage) TouchLogin(ctx context.Context, userID int64) error {
 	return nil
 }
 
-// SetPassword replaces a user's password hash.
+// SetPassword replaces a user's password hash and ends the user's
+// sessions (whoever knew the old password is logged out).
 func (s *Storage) SetPassword(ctx context.Context, userID int64, hash string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, userID, hash)
-	if err != nil {
-		return fmt.Errorf("cannot set password: %w", err)
-	}
-	return nil
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, userID, hash); err != nil {
+			return fmt.Errorf("cannot set password: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
+			return fmt.Errorf("cannot end sessions: %w", err)
+		}
+		return nil
+	})
 }
 
 // Session is a logged-in browser session.

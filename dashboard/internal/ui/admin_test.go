@@ -122,6 +122,22 @@ func TestPartnerProfileRatesSlug(t *testing.T) {
 	// Create a partner from the list page; search finds it.
 	s, loc = adm.post("/admin/partners", url.Values{"name": {"Cem"}, "email": {"cem@example.com"}, "slug": {"cem"}})
 	wantFlash(t, adm, s, loc, "Partner created")
+	// Give the new partner a login, then change its password.
+	s, loc = adm.post(loc+"/login", url.Values{"password": {"short"}})
+	wantFlash(t, adm, s, loc, "Error: password")
+	s, loc = adm.post(loc+"/login", url.Values{"password": {"cem-first-password"}})
+	wantFlash(t, adm, s, loc, "Login saved")
+	cem := f.client()
+	if st := cem.login("cem@example.com", "cem-first-password"); st != http.StatusSeeOther {
+		t.Fatalf("new partner login: %d", st)
+	}
+	adm.post(loc+"/login", url.Values{"password": {"cem-second-password"}})
+	if st, _, _ := cem.get("/partner"); st != http.StatusSeeOther {
+		t.Fatalf("session survived the password change: %d", st)
+	}
+	if st := f.client().login("cem@example.com", "cem-first-password"); st != http.StatusUnauthorized {
+		t.Fatalf("old password still works: %d", st)
+	}
 	_, body, _ = adm.get("/admin/partners?q=cem")
 	if !strings.Contains(body, "cem@example.com") || strings.Contains(body, "bora@example.com") {
 		t.Fatal("partner search is wrong")

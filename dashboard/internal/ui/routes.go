@@ -43,6 +43,7 @@ func (u *UI) routes() []route {
 		{"GET /admin/partners/{id}", admin, partnerShow{u}},
 		{"POST /admin/partners/{id}", admin, partnerUpdate{u}},
 		{"POST /admin/partners/{id}/rates", admin, partnerRateSet{u}},
+		{"POST /admin/partners/{id}/login", admin, partnerLoginSet{u}},
 		{"POST /admin/partners/{id}/adjustments", admin, adjustmentCreate{u}},
 		{"POST /admin/partners/{id}/penalties", admin, penaltyCreate{u}},
 		{"POST /admin/partners/{id}/links", admin, linkCreate{u, true}},
