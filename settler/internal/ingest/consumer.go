@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/openaff/affiliate/pkg/events"
+	"github.com/openaff/affiliate/settler/internal/produce"
 )
 
 // Options configures a Consumer. Zero fields take the documented defaults.
@@ -64,7 +65,26 @@ type Consumer struct {
 // NewConsumer returns a consumer; Close it when done.
 func NewConsumer(pool *pgxpool.Pool, dec Decoder, opts Options, log *slog.Logger) *Consumer {
 	opts.defaults()
-	r := kafka.NewReader(kafka.ReaderConfig{
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(opts.Brokers...),
+		Topic:        opts.TopicPrefix + "dlq",
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 10 * time.Millisecond,
+		MaxAttempts:  5,
+		// The dlq topic may not exist yet on a fresh broker.
+		AllowAutoTopicCreation: true,
+	}
+	c := &Consumer{opts: opts, pool: pool, dec: dec, log: log, dlq: w}
+	c.reader = c.newReader()
+	return c
+}
+
+// newReader returns a group reader that starts from the group's committed
+// offsets.
+func (c *Consumer) newReader() *kafka.Reader {
+	opts := c.opts
+	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     opts.Brokers,
 		GroupID:     opts.GroupID,
 		GroupTopics: []string{opts.TopicPrefix + TopicOrders, opts.TopicPrefix + TopicIdentities},
@@ -83,17 +103,6 @@ func NewConsumer(pool *pgxpool.Pool, dec Decoder, opts Options, log *slog.Logger
 		WatchPartitionChanges: true,
 		MaxAttempts:           5,
 	})
-	w := &kafka.Writer{
-		Addr:         kafka.TCP(opts.Brokers...),
-		Topic:        opts.TopicPrefix + "dlq",
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 10 * time.Millisecond,
-		MaxAttempts:  5,
-		// The dlq topic may not exist yet on a fresh broker.
-		AllowAutoTopicCreation: true,
-	}
-	return &Consumer{opts: opts, pool: pool, dec: dec, log: log, reader: r, dlq: w}
 }
 
 // Close stops the consumer's Kafka clients.
@@ -104,7 +113,9 @@ func (c *Consumer) Close() error {
 // Totals returns the counts of every batch applied so far.
 func (c *Consumer) Totals() Counts { return c.totals }
 
-// Run consumes until ctx is done, then returns ctx's error.
+// Run consumes until ctx is done, then returns ctx's error, or until a
+// batch fails, then returns that error; calling Run again resumes from the
+// last committed offsets.
 func (c *Consumer) Run(ctx context.Context) error {
 	for {
 		if _, err := c.step(ctx); err != nil {
@@ -205,6 +216,17 @@ func short(prefix, topic string) string { return topic[len(prefix):] }
 // the dlq and commits its offsets, in that order, so a crash anywhere
 // re-delivers at most this batch, which the inbox then skips.
 func (c *Consumer) step(ctx context.Context) ([]Message, error) {
+	msgs, err := c.stepOnce(ctx)
+	if err != nil && ctx.Err() == nil {
+		// The reader has moved past the failed batch in memory: start a
+		// new one from the committed offsets, so the batch comes again.
+		c.reader.Close()
+		c.reader = c.newReader()
+	}
+	return msgs, err
+}
+
+func (c *Consumer) stepOnce(ctx context.Context) ([]Message, error) {
 	raw, err := c.fetchBatch(ctx)
 	if err != nil {
 		return nil, err
@@ -291,7 +313,7 @@ func (c *Consumer) sendDLQ(ctx context.Context, rejected []Rejected) error {
 		}
 		out[i] = kafka.Message{Key: []byte(m.Topic), Value: events.AppendDLQRecord(nil, &rec)}
 	}
-	if err := c.dlq.WriteMessages(ctx, out...); err != nil {
+	if err := produce.Write(ctx, c.dlq, out...); err != nil {
 		return fmt.Errorf("cannot write %d messages to dlq: %w", len(out), err)
 	}
 	return nil

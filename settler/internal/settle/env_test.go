@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/openaff/affiliate/pkg/ledger"
 	"github.com/openaff/affiliate/pkg/migrate"
 	"github.com/openaff/affiliate/pkg/testenv"
+	"github.com/openaff/affiliate/settler/internal/chtest"
 	"github.com/openaff/affiliate/settler/internal/ingest"
 )
 
@@ -45,46 +45,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return newFixtureOn(t, pool, clickHouseDB(t))
-}
-
-var chSeq atomic.Int64
-
-// clickHouseDB creates a fresh ClickHouse database with the schema applied.
-// It applies the statements itself instead of calling env.ClickHouseDB:
-// pkg/migrate records each migration with an Exec INSERT, which hangs on
-// ClickHouse 18.16 (see the lead's note in pkg/testenv cc4dbb5).
-func clickHouseDB(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	addr := testenv.Get(t).ClickHouseAddr()
-	name := fmt.Sprintf("settle_%d_%d", os.Getpid(), chSeq.Add(1))
-	conn, err := migrate.Open(ctx, addr, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	files, err := migrate.ParseClickHouse(migrate.ClickHouseFS(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{"CREATE DATABASE IF NOT EXISTS " + name}
-	for _, f := range files {
-		stmts = append(stmts, f.Statements...)
-	}
-	for _, s := range stmts {
-		if err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	t.Cleanup(func() {
-		c, err := migrate.Open(context.Background(), addr, "default")
-		if err == nil {
-			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name)
-			c.Close()
-		}
-	})
-	return name
+	return newFixtureOn(t, pool, chtest.DB(t))
 }
 
 func newFixtureOn(t *testing.T, pool *pgxpool.Pool, chDB string) *fixture {

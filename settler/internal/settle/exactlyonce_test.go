@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openaff/affiliate/pkg/testenv"
+	"github.com/openaff/affiliate/settler/internal/chtest"
 )
 
 // dump renders everything a pass writes, without sequence ids or wall-clock
@@ -107,7 +108,7 @@ func (s *Settler) fullPass(ctx context.Context, now time.Time) error {
 
 func TestInterruptedPassesLeaveTheSameLedger(t *testing.T) {
 	env := testenv.Get(t)
-	chDB := clickHouseDB(t)
+	chDB := chtest.DB(t)
 	var fs []*fixture
 	for range 2 {
 		pool, err := pgxpool.New(context.Background(), env.PostgresURL(t))

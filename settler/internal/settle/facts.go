@@ -12,6 +12,7 @@ import (
 
 	"github.com/openaff/affiliate/pkg/events"
 	"github.com/openaff/affiliate/pkg/money"
+	"github.com/openaff/affiliate/settler/internal/produce"
 )
 
 // factNamespace derives commission fact ids from ledger keys, so a pass run
@@ -69,7 +70,7 @@ WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 			msgs[i] = kafka.Message{Topic: prefix + r.Topic, Key: []byte(r.Key), Value: r.Payload}
 			ids[i] = r.ID
 		}
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
+		if err := produce.Write(ctx, w, msgs...); err != nil {
 			return fmt.Errorf("cannot publish %d outbox rows: %w", len(msgs), err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = $2 WHERE id = ANY($1)`, ids, time.Now()); err != nil {
