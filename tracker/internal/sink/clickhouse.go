@@ -17,7 +17,7 @@ func openClickHouse(ctx context.Context, addr, db string) (driver.Conn, error) {
 		Addr:         []string{addr},
 		Auth:         clickhouse.Auth{Database: db, Username: "default"},
 		DialTimeout:  5 * time.Second,
-		ReadTimeout:  time.Minute,
+		ReadTimeout:  30 * time.Second,
 		MaxOpenConns: 4,
 		Compression:  &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 	})

@@ -27,6 +27,7 @@ func Main(ctx context.Context, args []string) error {
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long the final flush may take on shutdown")
 	fetchMax := fs.Int("fetch-max-bytes", 16<<20, "largest fetch from one partition, in bytes")
 	parallel := fs.Int("insert-parallelism", 2, "INSERTs of one table run at once (each of at least 10000 rows)")
+	insertTimeout := fs.Duration("insert-timeout", 30*time.Second, "longest wait for ClickHouse to accept one INSERT before it is retried")
 	group := fs.String("group", "", "Kafka consumer group (default: AFF_KAFKA_TOPIC_PREFIX + \"sink\")")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "listen address of GET /metrics (empty: off)")
 	if err := fs.Parse(args); err != nil {
@@ -71,6 +72,7 @@ func Main(ctx context.Context, args []string) error {
 		ShutdownTimeout:   *shutdown,
 		FetchMaxBytes:     *fetchMax,
 		InsertParallelism: *parallel,
+		InsertTimeout:     *insertTimeout,
 		Metrics:           set,
 		Logger:            log,
 	})

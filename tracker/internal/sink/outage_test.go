@@ -38,7 +38,7 @@ func TestSinkSurvivesClickHouseOutage(t *testing.T) {
 	stop := startSink(t, sink.Config{
 		Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: ch.Addr(), ClickHouseDB: db, PostgresURL: env.PostgresURL(t),
 		BatchRows: 500, BatchWait: 200 * time.Millisecond, RetryMin: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond,
-		Metrics: set,
+		InsertTimeout: 5 * time.Second, Metrics: set,
 	})
 	waitFor(t, 60*time.Second, "the first half", func() (bool, string) {
 		n := queryInt(t, conn, "SELECT toInt64(uniqExactIfMerge(clicks)) FROM daily_clicks")
@@ -48,7 +48,7 @@ func TestSinkSurvivesClickHouseOutage(t *testing.T) {
 	ch.Stop()
 	second.produceAll(t, brokers, prefix)
 	errs := set.GetOrCreateCounter(`aff_sink_insert_errors_total{table="clicks"}`)
-	waitFor(t, 30*time.Second, "inserts failing while ClickHouse is down", func() (bool, string) {
+	waitFor(t, 60*time.Second, "inserts failing while ClickHouse is down", func() (bool, string) {
 		return errs.Get() >= 2, fmt.Sprint(errs.Get())
 	})
 	ch.Start()

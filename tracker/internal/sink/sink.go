@@ -56,6 +56,10 @@ type Config struct {
 	InsertParallelism int
 	// MinPartRows is the fewest rows worth a parallel INSERT of their own.
 	MinPartRows int
+	// InsertTimeout bounds one INSERT attempt. clickhouse-go stops waiting
+	// on a cancelled context only at a deadline, so without it an INSERT to
+	// a server that hangs (not refuses) would block until ReadTimeout.
+	InsertTimeout time.Duration
 	// Metrics receives the sink's metrics (nil: a new set).
 	Metrics *metrics.Set
 	Logger  *slog.Logger
@@ -85,6 +89,9 @@ func (c *Config) defaults() {
 	}
 	if c.InsertParallelism <= 0 {
 		c.InsertParallelism = 2
+	}
+	if c.InsertTimeout <= 0 {
+		c.InsertTimeout = 30 * time.Second
 	}
 	if c.MinPartRows <= 0 {
 		c.MinPartRows = 10_000
@@ -419,7 +426,9 @@ func (s *Sink) insertTable(ctx context.Context, t table) error {
 			defer wg.Done()
 			errs[i] = s.retry(ctx, "insert into "+t.name(), func() error {
 				t0 := time.Now()
-				err := insertRows(ctx, s.ch, t, lo, hi)
+				ictx, cancel := context.WithTimeout(ctx, s.cfg.InsertTimeout)
+				err := insertRows(ictx, s.ch, t, lo, hi)
+				cancel()
 				s.m.insertDone(t.name(), hi-lo, time.Since(t0), err)
 				return err
 			})

@@ -61,7 +61,7 @@ func TestWatermarkAndLag(t *testing.T) {
 	stop := startSink(t, sink.Config{
 		Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: ch.Addr(), ClickHouseDB: db, PostgresURL: pgURL,
 		BatchRows: 100, BatchWait: 100 * time.Millisecond, RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond,
-		WatermarkInterval: 200 * time.Millisecond, Metrics: set,
+		WatermarkInterval: 200 * time.Millisecond, InsertTimeout: 5 * time.Second, Metrics: set,
 	})
 	waitFor(t, 60*time.Second, "the clicks watermark to pass the sink's start (caught up, idle partition ignored)", func() (bool, string) {
 		wm := readWatermark(t, pgURL, "clicks")
