@@ -23,6 +23,7 @@ import (
 	"github.com/openaff/affiliate/pkg/migrate"
 	"github.com/openaff/affiliate/settler/internal/ingest"
 	"github.com/openaff/affiliate/settler/internal/jobs"
+	"github.com/openaff/affiliate/settler/internal/produce"
 	"github.com/openaff/affiliate/settler/internal/settle"
 )
 
@@ -135,6 +136,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 // deps are the settler's connections and parts.
 type deps struct {
 	pool     *pgxpool.Pool
+	lockPool *pgxpool.Pool
 	ch       driver.Conn
 	settler  *settle.Settler
 	consumer *ingest.Consumer
@@ -144,24 +146,39 @@ type deps struct {
 }
 
 func open(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) (*deps, error) {
-	pool, err := pgxpool.New(ctx, cfg.PostgresURL)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open postgres: %w", err)
+	var topics []string
+	for _, t := range []string{"orders", "identities", "dlq", "commissions", "store_credits"} {
+		topics = append(topics, cfg.Topic(t))
 	}
-	ch, err := migrate.Open(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB)
+	if err := produce.EnsureTopics(ctx, cfg.KafkaBrokers, topics); err != nil {
+		return nil, err
+	}
+	pool, err := newPool(ctx, cfg.PostgresURL, 16)
+	if err != nil {
+		return nil, err
+	}
+	// Job locks live on their own connections, one per running job, so a
+	// job holding its lock can never starve the work it does of connections.
+	lockPool, err := newPool(ctx, cfg.PostgresURL, int32(jobCount+1))
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
+	ch, err := migrate.Open(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB)
+	if err != nil {
+		pool.Close()
+		lockPool.Close()
+		return nil, err
+	}
 	l := ledger.New(pool, ledger.Options{})
 	d := &deps{
-		pool: pool, ch: ch, prefix: cfg.KafkaTopicPrefix,
+		pool: pool, lockPool: lockPool, ch: ch, prefix: cfg.KafkaTopicPrefix,
 		settler: settle.New(pool, ch, l, settle.Options{ClickHouseDB: cfg.ClickHouseDB, BatchSize: opts.BatchSize, MaxWait: opts.MaxWait}, log),
 		consumer: ingest.NewConsumer(pool, ingest.EventsDecoder(), ingest.Options{
 			Brokers: cfg.KafkaBrokers, TopicPrefix: cfg.KafkaTopicPrefix, GroupID: opts.GroupID, BatchSize: opts.IngestBatchSize,
 		}, log),
 		outbox: settle.NewOutboxWriter(cfg.KafkaBrokers),
-		runner: jobs.NewRunner(pool, log),
+		runner: jobs.NewRunner(lockPool, log),
 	}
 	return d, nil
 }
@@ -171,7 +188,24 @@ func (d *deps) close() {
 	d.outbox.Close()
 	d.ch.Close()
 	d.pool.Close()
+	d.lockPool.Close()
 }
+
+func newPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse postgres url: %w", err)
+	}
+	pc.MaxConns = maxConns
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open postgres: %w", err)
+	}
+	return pool, nil
+}
+
+// jobCount is the number of jobs deps.jobs returns.
+const jobCount = 4
 
 // relayLimit is how many outbox rows one relay transaction publishes.
 const relayLimit = 1000

@@ -184,3 +184,55 @@ func TestRunIngestsEverythingOnceAndSettles(t *testing.T) {
 		t.Fatalf("inbox %d, want 41", n)
 	}
 }
+
+func TestTwoServeReplicasNeverRunAJobTwiceAtOnce(t *testing.T) {
+	w := newWorld(t)
+	w.one(`INSERT INTO partners (name, email, slug) VALUES ('Serdar', 's@example.com', 'serdar') RETURNING id`)
+	at := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	var orders []string
+	for i := range 50 {
+		orders = append(orders, fmt.Sprintf(`{"v":1,"event_id":"e%d","type":"order.placed","order_id":"o%d","at":%q,"currency":"EUR","lines":[{"line_id":"1","product_id":"p","quantity":1,"unit_price":"10.00"}]}`,
+			i, i, at.Format(time.RFC3339)))
+	}
+	if _, err := w.pool.Exec(context.Background(), `INSERT INTO sink_watermarks (topic, watermark) VALUES ('clicks', now())`); err != nil {
+		t.Fatal(err)
+	}
+	w.produce("orders", orders...)
+	opts := DefaultOptions()
+	opts.GroupID = "settler-" + w.cfg.KafkaTopicPrefix
+	opts.SettleSchedule, opts.ApproveSchedule, opts.ReleaseSchedule, opts.RelaySchedule = "@every 1s", "@every 1s", "@every 1s", "@every 1s"
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- ServeWith(ctx, w.cfg, opts, quiet) }()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for w.one(`SELECT count(*) FROM orders WHERE settled_revision = revision`) < 50 {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve settled %d of 50 orders (%d ingested) in time", w.one(`SELECT count(*) FROM orders WHERE settled_revision = revision`), w.one(`SELECT count(*) FROM orders`))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // a few more ticks on both replicas
+	cancel()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := w.one(`SELECT count(DISTINCT host) FROM settlement_runs`); n < 1 {
+		t.Fatalf("runs recorded by %d hosts", n)
+	}
+	overlaps := w.one(`SELECT count(*) FROM settlement_runs a JOIN settlement_runs b
+ON a.job = b.job AND a.id < b.id AND a.started_at < b.finished_at AND b.started_at < a.finished_at`)
+	if overlaps != 0 {
+		t.Fatalf("%d overlapping runs of the same job", overlaps)
+	}
+	if n := w.one(`SELECT count(*) FROM settlement_runs WHERE finished_at IS NULL OR error IS NOT NULL`); n != 0 {
+		t.Fatalf("%d runs unfinished or failed", n)
+	}
+	if n := w.one(`SELECT count(*) FROM attributions WHERE rule = 'none'`); n != 50 {
+		t.Fatalf("attributions %d, want 50 (no clicks: none)", n)
+	}
+}

@@ -102,6 +102,9 @@ func (c *Consumer) newReader() *kafka.Reader {
 		ReadBackoffMax:        time.Second,
 		WatchPartitionChanges: true,
 		MaxAttempts:           5,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			c.log.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
+		}),
 	})
 }
 
