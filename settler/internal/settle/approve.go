@@ -71,9 +71,10 @@ func (s *Settler) approve(ctx context.Context, tx pgx.Tx, prog Program, due []ap
 		ops = append(ops, ledger.ApproveParams{Key: key, CommissionID: *r.LedgerRef,
 			ReserveBasisPoints: prog.ReserveBasisPoints, ReleaseAt: now.Add(prog.ReservePeriod)})
 		r.State = "approved"
-		if err := s.fact(ctx, tx, b, orderRow{OrderID: r.OrderID}, r.commissionRow, key); err != nil {
-			return err
-		}
+		b.addFact(r.OrderID, &r.commissionRow, key)
+	}
+	if err := flushFacts(ctx, tx, b); err != nil {
+		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE commissions SET state = 'approved', approved_at = $2, updated_at = $2 WHERE id = ANY($1)`, ids, now); err != nil {
 		return fmt.Errorf("cannot mark commissions approved: %w", err)

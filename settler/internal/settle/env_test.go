@@ -28,7 +28,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 var T0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	pool   *pgxpool.Pool
 	ch     driver.Conn
 	chDB   string
@@ -48,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 	return newFixtureOn(t, pool, chtest.DB(t))
 }
 
-func newFixtureOn(t *testing.T, pool *pgxpool.Pool, chDB string) *fixture {
+func newFixtureOn(t testing.TB, pool *pgxpool.Pool, chDB string) *fixture {
 	t.Helper()
 	conn, err := migrate.Open(context.Background(), testenv.Get(t).ClickHouseAddr(), chDB)
 	if err != nil {
@@ -69,7 +69,7 @@ func (f *fixture) exec(sql string, args ...any) {
 	}
 }
 
-func queryOne[T any](t *testing.T, pool *pgxpool.Pool, sql string, args ...any) T {
+func queryOne[T any](t testing.TB, pool *pgxpool.Pool, sql string, args ...any) T {
 	t.Helper()
 	var v T
 	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {

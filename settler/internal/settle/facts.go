@@ -20,23 +20,44 @@ import (
 // dedupe a republished fact.
 var factNamespace = uuid.MustParse("0b6f4f1e-8f3c-4d55-a0a9-7c9d2e4b1f60")
 
-// fact enqueues the commission fact of c's new state on the outbox, in the
-// transaction that changed it.
-func (s *Settler) fact(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, c commissionRow, key string) error {
+// fact is one commission fact waiting to go on the outbox.
+type fact struct {
+	eventID, key string
+	payload      []byte
+}
+
+// addFact queues the commission fact of c's new state; flushFacts writes
+// the queue to the outbox in the transaction that changed c.
+func (b *batch) addFact(orderID string, c *commissionRow, key string) {
 	cur, err := money.ParseCurrency(c.Currency)
 	if err != nil {
 		panic("BUG: stored currency " + c.Currency + " does not parse")
 	}
 	f := events.Commission{
 		EventID: uuid.NewSHA1(factNamespace, []byte(key)).String(), At: b.now.UTC(),
-		CommissionID: *c.LedgerRef, OrderID: o.OrderID, LineID: c.LineID,
+		CommissionID: *c.LedgerRef, OrderID: orderID, LineID: c.LineID,
 		PartnerID: strconv.FormatInt(c.PartnerID, 10), Currency: cur,
 		AmountMinor: c.Amount - c.Voided - c.Clawed, State: events.CommissionState(c.State), BaseMinor: c.Base,
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, payload, created_at) VALUES ('commissions', $1, $2, $3, $4)
-ON CONFLICT (event_id) DO NOTHING`, f.EventID, f.PartnerID, string(events.AppendCommission(nil, &f)), b.now)
+	b.facts = append(b.facts, fact{eventID: f.EventID, key: f.PartnerID, payload: events.AppendCommission(nil, &f)})
+}
+
+// flushFacts inserts the queued facts; a fact already enqueued is skipped.
+func flushFacts(ctx context.Context, tx pgx.Tx, b *batch) error {
+	if len(b.facts) == 0 {
+		return nil
+	}
+	ids := make([]string, len(b.facts))
+	keys := make([]string, len(b.facts))
+	payloads := make([]string, len(b.facts))
+	for i, f := range b.facts {
+		ids[i], keys[i], payloads[i] = f.eventID, f.key, string(f.payload)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, payload, created_at)
+SELECT 'commissions', f.event_id, f.key, f.payload::jsonb, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS f(event_id, key, payload)
+ON CONFLICT (event_id) DO NOTHING`, ids, keys, payloads, b.now)
 	if err != nil {
-		return fmt.Errorf("cannot enqueue commission fact: %w", err)
+		return fmt.Errorf("cannot enqueue commission facts: %w", err)
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ type lineRow struct {
 }
 
 type commissionRow struct {
-	ID                           int64
+	ID                           int64 // 0 for a row created in this batch, not yet inserted
 	LineID                       string
 	Version                      int
 	PartnerID                    int64
@@ -70,6 +70,10 @@ type commissionRow struct {
 	Base, Amount, Voided, Clawed int64
 	State                        string
 	LedgerRef                    *string
+	// Set on new rows only.
+	orderID  string
+	rateUpct int64
+	rateRule string
 }
 
 // batch holds everything one order batch reads, keyed by order id.
@@ -78,7 +82,7 @@ type batch struct {
 	attrs       map[string]attrRow
 	overrides   map[string]overrideRow
 	lines       map[string][]lineRow
-	commissions map[string][]commissionRow
+	commissions map[string][]*commissionRow
 	partners    map[int64]partnerInfo
 	rates       *commission.Rates
 	prog        Program
@@ -86,6 +90,10 @@ type batch struct {
 	now         time.Time
 	ops         []ledger.Op
 	counts      Counts
+	// Rows written in bulk at the end of the batch (flush).
+	newAttrs       [][]any
+	newCommissions []*commissionRow
+	facts          []fact
 }
 
 // orderBatch settles one batch of changed orders after cur. It returns the
@@ -156,10 +164,17 @@ quantity, unit_price_minor, discount_minor, refunded_quantity, refunded_amount_m
 FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, line_id`, pgx.RowToStructByPos[lineRow], ids); err != nil {
 		return nil, err
 	}
-	if b.commissions, err = collectMany(ctx, tx, `SELECT order_id, id, line_id, attribution_version, partner_id, currency,
+	cs, err := collectMany(ctx, tx, `SELECT order_id, id, line_id, attribution_version, partner_id, currency,
 base_minor, amount_minor, voided_amount_minor, clawed_back_amount_minor, state, ledger_ref
-FROM commissions WHERE order_id = ANY($1) ORDER BY order_id, attribution_version, line_id`, pgx.RowToStructByPos[commissionRow], ids); err != nil {
+FROM commissions WHERE order_id = ANY($1) ORDER BY order_id, attribution_version, line_id`, pgx.RowToStructByPos[commissionRow], ids)
+	if err != nil {
 		return nil, err
+	}
+	b.commissions = make(map[string][]*commissionRow, len(cs))
+	for id, rows := range cs {
+		for i := range rows {
+			b.commissions[id] = append(b.commissions[id], &rows[i])
+		}
 	}
 	if b.partners, err = loadPartners(ctx, tx); err != nil {
 		return nil, err
@@ -308,6 +323,9 @@ func (s *Settler) decideAll(ctx context.Context, tx pgx.Tx, b *batch) error {
 		settled = append(settled, o.OrderID)
 		revs = append(revs, o.Revision)
 	}
+	if err := flush(ctx, tx, b); err != nil {
+		return err
+	}
 	_, err = tx.Exec(ctx, `UPDATE orders o SET settled_revision = s.rev
 FROM unnest($1::text[], $2::bigint[]) AS s(order_id, rev) WHERE o.order_id = s.order_id`, settled, revs)
 	if err != nil {
@@ -417,11 +435,8 @@ func (s *Settler) record(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, d
 	if d.clickID != "" {
 		click = clickUUID(d.clickID)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO attributions (order_id, version, partner_id, rule, click_id, binding_id, override_id,
-candidates, watermark_forced, self_referral, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		o.OrderID, version, d.partnerID, d.rule, click, d.bindingID, d.overrideID, cands, d.forced, d.selfRef, b.now); err != nil {
-		return fmt.Errorf("cannot insert attribution: %w", err)
-	}
+	b.newAttrs = append(b.newAttrs, []any{o.OrderID, int32(version), d.partnerID, d.rule, click, d.bindingID, d.overrideID,
+		string(cands), d.forced, d.selfRef, b.now})
 	b.attrs[o.OrderID] = attrRow{Version: version, PartnerID: d.partnerID, OverrideID: d.overrideID, SelfReferral: d.selfRef}
 	if d.partnerID == nil {
 		return nil
@@ -453,31 +468,19 @@ func (s *Settler) accrue(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, v
 	}
 	pid := strconv.FormatInt(partnerID, 10)
 	for _, lc := range lcs {
-		c := commissionRow{LineID: lc.LineID, Version: version, PartnerID: partnerID, Currency: o.Currency,
-			Base: lc.BaseMinor, Amount: lc.AmountMinor, State: "pending"}
-		var accrualKey any
+		c := &commissionRow{LineID: lc.LineID, Version: version, PartnerID: partnerID, Currency: o.Currency,
+			Base: lc.BaseMinor, Amount: lc.AmountMinor, State: "pending",
+			orderID: o.OrderID, rateUpct: int64(lc.Rate), rateRule: string(lc.Rule)}
 		if lc.AmountMinor > 0 {
 			ref := ledgerRef(o.OrderID, lc.LineID, version)
 			c.LedgerRef = &ref
-			accrualKey = "accrue:" + ref
 			b.ops = append(b.ops, ledger.AccrueParams{Key: "accrue:" + ref, PartnerID: pid, Currency: o.Currency,
 				AmountMinor: lc.AmountMinor, CommissionID: ref})
-		}
-		err := tx.QueryRow(ctx, `INSERT INTO commissions (order_id, line_id, attribution_version, partner_id, currency, base_minor,
-rate_upct, rate_rule, amount_minor, accrual_transfer_key, ledger_ref, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id`,
-			o.OrderID, lc.LineID, version, partnerID, o.Currency, lc.BaseMinor, int64(lc.Rate), string(lc.Rule),
-			lc.AmountMinor, accrualKey, c.LedgerRef, b.now).Scan(&c.ID)
-		if err != nil {
-			return fmt.Errorf("cannot insert commission: %w", err)
+			b.addFact(o.OrderID, c, "accrue:"+ref)
 		}
 		b.counts.Commissions++
 		b.commissions[o.OrderID] = append(b.commissions[o.OrderID], c)
-		if c.LedgerRef != nil {
-			if err := s.fact(ctx, tx, b, o, c, "accrue:"+*c.LedgerRef); err != nil {
-				return err
-			}
-		}
+		b.newCommissions = append(b.newCommissions, c)
 	}
 	return nil
 }
@@ -510,7 +513,7 @@ func (s *Settler) sync(ctx context.Context, tx pgx.Tx, b *batch, o orderRow) err
 // reverse brings the cumulative reversal of c (voided + clawed back) up to
 // target: a void while pending, a clawback once approved. Keys carry the
 // cumulative target, so a repeat is a no-op and a further refund is new.
-func (s *Settler) reverse(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, c commissionRow, target int64) error {
+func (s *Settler) reverse(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, c *commissionRow, target int64) error {
 	delta := target - c.Voided - c.Clawed
 	if delta <= 0 || c.LedgerRef == nil {
 		return nil
@@ -539,11 +542,15 @@ func (s *Settler) reverse(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, 
 	default:
 		panic(fmt.Sprintf("BUG: commission %d in state %s has %d left to reverse", c.ID, c.State, delta))
 	}
+	b.addFact(o.OrderID, c, key)
+	if c.ID == 0 {
+		return nil // created in this batch: inserted with its final state
+	}
 	if _, err := tx.Exec(ctx, `UPDATE commissions SET state = $2, voided_amount_minor = $3, clawed_back_amount_minor = $4, updated_at = $5
 WHERE id = $1`, c.ID, c.State, c.Voided, c.Clawed, b.now); err != nil {
 		return fmt.Errorf("cannot update commission: %w", err)
 	}
-	return s.fact(ctx, tx, b, o, c, key)
+	return nil
 }
 
 // ledgerRef is the commission's id in the ledger, derived from what
@@ -556,4 +563,35 @@ func ledgerRef(orderID, lineID string, version int) string {
 	}
 	sum := sha256.Sum256([]byte(ref))
 	return "h" + hex.EncodeToString(sum[:20])
+}
+
+// flush writes the batch's new attributions, commissions and facts in bulk.
+func flush(ctx context.Context, tx pgx.Tx, b *batch) error {
+	if len(b.newAttrs) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"attributions"}, []string{"order_id", "version", "partner_id", "rule",
+			"click_id", "binding_id", "override_id", "candidates", "watermark_forced", "self_referral", "decided_at"},
+			pgx.CopyFromRows(b.newAttrs)); err != nil {
+			return fmt.Errorf("cannot insert attributions: %w", err)
+		}
+	}
+	if len(b.newCommissions) > 0 {
+		rows := make([][]any, len(b.newCommissions))
+		for i, c := range b.newCommissions {
+			var accrualKey *string
+			if c.LedgerRef != nil {
+				k := "accrue:" + *c.LedgerRef
+				accrualKey = &k
+			}
+			var approvedAt *time.Time
+			rows[i] = []any{c.orderID, c.LineID, int32(c.Version), c.PartnerID, c.Currency, c.Base, c.rateUpct, c.rateRule,
+				c.Amount, c.State, c.Voided, c.Clawed, accrualKey, c.LedgerRef, approvedAt, b.now, b.now}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"commissions"}, []string{"order_id", "line_id", "attribution_version",
+			"partner_id", "currency", "base_minor", "rate_upct", "rate_rule", "amount_minor", "state", "voided_amount_minor",
+			"clawed_back_amount_minor", "accrual_transfer_key", "ledger_ref", "approved_at", "created_at", "updated_at"},
+			pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("cannot insert commissions: %w", err)
+		}
+	}
+	return flushFacts(ctx, tx, b)
 }
