@@ -7,14 +7,14 @@
 # Stops the broker on exit; exits non-zero on any failure.
 #
 # Knobs: TEST_P (packages in parallel, default 2), TEST_TIMEOUT (per test
-# binary, default 20m), FUZZTIME (default 5s; 0 skips fuzzing), TEST_RUN
+# binary, default 10m), FUZZTIME (default 5s; 0 skips fuzzing), TEST_RUN
 # (a -run pattern), AFF_TEST_KAFKA=kfake (embedded broker instead of Apache).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 GO=${GO:-go}
 TEST_P=${TEST_P:-2}
-TEST_TIMEOUT=${TEST_TIMEOUT:-20m}
+TEST_TIMEOUT=${TEST_TIMEOUT:-10m}
 FUZZTIME=${FUZZTIME:-5s}
 
 say() { echo "test.sh: $*"; }

@@ -184,7 +184,7 @@ func (pg *Postgres) Start(ctx context.Context) error {
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "max_connections=" + strconv.Itoa(pg.cfg.MaxConnections),
 		"-c", "shared_buffers=64MB",
-		"-c", "log_min_messages=warning",
+		"-c", "log_min_messages=warning", "-c", "log_checkpoints=off",
 		"-c", "log_line_prefix=%m [%p] ",
 	}
 	if !pg.cfg.Durable {

@@ -292,7 +292,11 @@ func fail(t testing.TB, what string, err error) {
 func logOnFailure(t testing.TB, name string, tail func() string) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("testenv: last lines of the %s log:\n%s", name, tail())
+			lines := tail()
+			if strings.TrimSpace(lines) == "" {
+				lines = "(empty)"
+			}
+			t.Logf("testenv: last lines of the %s log:\n%s", name, lines)
 		}
 	})
 }
