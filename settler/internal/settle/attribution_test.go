@@ -1,6 +1,7 @@
 package settle
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,20 +88,9 @@ func TestCustomerBindingAndDeviceRules(t *testing.T) {
 	f2("o4", RuleDevice, &q)
 	// Every candidate is recorded, the binding's too.
 	cands := queryOne[string](t, f.pool, `SELECT candidates::text FROM attributions WHERE order_id = 'o1'`)
-	if !contains(cands, `"rule": "customer_binding"`) || !contains(cands, `"rule": "device"`) || !contains(cands, `"rule": "order_override"`) {
+	if !strings.Contains(cands, `"rule": "customer_binding"`) || !strings.Contains(cands, `"rule": "device"`) || !strings.Contains(cands, `"rule": "order_override"`) {
 		t.Fatalf("candidates %s", cands)
 	}
-}
-
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || index(s, sub) >= 0) }
-
-func index(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestAlreadyBoundCustomerStaysWithFirstPartner(t *testing.T) {
@@ -164,5 +154,44 @@ func TestMostSpecificRateIsStored(t *testing.T) {
 	want := []string{"a:15000000:partner_product:150", "b:5000000:category:50", "c:12000000:partner_default:120"}
 	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Fatalf("commissions %v, want %v", got, want)
+	}
+}
+
+func TestBindingWaitsForTheWatermark(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("serdar")
+	f.click("d1", p, T0)
+	f.events(identity("i1", "alice", "d1", T0.Add(2*time.Hour)))
+	// The sink has only seen clicks up to T0+1h: the identity waits, even
+	// though its click is already in ClickHouse.
+	f.watermark(T0.Add(time.Hour))
+	if c := f.settle(T0.Add(2 * time.Hour)); c.Identities != 0 || c.Bindings != 0 {
+		t.Fatalf("counts before the watermark %+v", c)
+	}
+	f.watermark(T0.Add(3 * time.Hour))
+	if c := f.settle(T0.Add(3 * time.Hour)); c.Identities != 1 || c.Bindings != 1 {
+		t.Fatalf("counts after the watermark %+v", c)
+	}
+	// Evaluated once: a later pass does not look at it again.
+	if c := f.settle(T0.Add(4 * time.Hour)); c.Identities != 0 {
+		t.Fatalf("identity evaluated twice: %+v", c)
+	}
+}
+
+func TestBotAndExpiredClicksDoNotAttribute(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("serdar")
+	// A click older than the attribution window (365 days by default).
+	f.click("d1", p, T0.Add(-366*24*time.Hour))
+	f.events(placed("e1", "o1", "c1", "d1", T0, line("l1", "x", 1, "10.00")))
+	// A click after the order does not count either.
+	f.click("d2", p, T0.Add(time.Minute))
+	f.events(placed("e2", "o2", "c2", "d2", T0, line("l1", "x", 1, "10.00")))
+	f.watermark(T0.Add(time.Hour))
+	f.settle(T0.Add(time.Hour))
+	for _, o := range []string{"o1", "o2"} {
+		if a := f.attribution(o); a.Rule != RuleNone {
+			t.Fatalf("%s: attribution %+v, want none", o, a)
+		}
 	}
 }
