@@ -32,15 +32,31 @@ func (s *pkgState) startPostgres() (*pgServer, error) {
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	began := time.Now()
-	srv, err := services.StartPostgres(ctx, services.PostgresConfig{Dir: filepath.Join(base, "postgres")})
+	binDir, err := services.FindPostgresBin()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(base, "postgres")
+	cache, cacheErr := pgCacheDir(binDir)
+	cached := cacheErr == nil && copyCachedCluster(cache, dir)
+	srv, err := services.StartPostgres(ctx, services.PostgresConfig{Dir: dir, BinDir: binDir})
 	if err != nil {
 		return nil, err
 	}
 	s.onShutdown(srv.Kill)
-	if err := createTemplate(ctx, srv); err != nil {
-		return nil, err
+	how := "from the cached migrated cluster " + cache
+	if !cached {
+		if err := createTemplate(ctx, srv); err != nil {
+			return nil, err
+		}
+		how = "initdb and migrations"
+		if cacheErr == nil {
+			if err := saveCluster(ctx, srv, dir, cache); err != nil {
+				debugf("postgres cluster not cached: %v", err)
+			}
+		}
 	}
-	debugf("postgres ready on port %d in %v (initdb, start, migrations)", srv.Port(), time.Since(began).Round(time.Millisecond))
+	debugf("postgres ready on port %d in %v (%s)", srv.Port(), time.Since(began).Round(time.Millisecond), how)
 	return &pgServer{srv: srv}, nil
 }
 
