@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime/pprof"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,7 +99,9 @@ func startSink(t testing.TB, cfg sink.Config) (stop func() error) {
 			select {
 			case result = <-done:
 			case <-time.After(90 * time.Second):
-				t.Errorf("sink did not stop within 90s")
+				var buf strings.Builder
+				pprof.Lookup("goroutine").WriteTo(&buf, 2)
+				t.Errorf("sink did not stop within 90s; goroutines:\n%s", buf.String())
 			}
 		}
 		return result

@@ -265,15 +265,17 @@ func (s *Sink) Run(ctx context.Context) error {
 	defer wg.Wait()
 
 	cur, spare := newBatch(s.cfg.TopicPrefix), newBatch(s.cfg.TopicPrefix)
-	var inflight *batch
+	var inflight *batch // the batch being flushed, or whose flush failed
+	flushing := false   // a flush goroutine owes a result on done
 	done := make(chan error, 1)
-	// wait ends the flush in flight; on success its batch becomes spare.
+	// wait ends the flush in flight; on success its batch becomes spare,
+	// on failure it stays inflight for the shutdown flush.
 	wait := func() error {
-		if inflight == nil {
+		if !flushing {
 			return nil
 		}
-		err := <-done
-		if err != nil {
+		flushing = false
+		if err := <-done; err != nil {
 			return err
 		}
 		inflight.reset()
@@ -288,6 +290,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			return err
 		}
 		inflight, cur, spare = cur, spare, nil
+		flushing = true
 		go func(b *batch) { done <- s.flush(ctx, b) }(inflight)
 		return nil
 	}
@@ -314,11 +317,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 	}
 	stopFetch()
-	if inflight != nil {
-		if werr := wait(); werr == nil {
-			inflight = nil
-		}
-	}
+	_ = wait() // a failure leaves inflight set: shutdown flushes it first
 	return s.shutdown(inflight, cur)
 }
 
