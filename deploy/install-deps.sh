@@ -78,7 +78,15 @@ if [[ $(count_jars) -ne $KAFKA_JARS ]] || ! ls "$KAFKA_LIB"/kafka_2.13-*.jar >/d
 fi
 
 # --- chdb-core virtual environment -----------------------------------------
-# >>> RESERVED for the ClickHouse-conformance helper (issue 10, item 6): create
-# >>> the git-ignored /.venv with python3 -m venv and pip install chdb-core here,
-# >>> quiet and skipped when already present.
-# <<< end of reserved spot
+# ClickHouse's current engine (26.9) in process, from PyPI, for the SQL
+# conformance test (tracker/internal/sink): the reports must give the same
+# rows on Debian's 18.16 server and on a current release.
+CHDB_VERSION=26.9.0
+VENV=${AFF_VENV:-$ROOT/.venv}
+if ! "$VENV/bin/python" -c "import chdb" >/dev/null 2>&1; then
+	say "installing chdb-core $CHDB_VERSION into $VENV (once; about 150 MB)"
+	rm -rf "$VENV"
+	quietly python3 -m venv "$VENV"
+	quietly "$VENV/bin/pip" install --quiet --disable-pip-version-check "chdb-core==$CHDB_VERSION"
+fi
+
