@@ -1,8 +1,13 @@
 package settle
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +93,216 @@ func BenchmarkSettlePass(b *testing.B) {
 			}
 		}
 	})
+}
+
+// History benchmark sizes (environment, so `go test -bench` stays usable):
+// AFF_BENCH_ORDERS orders of 3 lines each (default 20000), AFF_BENCH_CLICKS
+// clicks (default 10 per order), AFF_BENCH_NEW orders of the incremental
+// pass (default 1000). The issue's size is AFF_BENCH_ORDERS=1000000
+// AFF_BENCH_CLICKS=10000000 (settler/bench/settle.sh).
+func benchSize(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+// histPartners is how many partners the history's clicks spread over.
+const histPartners = 100
+
+// seedClicks inserts n clicks in ClickHouse, server-side (INSERT SELECT from
+// numbers), over devices d0..d(devices-1): click k is on device k mod
+// devices, of partner k mod 100, at T0-30d + k*(30d/n), so every device
+// has about n/devices clicks spread over the 30 days before T0.
+func seedClicks(b *testing.B, f *fixture, partners []int64, n, devices int) {
+	b.Helper()
+	ids := make([]string, len(partners))
+	for i, p := range partners {
+		ids[i] = "'" + strconv.FormatInt(p, 10) + "'"
+	}
+	span := int64(30 * 24 * 3600)
+	q := fmt.Sprintf(`INSERT INTO %s.clicks (click_id, at, device_token, partner_id, link_id, bot)
+SELECT concat('00000000-0000-7000-8000-', substring(toString(1000000000000 + number), 2, 12)),
+       toDateTime(%d + intDiv(number * %d, %d), 'UTC'),
+       concat('d', toString(number %% %d)),
+       [%s][number %% %d + 1],
+       concat('l', toString(number %% 1000)),
+       0
+FROM numbers(%d)`, f.chDB, T0.Unix()-span, span, n, devices, strings.Join(ids, ","), len(ids), n)
+	if err := f.ch.Exec(context.Background(), q); err != nil {
+		b.Fatalf("cannot seed clicks: %v", err)
+	}
+}
+
+// seedOrders copies orders from..from+n-1 (3 lines each) into orders and
+// order_lines, as the ingest leaves them: unsettled revision 1. Order i is
+// placed at T0 + i*every on device d(3i mod devices) by customer c(i).
+func seedOrders(b *testing.B, f *fixture, from, n, devices int, every time.Duration) {
+	b.Helper()
+	ctx := context.Background()
+	i := from
+	_, err := f.pool.CopyFrom(ctx, pgx.Identifier{"orders"}, []string{"order_id", "customer_id", "device_token", "currency", "placed_at", "status"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i >= from+n {
+				return nil, nil
+			}
+			row := []any{fmt.Sprintf("o%09d", i), "c" + strconv.Itoa(i), "d" + strconv.Itoa(3*i%devices), "EUR", T0.Add(time.Duration(i) * every), "placed"}
+			i++
+			return row, nil
+		}))
+	if err != nil {
+		b.Fatalf("cannot seed orders: %v", err)
+	}
+	i, l := from, 0
+	_, err = f.pool.CopyFrom(ctx, pgx.Identifier{"order_lines"}, []string{"order_id", "line_id", "product_id", "category_id", "quantity", "unit_price_minor", "discount_minor"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i >= from+n {
+				return nil, nil
+			}
+			p := (i*7 + l*131) % 1000
+			row := []any{fmt.Sprintf("o%09d", i), strconv.Itoa(l + 1), "p" + strconv.Itoa(p), "k" + strconv.Itoa(p%20),
+				int64(1 + (i+l)%3), int64(199 + p*37%9800), int64(0)}
+			if l++; l == 3 {
+				i, l = i+1, 0
+			}
+			return row, nil
+		}))
+	if err != nil {
+		b.Fatalf("cannot seed order lines: %v", err)
+	}
+	if _, err := f.pool.Exec(ctx, `ANALYZE orders; ANALYZE order_lines`); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// peakRSS returns the process's peak resident set (VmHWM) in bytes.
+func peakRSS(b *testing.B) float64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb * 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+// resetPeakRSS starts a new VmHWM measurement (Linux clear_refs 5), after
+// a GC, so the peak is the pass's and not the seeding's.
+func resetPeakRSS(b *testing.B) {
+	b.Helper()
+	runtime.GC()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Fatalf("cannot reset the peak RSS: %v", err)
+	}
+}
+
+// BenchmarkSettleHistory is the issue's benchmark: one full pass (settle,
+// auto-approve, reserve release; ingest and the outbox relay excluded) over
+// AFF_BENCH_ORDERS orders of 3 lines against AFF_BENCH_CLICKS clicks, then
+// an incremental pass over AFF_BENCH_NEW new orders on top of that history
+// and a pass that finds nothing new. Metrics: the full pass's seconds,
+// orders/s and peak RSS of this process (the settler's side; Postgres and
+// ClickHouse are other processes); the incremental pass's seconds and its
+// cost per order relative to the full pass's (incr-ratio: 1 means time
+// proportional to the new work alone); the idle pass's milliseconds.
+func BenchmarkSettleHistory(b *testing.B) {
+	orders := benchSize(b, "AFF_BENCH_ORDERS", 20_000)
+	clicks := benchSize(b, "AFF_BENCH_CLICKS", 10*orders)
+	fresh := benchSize(b, "AFF_BENCH_NEW", 1000)
+	devices := 3 * (orders + fresh)
+	// Orders span 10 days after T0 whatever their number.
+	every := 10 * 24 * time.Hour / time.Duration(orders+fresh)
+	env := testenv.Get(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		pool, err := pgxpool.New(ctx, env.PostgresURL(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := newFixtureOn(b, pool, chtest.DB(b))
+		f.s.opts.BatchSize = 500
+		var partners []int64
+		for i := range histPartners {
+			partners = append(partners, f.partner(fmt.Sprintf("p%d", i)))
+		}
+		// A few product and category rates, so the rate lookup has work.
+		f.exec(`INSERT INTO commission_rates (product_id, rate_upct) SELECT 'p' || g * 10, 8000000 FROM generate_series(0, 49) g`)
+		f.exec(`INSERT INTO commission_rates (partner_id, category_id, rate_upct) SELECT $1, 'k' || g, 12000000 FROM generate_series(0, 9) g`, partners[0])
+		start := time.Now()
+		seedClicks(b, f, partners, clicks, devices)
+		seedOrders(b, f, 0, orders, devices, every)
+		f.watermark(T0.Add(time.Duration(orders+fresh) * every))
+		b.Logf("seeded %d orders, %d clicks in %s", orders, clicks, time.Since(start).Round(time.Millisecond))
+		now := T0.Add(11 * 24 * time.Hour)
+		resetPeakRSS(b)
+		b.StartTimer()
+
+		start = time.Now()
+		c := fullPassCounts(b, f, now)
+		full := time.Since(start)
+		b.StopTimer()
+		rss := peakRSS(b)
+		if c.Orders != orders || c.Attributed != orders || c.Commissions != 3*orders {
+			b.Fatalf("full pass settled %+v; want %d orders attributed, %d commissions", c, orders, 3*orders)
+		}
+		seedOrders(b, f, orders, fresh, devices, every)
+		start = time.Now()
+		c = fullPassCounts(b, f, now)
+		incr := time.Since(start)
+		if c.Orders != fresh || c.Commissions != 3*fresh {
+			b.Fatalf("incremental pass settled %+v; want %d orders", c, fresh)
+		}
+		start = time.Now()
+		if c = fullPassCounts(b, f, now); c.Orders != 0 {
+			b.Fatalf("idle pass settled %+v", c)
+		}
+		idle := time.Since(start)
+		byDevice := queryOne[int](b, pool, `SELECT count(*) FROM attributions WHERE rule = 'device'`)
+		b.Logf("full pass %s (%d orders, %d by device), incremental %s (%d orders), idle %s, peak RSS %.0f MB",
+			full.Round(time.Millisecond), orders, byDevice, incr.Round(time.Millisecond), fresh, idle.Round(time.Millisecond), rss/1e6)
+		if byDevice < orders/2 {
+			b.Fatalf("only %d of %d orders attributed by device: the clicks do not reach the orders", byDevice, orders+fresh)
+		}
+		b.ReportMetric(full.Seconds(), "s/full-pass")
+		b.ReportMetric(float64(orders)/full.Seconds(), "orders/s")
+		b.ReportMetric(rss/1e6, "peak-RSS-MB")
+		b.ReportMetric(incr.Seconds(), "s/incr-pass")
+		b.ReportMetric((incr.Seconds()/float64(fresh))/(full.Seconds()/float64(orders)), "incr-ratio")
+		b.ReportMetric(float64(idle.Microseconds())/1000, "ms/idle-pass")
+		pool.Close()
+		b.StartTimer()
+	}
+}
+
+// fullPassCounts runs settle, auto-approve and reserve release as of now
+// and returns the settle step's counts.
+func fullPassCounts(b *testing.B, f *fixture, now time.Time) Counts {
+	b.Helper()
+	c, err := f.s.Settle(context.Background(), now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.s.AutoApprove(context.Background(), now); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.s.ReleaseReserves(context.Background(), now); err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
