@@ -5,7 +5,7 @@ GO ?= go
 FUZZTIME ?= 5s
 BIN := $(CURDIR)/bin
 
-.PHONY: all build test unit fuzz dev bench bench-tracker lint deps clean
+.PHONY: all build test unit fuzz dev demo bench bench-tracker lint deps clean
 
 all: build
 
@@ -27,6 +27,9 @@ fuzz: ## every fuzz target for FUZZTIME each
 
 dev: build ## Postgres, ClickHouse and Kafka kept running under .dev/
 	$(BIN)/devstack up
+
+demo: build ## the whole platform on the dev stack with simulated traffic; Ctrl-C stops everything (DEMO_FLAGS="-rate 50 -seed 7")
+	$(BIN)/devstack demo $(DEMO_FLAGS)
 
 bench: build ## go benchmarks of every module
 	for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...) || exit 1; done

@@ -6,6 +6,8 @@
 //	devstack status  say whether a dev stack runs, and where
 //	devstack down    stop a running dev stack
 //	devstack broker  run a throw-away Apache Kafka broker (deploy/test.sh uses it)
+//	devstack demo    the whole platform with simulated traffic (what `make demo` runs)
+//	devstack simulate  the traffic simulator alone, against any tracker and Kafka
 //
 // Kafka is the embedded kfake broker by default; its log lives in memory and
 // is lost when devstack stops. AFF_KAFKA=apache runs the real Apache Kafka
@@ -28,11 +30,14 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: devstack up|status|down|broker [flags]
+const usage = `usage: devstack up|status|down|broker|demo|simulate [flags]
   up      start Postgres, ClickHouse and Kafka under .dev/ and wait for Ctrl-C
   status  print whether a dev stack runs, and its addresses
   down    stop a running dev stack
   broker  run a throw-away Apache Kafka broker on a free port (for make test)
+  demo    start the stack, migrations, tracker serve and sink, settler serve, dashboard serve,
+          an admin and partners, and the traffic simulator, until Ctrl-C (make demo)
+  simulate  run the traffic simulator against a running tracker (and Kafka)
 Run "devstack CMD -h" for the flags of CMD.
 `
 
@@ -52,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdDown(args[1:], stdout, stderr)
 	case "broker":
 		err = cmdBroker(ctx, args[1:], stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "simulate":
+		err = cmdSimulate(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

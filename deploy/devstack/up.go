@@ -294,6 +294,18 @@ func startAll(ctx context.Context, st *stack) ([]service, error) {
 }
 
 func migrateAll(ctx context.Context, st *stack) error {
+	if err := createDatabase(ctx, st); err != nil {
+		return err
+	}
+	if err := migrate.Postgres(ctx, st.pgURL()); err != nil {
+		return err
+	}
+	return migrate.ClickHouse(ctx, fmt.Sprintf("127.0.0.1:%d", st.CHPort), Database)
+}
+
+// createDatabase creates the Postgres database named Database when missing
+// (ClickHouse's is created by its migrations).
+func createDatabase(ctx context.Context, st *stack) error {
 	admin := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", st.PostgresPort)
 	c, err := pgx.Connect(ctx, admin)
 	if err != nil {
@@ -308,10 +320,7 @@ func migrateAll(ctx context.Context, st *stack) error {
 	if err != nil {
 		return fmt.Errorf("cannot create postgres database %s: %w", Database, err)
 	}
-	if err := migrate.Postgres(ctx, st.pgURL()); err != nil {
-		return err
-	}
-	return migrate.ClickHouse(ctx, fmt.Sprintf("127.0.0.1:%d", st.CHPort), Database)
+	return nil
 }
 
 // wait returns when ctx ends (a signal) or a service exits by itself.
