@@ -135,6 +135,7 @@ type Generator struct {
 	step       int
 	devices    int
 	clicked    []bool // per device: has followed a link (holds a cookie)
+	isBot      []bool // per device: a crawler's
 	people     []person
 	events     int
 	orders     int
@@ -181,10 +182,11 @@ func (g *Generator) Next() []Action {
 	}
 }
 
-func (g *Generator) newDevice(clicked bool) int {
+func (g *Generator) newDevice(clicked, bot bool) int {
 	d := g.devices
 	g.devices++
 	g.clicked = append(g.clicked, clicked)
+	g.isBot = append(g.isBot, bot)
 	return d
 }
 
@@ -202,7 +204,7 @@ func (g *Generator) browser() string { return BrowserAgents[g.rng.IntN(len(Brows
 
 // bot: a crawler follows one or two links; it never orders.
 func (g *Generator) bot() []Action {
-	dev := g.newDevice(true)
+	dev := g.newDevice(true, true)
 	ua := BotAgents[g.rng.IntN(len(BotAgents))]
 	out := make([]Action, 1+g.rng.IntN(2))
 	for i := range out {
@@ -214,7 +216,7 @@ func (g *Generator) bot() []Action {
 // newVisitor: a new device follows a link; some buy, as guests or after
 // signing up (which binds them to the partner).
 func (g *Generator) newVisitor() []Action {
-	dev := g.newDevice(true)
+	dev := g.newDevice(true, false)
 	out := []Action{g.click(dev, g.browser(), false)}
 	link := out[0].Link
 	switch r := g.rng.IntN(100); {
@@ -231,13 +233,14 @@ func (g *Generator) newVisitor() []Action {
 }
 
 // returning: a known person comes back on one of their devices through a
-// link (maybe another partner's) and may buy.
+// link (maybe another partner's) and may log in and buy.
 func (g *Generator) returning() []Action {
 	p := &g.people[g.rng.IntN(len(g.people))]
 	dev := p.devices[g.rng.IntN(len(p.devices))]
 	out := []Action{g.click(dev, g.browser(), false)}
 	if g.rng.IntN(100) < 50 {
-		out = append(out, g.placed(dev, p.customer, out[0].Link))
+		// Logs in (again: someone else may have used the device) and buys.
+		out = append(out, g.identify(dev, *p), g.placed(dev, p.customer, out[0].Link))
 	}
 	return out
 }
@@ -246,7 +249,7 @@ func (g *Generator) returning() []Action {
 // buys there; only the customer binding can credit the partner.
 func (g *Generator) crossDevice() []Action {
 	p := &g.people[g.rng.IntN(len(g.people))]
-	dev := g.newDevice(false)
+	dev := g.newDevice(false, false)
 	p.devices = append(p.devices, dev)
 	return []Action{g.identify(dev, *p), g.placed(dev, p.customer, -1)}
 }
@@ -254,19 +257,18 @@ func (g *Generator) crossDevice() []Action {
 // sharedDevice: another person (a family member) logs in on a device that
 // followed a link and buys: the device's click credits the partner.
 func (g *Generator) sharedDevice() []Action {
-	var dev int
 	for range 10 {
-		if dev = g.rng.IntN(g.devices); g.clicked[dev] {
-			break
+		if dev := g.rng.IntN(g.devices); g.clicked[dev] && !g.isBot[dev] {
+			p := g.newPerson(dev)
+			return []Action{g.identify(dev, p), g.placed(dev, p.customer, -1)}
 		}
 	}
-	p := g.newPerson(dev)
-	return []Action{g.identify(dev, p), g.placed(dev, p.customer, -1)}
+	return g.organic()
 }
 
 // organic: a visitor who never followed a link buys (attribution: none).
 func (g *Generator) organic() []Action {
-	dev := g.newDevice(false)
+	dev := g.newDevice(false, false)
 	if g.rng.IntN(100) < 50 {
 		return []Action{g.placed(dev, "", -1)}
 	}

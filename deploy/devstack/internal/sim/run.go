@@ -268,10 +268,11 @@ func (r *Runner) click(ctx context.Context, a Action) error {
 	return nil
 }
 
-// OrderEvent builds the order event of an action.
-func (r *Runner) OrderEvent(a Action, dev string) events.Order {
-	o := events.Order{EventID: a.EventID, Type: a.Type, OrderID: a.OrderID, At: time.Now().UTC(),
-		CustomerID: a.Customer, Currency: r.cfg.Currency, AmountMinor: a.Amount}
+// OrderEvent builds the order event of an order action sent at time at
+// from a device whose token is dev.
+func OrderEvent(a Action, cur money.Currency, dev string, at time.Time) events.Order {
+	o := events.Order{EventID: a.EventID, Type: a.Type, OrderID: a.OrderID, At: at.UTC(),
+		CustomerID: a.Customer, Currency: cur, AmountMinor: a.Amount}
 	if !a.NoDevice {
 		o.DeviceToken = dev
 	}
@@ -285,7 +286,7 @@ func (r *Runner) OrderEvent(a Action, dev string) events.Order {
 }
 
 func (r *Runner) order(ctx context.Context, a Action) error {
-	o := r.OrderEvent(a, r.token(a.Device))
+	o := OrderEvent(a, r.cfg.Currency, r.token(a.Device), time.Now())
 	b, err := o.MarshalJSON()
 	if err != nil {
 		return err
