@@ -2,9 +2,13 @@
 // computes commissions and settles them into the ledger. Subcommands:
 //
 //	settler migrate   apply the Postgres and ClickHouse schema migrations
+//	settler serve     ingest continuously and run the jobs on their cron schedules
+//	settler run       ingest what is in Kafka now, run every job once, and exit
 //
-// Configuration comes from the AFF_* environment (DESIGN 4.1) plus
-// AFF_LOG_FORMAT (json or text).
+// Configuration comes from the AFF_* environment (DESIGN 4.1), the settler's
+// own AFF_SETTLER_* settings (schedules, maximum watermark wait, batch sizes,
+// consumer group; see internal/app) plus AFF_LOG_FORMAT (json or text).
+// SIGINT or SIGTERM stops serve gracefully: running jobs finish, then it exits 0.
 package main
 
 import (
@@ -20,6 +24,7 @@ import (
 
 	"github.com/openaff/affiliate/pkg/config"
 	"github.com/openaff/affiliate/pkg/migrate"
+	"github.com/openaff/affiliate/settler/internal/app"
 	"github.com/openaff/affiliate/settler/internal/logs"
 )
 
@@ -36,9 +41,16 @@ const usageHeader = `usage: settler <command> [flags]
 
 commands:
   migrate   apply the Postgres and ClickHouse schema migrations (safe to repeat and to run concurrently)
+  serve     ingest orders and identities continuously and run the jobs on their schedules until SIGINT/SIGTERM
+  run       ingest everything in Kafka now, run every job once (settle, auto_approve, release_reserves,
+            relay_outbox) and exit
 
-configuration: AFF_* environment variables (AFF_POSTGRES_URL, AFF_CLICKHOUSE_ADDR, AFF_CLICKHOUSE_DB, ...),
-AFF_LOG_FORMAT=json|text (default text)
+configuration: AFF_* environment variables (AFF_KAFKA_BROKERS, AFF_KAFKA_TOPIC_PREFIX, AFF_POSTGRES_URL,
+AFF_CLICKHOUSE_ADDR, AFF_CLICKHOUSE_DB, ...), AFF_LOG_FORMAT=json|text (default text);
+serve and run also read AFF_SETTLER_SETTLE_SCHEDULE (default "* * * * *"), AFF_SETTLER_APPROVE_SCHEDULE and
+AFF_SETTLER_RELEASE_SCHEDULE (default "0 * * * *"), AFF_SETTLER_RELAY_SCHEDULE (default "@every 5s"),
+AFF_SETTLER_MAX_WAIT (default 1h), AFF_SETTLER_BATCH_SIZE, AFF_SETTLER_INGEST_BATCH_SIZE,
+AFF_SETTLER_DRAIN_TIMEOUT (default 10m), AFF_SETTLER_GROUP_ID (default settler)
 `
 
 func main() {
@@ -58,6 +70,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	switch args[0] {
 	case "migrate":
 		return runMigrate(ctx, args[1:], lookup, stderr)
+	case "serve", "run":
+		return runSettler(ctx, args[0], args[1:], lookup, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageHeader)
 		return exitOK
@@ -116,4 +130,47 @@ func migrateAll(ctx context.Context, cfg *config.Config, log *slog.Logger) error
 	log.Info("clickhouse schema up to date", "applied", n, "database", cfg.ClickHouseDB,
 		"addr", cfg.ClickHouseAddr, "duration", time.Since(start))
 	return nil
+}
+
+// runSettler is `settler serve` and `settler run`: both take no flags and
+// read their settings from the environment.
+func runSettler(ctx context.Context, cmd string, args []string, lookup func(string) (string, bool), stderr io.Writer) int {
+	name := "settler " + cmd
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
+		return exitUsage
+	}
+	format, _ := lookup(logs.FormatVar)
+	log, err := logs.New(stderr, format)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exitUsage
+	}
+	cfg, err := config.Load(lookup, config.SettlerRequired...)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exitUsage
+	}
+	opts, err := app.OptionsFromEnv(lookup)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: invalid configuration: %v\n", name, err)
+		return exitUsage
+	}
+	start := time.Now()
+	if cmd == "run" {
+		err = app.RunOnceWith(ctx, cfg, opts, log)
+	} else {
+		err = app.ServeWith(ctx, cfg, opts, log)
+	}
+	if err != nil {
+		log.Error(name+" failed", "error", err, "duration", time.Since(start))
+		return exitFailed
+	}
+	log.Info(name+" finished", "duration", time.Since(start))
+	return exitOK
 }

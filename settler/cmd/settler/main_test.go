@@ -11,10 +11,13 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/openaff/affiliate/pkg/migrate"
 	"github.com/openaff/affiliate/pkg/testenv"
@@ -66,6 +69,46 @@ func TestMigrateConfigErrors(t *testing.T) {
 	f(map[string]string{"AFF_POSTGRES_URL": "mysql://u@h/db", "AFF_CLICKHOUSE_ADDR": "127.0.0.1:9000"}, "AFF_POSTGRES_URL: must be a postgres:// URL")
 	f(map[string]string{"AFF_POSTGRES_URL": "postgres://u@h/db", "AFF_CLICKHOUSE_ADDR": "127.0.0.1:9000", "AFF_CLICKHOUSE_DB": "a-b"}, "AFF_CLICKHOUSE_DB")
 	f(map[string]string{"AFF_POSTGRES_URL": "postgres://u@h/db", "AFF_CLICKHOUSE_ADDR": "127.0.0.1:9000", "AFF_LOG_FORMAT": "xml"}, "AFF_LOG_FORMAT")
+}
+
+func TestServeRunConfigErrors(t *testing.T) {
+	ok := map[string]string{"AFF_KAFKA_BROKERS": "127.0.0.1:9092", "AFF_POSTGRES_URL": "postgres://u@h/db", "AFF_CLICKHOUSE_ADDR": "127.0.0.1:9000"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for k, v := range ok {
+			m[k] = v
+		}
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return m
+	}
+	for _, cmd := range []string{"serve", "run"} {
+		f := func(env map[string]string, args []string, wantStderr string) {
+			t.Helper()
+			var stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			code := run(ctx, append([]string{cmd}, args...), mapLookup(env), &bytes.Buffer{}, &stderr)
+			if code != exitUsage || !strings.Contains(stderr.String(), wantStderr) {
+				t.Errorf("settler %s %q with %v = %d, stderr %q; want %d naming %q", cmd, args, env, code, stderr.String(), exitUsage, wantStderr)
+			}
+		}
+		// serve and run need the broker too, unlike migrate.
+		f(with("AFF_KAFKA_BROKERS", ""), nil, "AFF_KAFKA_BROKERS: is required")
+		f(with("AFF_POSTGRES_URL", ""), nil, "AFF_POSTGRES_URL: is required")
+		f(with("AFF_CLICKHOUSE_ADDR", ""), nil, "AFF_CLICKHOUSE_ADDR: is required")
+		f(with("AFF_LOG_FORMAT", "xml"), nil, "AFF_LOG_FORMAT")
+		// The settler's own settings are checked before anything connects.
+		f(with("AFF_SETTLER_MAX_WAIT", "soon"), nil, "AFF_SETTLER_MAX_WAIT")
+		f(with("AFF_SETTLER_BATCH_SIZE", "0"), nil, "AFF_SETTLER_BATCH_SIZE")
+		f(with("AFF_SETTLER_SETTLE_SCHEDULE", "every minute"), nil, "AFF_SETTLER_SETTLE_SCHEDULE")
+		f(with("AFF_SETTLER_RELAY_SCHEDULE", "@every"), nil, "AFF_SETTLER_RELAY_SCHEDULE")
+		f(ok, []string{"now"}, `unexpected argument "now"`)
+		f(ok, []string{"-x"}, "flag provided but not defined")
+	}
 }
 
 func TestMigrateUnreachableFails(t *testing.T) {
@@ -143,6 +186,164 @@ func TestMigrateTwoProcessesAtOnce(t *testing.T) {
 	if again := migrateOK(t, vars); again["postgres"] != 0 || again["clickhouse"] != 0 {
 		t.Fatalf("settler migrate after the concurrent pair applied %v, want nothing", again)
 	}
+}
+
+func TestRunSettlesWhatIsInKafka(t *testing.T) {
+	vars, partner := settlerWorld(t)
+	// One full pass as a process, exactly as an operator's cron would run it.
+	out, err := settlerCmd(t, vars, "run").CombinedOutput()
+	if err != nil {
+		t.Fatalf("settler run: %v\n%s", err, out)
+	}
+	checkSettled(t, vars["AFF_POSTGRES_URL"], partner)
+	if n := queryInt(t, vars["AFF_POSTGRES_URL"], `SELECT count(*) FROM settlement_runs WHERE finished_at IS NOT NULL AND error IS NULL`); n != 4 {
+		t.Fatalf("settler run recorded %d successful job runs, want 4 (settle, auto_approve, release_reserves, relay_outbox)\n%s", n, out)
+	}
+	// A second pass finds nothing new and changes nothing.
+	before := queryInt(t, vars["AFF_POSTGRES_URL"], `SELECT count(*) FROM ledger_transfers`)
+	if out, err := settlerCmd(t, vars, "run").CombinedOutput(); err != nil {
+		t.Fatalf("second settler run: %v\n%s", err, out)
+	}
+	if after := queryInt(t, vars["AFF_POSTGRES_URL"], `SELECT count(*) FROM ledger_transfers`); after != before {
+		t.Fatalf("second settler run wrote %d ledger transfers, want none", after-before)
+	}
+}
+
+func TestServeSettlesAndStopsOnSIGTERM(t *testing.T) {
+	vars, partner := settlerWorld(t)
+	for _, k := range []string{"AFF_SETTLER_SETTLE_SCHEDULE", "AFF_SETTLER_APPROVE_SCHEDULE", "AFF_SETTLER_RELEASE_SCHEDULE", "AFF_SETTLER_RELAY_SCHEDULE"} {
+		vars[k] = "@every 1s"
+	}
+	cmd := settlerCmd(t, vars, "serve")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for queryInt(t, vars["AFF_POSTGRES_URL"], `SELECT count(*) FROM commissions`) == 0 {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("settler serve settled nothing within 60 s:\n%s", out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("settler serve after SIGTERM: %v, want exit 0\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("settler serve did not stop within 30 s of SIGTERM:\n%s", out.String())
+	}
+	checkSettled(t, vars["AFF_POSTGRES_URL"], partner)
+	if n := queryInt(t, vars["AFF_POSTGRES_URL"], `SELECT count(*) FROM settlement_runs WHERE finished_at IS NULL`); n != 0 {
+		t.Fatalf("%d job runs left unfinished by a graceful stop", n)
+	}
+}
+
+// settlerWorld migrates fresh databases, records a partner's click for
+// device d1 in ClickHouse with the sink watermark past it, and puts an
+// order of d1 (one line of 25.00) in a fresh orders topic. It returns the
+// settler's environment and the partner's id.
+func settlerWorld(t *testing.T) (map[string]string, int64) {
+	t.Helper()
+	env := testenv.Get(t)
+	vars := freshTargets(t, env)
+	vars["AFF_LOG_FORMAT"] = "json"
+	migrateOK(t, vars)
+	vars["AFF_KAFKA_BROKERS"] = strings.Join(env.KafkaBrokers(), ",")
+	vars["AFF_KAFKA_TOPIC_PREFIX"] = env.TopicPrefix(t)
+	vars["AFF_SETTLER_GROUP_ID"] = "settler-" + vars["AFF_KAFKA_TOPIC_PREFIX"]
+	pg := vars["AFF_POSTGRES_URL"]
+	partner := int64(queryInt(t, pg, `INSERT INTO partners (name, email, slug) VALUES ('Serdar', 's@example.com', 'serdar') RETURNING id`))
+	clickAt := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ch, err := migrate.Open(ctx, env.ClickHouseAddr(), vars["AFF_CLICKHOUSE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	b, err := ch.PrepareBatch(ctx, "INSERT INTO "+vars["AFF_CLICKHOUSE_DB"]+".clicks (click_id, at, device_token, partner_id, link_id, bot)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(uuid.Must(uuid.NewV7()).String(), clickAt, "d1", fmt.Sprint(partner), "l1", uint8(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatalf("insert the click: %v", err)
+	}
+	queryInt(t, pg, `INSERT INTO sink_watermarks (topic, watermark) VALUES ('clicks', now()) RETURNING 1`)
+	order := fmt.Sprintf(`{"v":1,"event_id":"e1","type":"order.placed","order_id":"o1","at":%q,"device_token":"d1","currency":"EUR","lines":[{"line_id":"1","product_id":"p","quantity":1,"unit_price":"25.00"}]}`,
+		clickAt.Add(10*time.Minute).Format(time.RFC3339))
+	w := &kafka.Writer{Addr: kafka.TCP(env.KafkaBrokers()...), Topic: vars["AFF_KAFKA_TOPIC_PREFIX"] + "orders",
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, AllowAutoTopicCreation: true}
+	defer w.Close()
+	for i := 0; ; i++ { // a fresh topic may need a moment for its leader
+		err := w.WriteMessages(ctx, kafka.Message{Key: []byte("o1"), Value: []byte(order)})
+		if err == nil {
+			break
+		}
+		if i == 40 {
+			t.Fatalf("produce the order: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return vars, partner
+}
+
+// checkSettled asserts that order o1 went to the partner through the device
+// rule and earned the program's default rate on its line.
+func checkSettled(t *testing.T, pg string, partner int64) {
+	t.Helper()
+	if n := queryInt(t, pg, `SELECT count(*) FROM attributions
+WHERE order_id = 'o1' AND superseded_at IS NULL AND rule = 'device' AND partner_id = $1`, partner); n != 1 {
+		t.Fatalf("order o1 has %d device attributions to partner %d, want 1", n, partner)
+	}
+	if n := queryInt(t, pg, `SELECT coalesce(sum(amount_minor), 0) FROM commissions WHERE partner_id = $1`, partner); n != 250 {
+		t.Fatalf("partner %d earned %d minor units, want 250 (10%% of 25.00)", partner, n)
+	}
+}
+
+// settlerCmd is the test binary acting as `settler <args>` with vars as its environment.
+func settlerCmd(t *testing.T, vars map[string]string, args ...string) *exec.Cmd {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), runAsSettler+"=1")
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+func queryInt(t *testing.T, dbURL, sql string, args ...any) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return int(n)
 }
 
 // migrateOK runs `settler migrate` in process and returns how many

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/robfig/cron/v3"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/openaff/affiliate/pkg/config"
@@ -103,10 +104,16 @@ func OptionsFromEnv(lookup func(string) (string, bool)) (Options, error) {
 			*dst = n
 		}
 	}
-	str(EnvSettleSchedule, &o.SettleSchedule)
-	str(EnvApproveSchedule, &o.ApproveSchedule)
-	str(EnvReleaseSchedule, &o.ReleaseSchedule)
-	str(EnvRelaySchedule, &o.RelaySchedule)
+	schedule := func(name string, dst *string) {
+		str(name, dst)
+		if _, err := cron.ParseStandard(*dst); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a cron schedule such as \"* * * * *\" or \"@every 30s\": %v", name, *dst, err))
+		}
+	}
+	schedule(EnvSettleSchedule, &o.SettleSchedule)
+	schedule(EnvApproveSchedule, &o.ApproveSchedule)
+	schedule(EnvReleaseSchedule, &o.ReleaseSchedule)
+	schedule(EnvRelaySchedule, &o.RelaySchedule)
 	str(EnvGroupID, &o.GroupID)
 	dur(EnvMaxWait, &o.MaxWait)
 	dur(EnvDrainTimeout, &o.DrainTimeout)

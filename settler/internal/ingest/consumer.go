@@ -134,6 +134,16 @@ func (c *Consumer) Drain(ctx context.Context, maxWait time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, maxWait)
 	defer cancel()
 	want, err := c.pendingOffsets(ctx)
+	// A topic created a moment ago (by this very process, in a fresh
+	// deployment) may answer "not leader" for a while: retry such errors.
+	for attempt := 0; err != nil && temporary(err) && attempt < 40; attempt++ {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+		want, err = c.pendingOffsets(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -153,6 +163,13 @@ func (c *Consumer) Drain(ctx context.Context, maxWait time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// temporary reports whether err is a Kafka error worth retrying (no leader
+// yet, leader moved, coordinator loading).
+func temporary(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && ke.Temporary()
 }
 
 type partKey struct {
