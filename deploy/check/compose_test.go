@@ -161,7 +161,7 @@ func checkApp(s appService, services map[string]types.ServiceConfig) []string {
 			fail("%s %q is not a volume: spooled clicks would die with the container", config.SpoolDir, cfg.SpoolDir)
 		}
 	case "tracker sink":
-		addr := flagValue(s.svc.Command, "-metrics-addr")
+		addr := sinkMetricsAddr(s.svc.Command)
 		problems = append(problems, checkListener(s.svc, "-metrics-addr", addr, "/metrics")...)
 	case "dashboard serve":
 		problems = append(problems, checkListener(s.svc, config.DashboardAddr, cfg.DashboardAddr, "/healthz")...)
@@ -248,6 +248,15 @@ func hasVolumeAt(svc types.ServiceConfig, dir string) bool {
 		}
 	}
 	return false
+}
+
+// sinkMetricsAddr is the -metrics-addr of a `tracker sink` command line,
+// or the flag's default (tracker/internal/sink/main.go).
+func sinkMetricsAddr(args []string) string {
+	if v := flagValue(args, "-metrics-addr"); v != "" {
+		return v
+	}
+	return "127.0.0.1:9464"
 }
 
 // flagValue returns the value of a Go flag ("-name value" or "-name=value") in args.
