@@ -17,8 +17,8 @@ import (
 	"github.com/openaff/affiliate/pkg/services"
 )
 
-// buildBinaries builds tracker, settler and dashboard from this checkout
-// into a new directory.
+// buildBinaries builds tracker, settler, dashboard and devstack from this
+// checkout into a new directory.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	root := filepath.Dir(defaultDir())
@@ -30,7 +30,8 @@ func buildBinaries(t *testing.T) string {
 	cmd := exec.Command("go", "build", "-o", bin+"/",
 		"github.com/openaff/affiliate/tracker/cmd/tracker",
 		"github.com/openaff/affiliate/settler/cmd/settler",
-		"github.com/openaff/affiliate/dashboard/cmd/dashboard")
+		"github.com/openaff/affiliate/dashboard/cmd/dashboard",
+		"github.com/openaff/affiliate/deploy/devstack")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -72,7 +73,8 @@ var (
 	bannerKey   = regexp.MustCompile(`shop API   curl -H 'Authorization: Bearer (demo-shop-[0-9a-f]+)'`)
 )
 
-// TestDemo runs `devstack demo` on free ports with fast settlement, checks
+// TestDemo runs the devstack binary's demo on free ports with fast
+// settlement, checks
 // that the dashboard shows clicks and settled (approved, credited)
 // commissions, runs `devstack simulate` alone against the same tracker,
 // then stops the demo as Ctrl-C would and checks that no process it
@@ -88,13 +90,31 @@ func TestDemo(t *testing.T) {
 	args := append(upArgs(t, dir)[1:], "-bin", bin, "-tracker-addr", trackerAddr, "-dashboard-addr", dashboardAddr,
 		"-sink-metrics-addr", freeAddr(t), "-rate", "40", "-seed", "3",
 		"-auto-approve", "1s", "-reserve-period", "5s", "-settle-every", "1s")
-	args = append([]string{"demo"}, args...)
+	// The real binary in its own process group, as a shell runs it.
 	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
+	cmd := exec.Command(filepath.Join(bin, "devstack"), append([]string{"demo"}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	began := time.Now()
-	go func() { done <- run(ctx, args, out, out) }()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() {
+		cmd.Wait()
+		done <- cmd.ProcessState.ExitCode()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+			select {
+			case <-done:
+			case <-time.After(90 * time.Second):
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}
+	})
+	ctx := context.Background()
 	waitFor(t, out, done, "The simulator plays", 2*time.Minute)
 	t.Logf("demo ready after %v", time.Since(began).Round(time.Millisecond))
 	token := bannerToken.FindStringSubmatch(out.String())
@@ -177,7 +197,10 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	stopped := time.Now()
-	cancel() // what Ctrl-C does to devstack
+	// Ctrl-C: the terminal signals the foreground process group.
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case code := <-done:
 		if code != 0 {
