@@ -15,6 +15,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -28,7 +29,11 @@ import (
 	"github.com/openaff/affiliate/pkg/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	code := testenv.Main(m)
+	removeBinaries()
+	os.Exit(code)
+}
 
 // ChromiumPath is Debian's chromium; AFF_TEST_CHROMIUM overrides it.
 func chromiumPath(t *testing.T) string {
@@ -50,57 +55,16 @@ type e2e struct {
 	led   *ledger.Ledger
 	ctx   context.Context
 	shots string
-	// ClickHouse of the charts.
+	// ClickHouse of the charts, written by the tracker sink.
 	chAddr, chDB string
-}
-
-// seedClicks writes n clicks a day for the last days days for a partner
-// into ClickHouse (the tracker sink's rows), so the charts have data.
-func (e *e2e) seedClicks(partnerID int64, days int) {
-	e.t.Helper()
-	ctx := context.Background()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{e.chAddr}, Auth: clickhouse.Auth{Database: e.chDB}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer conn.Close()
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+e.chDB+".clicks (click_id, at, device_token, partner_id, link_id, link_kind, target, product_id, category_id, referer, user_agent, ip, bot)")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	for d := 0; d < days; d++ {
-		for i := 0; i < 3+(d*7)%11; i++ {
-			id := fmt.Sprintf("c-%d-%d", d, i)
-			if err := b.Append(id, now.AddDate(0, 0, -d), "dev-"+id, strconv.FormatInt(partnerID, 10), "1", "link",
-				"https://shop.example/p/1", "p-1", "shoes", "", "", "", uint8(0)); err != nil {
-				e.t.Fatal(err)
-			}
-		}
-	}
-	if err := b.Send(); err != nil {
-		e.t.Fatal(err)
-	}
-	// Commission facts of earlier orders (the settler's mirror).
-	b, err = conn.PrepareBatch(ctx, "INSERT INTO "+e.chDB+".commission_facts (event_id, at, commission_id, order_id, line_id, partner_id, currency, amount_minor, base_minor, state)")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for d := 1; d < days; d += 3 {
-		id := fmt.Sprintf("old-%d", d)
-		if err := b.Append(id, now.AddDate(0, 0, -d), id+"/1/1", id, "1", strconv.FormatInt(partnerID, 10), "EUR",
-			int64(500+d*37), int64(5000+d*370), "approved"); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		e.t.Fatal(err)
-	}
+	// The tracker, the settler and the shop.
+	plat *platform
 }
 
 func startE2E(t *testing.T) *e2e {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), testenv.Get(t).PostgresURL(t))
+	pgURL := testenv.Get(t).PostgresURL(t)
+	pool, err := pgxpool.New(context.Background(), pgURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +72,10 @@ func startE2E(t *testing.T) *e2e {
 	st := storage.New(pool)
 	l := ledger.New(pool, ledger.Options{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lm := links.Maker{AllowedHosts: []string{"shop.example"}, TrackerBase: "http://go.example", Shop: "https://shop.example/"}
 	env := testenv.Get(t)
 	chDB := env.ClickHouseDB(t)
+	plat := newPlatform(t, pgURL, env.ClickHouseAddr(), chDB)
+	lm := links.Maker{AllowedHosts: []string{"127.0.0.1"}, TrackerBase: plat.trackerBase(), Shop: plat.shop.srv.URL + "/"}
 	rep, err := reports.Open(context.Background(), env.ClickHouseAddr(), chDB)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +111,7 @@ func startE2E(t *testing.T) *e2e {
 		}
 	}
 	return &e2e{t: t, base: srv.URL, pool: pool, store: st, led: l, ctx: ctx, shots: os.Getenv("AFF_SCREENSHOTS_DIR"),
-		chAddr: env.ClickHouseAddr(), chDB: chDB}
+		chAddr: env.ClickHouseAddr(), chDB: chDB, plat: plat}
 }
 
 func (e *e2e) run(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -208,26 +173,107 @@ func (e *e2e) logout() {
 	e.run("logout", chromedp.Click(chromedp.CSS(`header form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.CSS(`#login-form`)))
 }
 
+// visitorUA is the visitor's user agent: an ordinary desktop Chrome.
+const visitorUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
+
+// waitForText reloads url until the text of sel contains every one of
+// wants (data that arrives asynchronously, such as ClickHouse rows written
+// by the sink), for up to 60 s.
+func (e *e2e) waitForText(what, url, sel string, wants ...string) {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		e.run(what, chromedp.Navigate(url))
+		got := e.text(sel)
+		missing := ""
+		for _, w := range wants {
+			if !strings.Contains(got, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: no %q within 60 s in %.600q", what, missing, got)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// visitorClick returns the id of the one click the tracker sink wrote to
+// ClickHouse for the device token; it must be the partner's and no bot's.
+func (e *e2e) visitorClick(device string, partnerID int64) string {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{e.chAddr}, Auth: clickhouse.Auth{Database: e.chDB}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.Query(ctx, "SELECT click_id, partner_id, bot FROM "+e.chDB+".clicks WHERE device_token = ?", device)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	type click struct {
+		id, partner string
+		bot         uint8
+	}
+	var got []click
+	for rows.Next() {
+		var c click
+		if err := rows.Scan(&c.id, &c.partner, &c.bot); err != nil {
+			e.t.Fatal(err)
+		}
+		got = append(got, c)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].partner != strconv.FormatInt(partnerID, 10) || got[0].bot != 0 {
+		e.t.Fatalf("clicks of the visitor's device in ClickHouse: %+v, want one non-bot click of partner %d", got, partnerID)
+	}
+	return got[0].id
+}
+
 func (e *e2e) text(sel string) string {
 	e.t.Helper()
 	e.run("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
 	return strings.TrimSpace(value(e, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
 }
 
-// TestBrowserPartnerJourney drives Debian's chromium through: a partner
-// applies → the admin approves → the partner logs in, generates a product
-// link and copies it → an order is settled for them (seeded as the
-// settler writes it) → the admin approves the commission → the partner
-// sees 90 % available and 10 % reserved → requests a payout → the admin
-// marks it paid → the partner sees it under payouts.
+// TestBrowserPartnerJourney drives Debian's chromium through the whole
+// product with the real tracker and settler processes: a partner applies →
+// the admin approves → the partner logs in, generates a product link and
+// copies it → a visitor (another browser profile) follows the copied link
+// through `tracker serve` to the shop and orders; the shop posts the
+// order to the tracker's /v1/orders → `tracker sink` brings the click to
+// ClickHouse → `settler run` attributes the order to the click and
+// computes the commission → the admin sees the attribution and approves →
+// the partner sees 90 % available and 10 % reserved, and the click, order
+// and commission in the charts → requests a payout → the admin marks it
+// paid → the partner sees it under payouts.
 func TestBrowserPartnerJourney(t *testing.T) {
+	type built struct {
+		tracker, settler string
+		err              error
+	}
+	builds := make(chan built, 1)
+	go func() { // meanwhile the browser applies and approves
+		tr, se, err := buildBinaries()
+		builds <- built{tr, se, err}
+	}()
 	e := startE2E(t)
 	ctx := context.Background()
 	hash, _ := auth.Hasher{Cost: 4}.Hash("admin-password-1")
 	if _, err := e.store.CreateAdmin(ctx, "admin@example.com", hash); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.ImportProducts(ctx, []storage.Product{{ID: "p-1", Name: "Blue shoe", URL: "https://shop.example/p/1", CategoryID: "shoes"}}); err != nil {
+	shopURL := e.plat.shop.srv.URL
+	if err := e.store.ImportProducts(ctx, []storage.Product{{ID: "p-1", Name: "Blue shoe", URL: shopURL + "/p/1", CategoryID: "shoes"}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -256,12 +302,20 @@ func TestBrowserPartnerJourney(t *testing.T) {
 	}
 	e.logout()
 
+	// The tracker (edge and sink) runs from here on.
+	b := <-builds
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	e.plat.start(t, b.tracker, b.settler)
+
 	// 3. The partner logs in, generates a product link and copies it.
+	tracking := e.plat.trackerBase() + "/r/"
 	e.login("serdar@example.com", "serdar-secret-pw")
 	e.run("links", chromedp.Navigate(e.base+"/partner/links"), chromedp.WaitVisible(chromedp.CSS(`#product-link`)),
 		chromedp.SetValue(chromedp.CSS(`#product-link select[name=product_id]`), "p-1"),
 		chromedp.Submit(chromedp.CSS(`#product-link`)))
-	if got := e.text("#flash"); !strings.HasPrefix(got, "Link ready: http://go.example/r/") {
+	if got := e.text("#flash"); !strings.HasPrefix(got, "Link ready: "+tracking) {
 		t.Fatalf("after generating: %q", got)
 	}
 	link := e.text(`#links code.link`)
@@ -269,26 +323,72 @@ func TestBrowserPartnerJourney(t *testing.T) {
 	copied := value(e, "copied attribute", chromedp.AttributeValue(chromedp.CSS(`#links button.copy`), "data-copied")).Value
 	// What the system clipboard holds now (the page was granted clipboard-read).
 	clip := value(e, "clipboard", chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
-	if copied != link || clip != link || !strings.HasPrefix(link, "http://go.example/r/") {
+	if copied != link || clip != link || !strings.HasPrefix(link, tracking) {
 		t.Fatalf("copied %q, clipboard %q, want the link %q", copied, clip, link)
 	}
 	e.shot("partner-links")
-
-	// 4. An order of theirs is settled (the settler's writes, seeded here).
+	e.logout()
 	p, err := e.store.UserByEmail(ctx, "serdar@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.seedSettledOrder("o-100", p.PartnerID, 2000) // 20.00 EUR commission
-	e.seedClicks(p.PartnerID, 30)
+
+	// 4. A visitor (a fresh browser profile: no cookies) follows the
+	// copied link: the tracker sets its device cookie and redirects to the
+	// product page; they buy, and the shop posts the order to the tracker.
+	vctx, closeVisitor := chromedp.NewContext(e.ctx, chromedp.WithNewBrowserContext())
+	defer closeVisitor()
+	visit := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		c, cancel := context.WithTimeout(vctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(c, actions...); err != nil {
+			loc, _ := chromedp.Run(vctx, chromedp.Location())
+			t.Fatalf("visitor: %s: %v (at %s)", what, err, loc)
+		}
+	}
+	// An ordinary desktop browser, not HeadlessChrome: the tracker flags
+	// crawler user agents as bots, and bot clicks earn nothing.
+	if _, err := chromedp.Call(vctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: visitorUA}); err != nil {
+		t.Fatalf("visitor user agent: %v", err)
+	}
+	visit("follow the link", chromedp.Navigate(clip), chromedp.WaitVisible(chromedp.CSS(`#buy`)))
+	if loc, _ := chromedp.Run(vctx, chromedp.Location()); loc != shopURL+"/p/1" {
+		t.Fatalf("the link %s led to %s, want the product page %s/p/1", clip, loc, shopURL)
+	}
+	visit("buy", chromedp.Click(chromedp.CSS(`#buy button`)), chromedp.WaitVisible(chromedp.CSS(`#thanks`)))
+	orders := e.plat.shop.placed()
+	if len(orders) != 1 || orders[0].DeviceToken == "" {
+		t.Fatalf("the shop placed %+v, want one order carrying the tracker's device cookie", orders)
+	}
+	order := orders[0]
+	closeVisitor()
+
+	// The sink brings the click to ClickHouse; once its watermark has
+	// passed the order time, one settlement pass decides the order.
+	e.plat.waitWatermark(t, e.pool, order.At)
+	clickID := e.visitorClick(order.DeviceToken, p.PartnerID)
+	e.plat.settlerRun(t)
+
+	e.login("serdar@example.com", "serdar-secret-pw")
 	e.run("home before approval", chromedp.Navigate(e.base+"/partner"))
 	if got := e.text("#pending"); got != "20.00 EUR" {
-		t.Fatalf("pending before approval = %q", got)
+		t.Fatalf("pending before approval = %q, want 20.00 EUR (10 %% of the 200.00 order)", got)
 	}
+	// The charts (ClickHouse): the visitor's click, and the order and its
+	// commission once the sink has the settler's commission facts.
+	e.waitForText("partner charts", e.base+"/partner", "main",
+		"Clicks per day (total 1)", "Orders per day (total 1)", "Commission per day (total 20.00 EUR)")
 	e.logout()
 
-	// 5. The admin approves the commission (bulk form).
+	// The admin sees how the order was attributed: to the visitor's click.
 	e.login("admin@example.com", "admin-password-1")
+	e.run("order", chromedp.Navigate(e.base+"/admin/orders/"+order.OrderID))
+	if got, want := e.text("#attribution"), fmt.Sprintf("Rule device → partner #%d · click %s", p.PartnerID, clickID); !strings.HasPrefix(got, want) {
+		t.Fatalf("attribution of %s = %q, want %q", order.OrderID, got, want)
+	}
+
+	// 5. The admin approves the commission (bulk form).
 	e.run("commissions", chromedp.Navigate(e.base+"/admin/commissions?state=pending"), chromedp.WaitVisible(chromedp.CSS(`input[name=ids]`)))
 	e.shot("admin-commissions")
 	e.run("approve commission", chromedp.Click(chromedp.CSS(`#select-all`)), chromedp.Click(chromedp.CSS(`form[action="/admin/commissions/approve"] button`)))
@@ -302,9 +402,6 @@ func TestBrowserPartnerJourney(t *testing.T) {
 	e.run("home", chromedp.Navigate(e.base+"/partner"))
 	if av, rs := e.text("#available"), e.text("#reserved"); av != "18.00 EUR" || rs != "2.00 EUR" {
 		t.Fatalf("available %q reserved %q, want 18.00 and 2.00 EUR", av, rs)
-	}
-	if got := e.text("main"); !strings.Contains(got, "Clicks per day") {
-		t.Fatalf("partner home has no charts: %.300q", got)
 	}
 	e.shot("partner-home")
 	e.run("bank", chromedp.Navigate(e.base+"/partner/bank"),
@@ -339,25 +436,5 @@ func TestBrowserPartnerJourney(t *testing.T) {
 	e.run("home after payout", chromedp.Navigate(e.base+"/partner"))
 	if got := e.text("#paid-out"); got != "18.00 EUR" {
 		t.Fatalf("paid out = %q", got)
-	}
-}
-
-func (e *e2e) seedSettledOrder(orderID string, partnerID, amountMinor int64) {
-	e.t.Helper()
-	ctx := context.Background()
-	exec := func(q string, args ...any) {
-		e.t.Helper()
-		if _, err := e.pool.Exec(ctx, q, args...); err != nil {
-			e.t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`INSERT INTO orders (order_id, currency, placed_at, settled_revision) VALUES ($1, 'EUR', now(), 1)`, orderID)
-	exec(`INSERT INTO order_lines (order_id, line_id, product_id, quantity, unit_price_minor) VALUES ($1, '1', 'p-1', 1, $2)`, orderID, amountMinor*10)
-	exec(`INSERT INTO attributions (order_id, version, partner_id, rule, click_id) VALUES ($1, 1, $2, 'device', '01890000-0000-7000-8000-000000000001')`, orderID, partnerID)
-	exec(`INSERT INTO commissions (order_id, line_id, attribution_version, partner_id, currency, base_minor, rate_upct, rate_rule, amount_minor, accrual_transfer_key, ledger_ref)
-		VALUES ($1, '1', 1, $2, 'EUR', $3, 10000000, 'program_default', $4, 'accrue:' || $1 || '/1/1', $1 || '/1/1')`, orderID, partnerID, amountMinor*10, amountMinor)
-	if _, err := e.led.Accrue(ctx, ledger.AccrueParams{Key: "accrue:" + orderID + "/1/1", PartnerID: strconv.FormatInt(partnerID, 10),
-		Currency: "EUR", AmountMinor: amountMinor, CommissionID: orderID + "/1/1"}); err != nil {
-		e.t.Fatal(fmt.Errorf("accrue: %w", err))
 	}
 }
