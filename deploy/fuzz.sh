@@ -23,7 +23,19 @@ for mod in $($GO list -m -f '{{.Dir}}'); do
 		}
 		for name in $names; do
 			targets=$((targets + 1))
-			if out=$(cd "$mod" && $GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1); then
+			ok=0
+			for try in 1 2; do
+				if out=$(cd "$mod" && $GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1); then
+					ok=1
+					break
+				fi
+				# A found crasher is written to testdata/fuzz: a real failure.
+				# Without one, the fuzzing engine itself gave up (a worker
+				# "hung" on an overloaded machine): try once more.
+				grep -q 'Failing input written to' <<<"$out" && break
+				((try == 1)) && say "retry $pkg $name: the run failed without a failing input:" && tail -n 5 <<<"$out"
+			done
+			if ((ok)); then
 				say "ok   $pkg $name ($(grep -o 'execs: [0-9]*' <<<"$out" | tail -n 1))"
 			else
 				say "FAIL $pkg $name:"

@@ -80,7 +80,7 @@ func Parse(path []byte) (kind Kind, key, rest []byte) {
 	if !ValidKey(first) {
 		return Unknown, nil, nil
 	}
-	if after == nil || len(after) == 0 {
+	if len(after) == 0 {
 		// "/serdar" or "/serdar/": the partner's site link.
 		return Slug, first, nil
 	}

@@ -59,12 +59,11 @@ type Options struct {
 
 // Server handles tracker requests. Create it with New.
 type Server struct {
-	o        Options
-	shop     []byte
-	keyHash  [][sha256.Size]byte
-	scratch  sync.Pool
-	m        serverMetrics
-	spoolAge func() time.Duration
+	o       Options
+	shop    []byte
+	keyHash [][sha256.Size]byte
+	scratch sync.Pool
+	m       serverMetrics
 }
 
 type serverMetrics struct {
