@@ -39,8 +39,8 @@ bench-tracker: build ## wrk load: tracker serve vs a bare fasthttp 302, same run
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $(MODULES) deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	for m in $(MODULES) deploy/devstack; do (cd $$m && $(GO) vet ./...) || exit 1; done
-	for m in $(MODULES) deploy/devstack; do (cd $$m && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...) || exit 1; done
+	for m in $(MODULES) deploy/devstack deploy/check; do (cd $$m && $(GO) vet ./...) || exit 1; done
+	for m in $(MODULES) deploy/devstack deploy/check; do (cd $$m && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...) || exit 1; done
 
 clean:
 	rm -rf $(BIN)
