@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -70,7 +71,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (*demoFlags, error) {
 	fs.Uint64Var(&d.seed, "seed", 1, "simulator seed: the same seed plays the same visits and orders")
 	fs.Float64Var(&d.rate, "rate", 20, "simulator requests per second")
 	fs.DurationVar(&d.duration, "duration", 0, "stop everything after this long (0: run until Ctrl-C)")
-	fs.StringVar(&d.autoApprove, "auto-approve", "30s", "program setting auto_approve_after: approval this long after delivery")
+	fs.StringVar(&d.autoApprove, "auto-approve", "20s", "program setting auto_approve_after: approval this long after delivery")
 	fs.StringVar(&d.reservePeriod, "reserve-period", "2m", "program setting reserve_period: reserve released this long after approval")
 	fs.StringVar(&d.schedule, "settle-every", "5s", "how often the settler settles, approves, releases reserves and relays")
 	if err := fs.Parse(args); err != nil {
@@ -201,7 +202,11 @@ func demoStack(ctx context.Context, d *demoFlags, stdout io.Writer) ([]service, 
 	if err != nil {
 		return svcs, err
 	}
-	return svcs, createDatabase(ctx, &d.st)
+	if err := createDatabase(ctx, &d.st); err != nil {
+		return svcs, err
+	}
+	b, _ := json.MarshalIndent(&d.st, "", "  ")
+	return svcs, os.WriteFile(statePath(d.dir), b, 0o644)
 }
 
 func portOf(addr string) int {

@@ -74,9 +74,8 @@ var (
 )
 
 // TestDemo runs the devstack binary's demo on free ports with fast
-// settlement, checks
-// that the dashboard shows clicks and settled (approved, credited)
-// commissions, runs `devstack simulate` alone against the same tracker,
+// settlement, checks that the dashboard shows clicks and settled (approved,
+// credited) commissions, runs `devstack simulate` alone against the same tracker,
 // then stops the demo as Ctrl-C would and checks that no process it
 // started remains.
 func TestDemo(t *testing.T) {
