@@ -295,9 +295,15 @@ func ServeWith(ctx context.Context, cfg *config.Config, opts Options, log *slog.
 func consume(ctx context.Context, c *ingest.Consumer, log *slog.Logger) {
 	backoff := time.Second
 	for ctx.Err() == nil {
+		began, before := time.Now(), c.Totals()
 		err := c.Run(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if c.Totals() != before || time.Since(began) > time.Minute {
+			// It worked for a while before failing: a new fault, so
+			// start from the shortest wait again.
+			backoff = time.Second
 		}
 		log.Error("ingest failed; retrying", "error", err, "in", backoff)
 		select {
