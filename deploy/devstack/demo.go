@@ -136,6 +136,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	env, secrets := demoEnv(d)
+	if err := createTopics(ctx, fmt.Sprintf("127.0.0.1:%d", d.st.KafkaPort), "aff.", 4); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "demo: settler migrate\n")
 	if err := runBinary(ctx, d, env, "migrate", nil, filepath.Join(d.bin, "settler"), "migrate"); err != nil {
 		return err
