@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -44,6 +46,12 @@ type Options struct {
 	// MaxTxAttempts bounds the tries of one batch on serialization
 	// failures, deadlocks and concurrent inserts; default 5.
 	MaxTxAttempts int
+	// Workers is how many order batches of one pass run at once, each in
+	// its own transaction; default 2. Batches lock their orders (SKIP
+	// LOCKED), so workers never take the same order; their ledger writes
+	// serialize on the ledger's account locks, the rest of a batch (reads,
+	// attribution lookups, commission and fact inserts) overlaps.
+	Workers int
 }
 
 func (o *Options) defaults() {
@@ -58,6 +66,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxTxAttempts <= 0 {
 		o.MaxTxAttempts = 5
+	}
+	if o.Workers <= 0 {
+		o.Workers = 2
 	}
 }
 
@@ -191,22 +202,57 @@ func (s *Settler) Settle(ctx context.Context, now time.Time) (Counts, error) {
 			break
 		}
 	}
-	cur := cursor{}
-	for i := 0; ; i++ {
-		if i >= s.opts.MaxBatches {
-			return total, fmt.Errorf("order step stopped after %d batches", i)
+	c, err := s.settleOrders(ctx, now)
+	total.add(c)
+	return total, err
+}
+
+// settleOrders runs the order step with opts.Workers workers, each walking
+// the changed orders in keyset order from the start; a worker skips the
+// orders another one holds and stops at its first short batch.
+func (s *Settler) settleOrders(ctx context.Context, now time.Time) (Counts, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		total    Counts
+		firstErr error
+		batches  atomic.Int64
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+			cancel()
 		}
-		c, next, n, err := s.orderBatch(ctx, now, cur)
-		total.add(c)
-		if err != nil {
-			return total, fmt.Errorf("cannot settle orders: %w", err)
-		}
-		if n < s.opts.BatchSize {
-			break
-		}
-		cur = next
 	}
-	return total, nil
+	for range s.opts.Workers {
+		wg.Go(func() {
+			cur := cursor{}
+			for {
+				if n := batches.Add(1); n > int64(s.opts.MaxBatches) {
+					fail(fmt.Errorf("order step stopped after %d batches", s.opts.MaxBatches))
+					return
+				}
+				c, next, n, err := s.orderBatch(ctx, now, cur)
+				mu.Lock()
+				total.add(c)
+				mu.Unlock()
+				if err != nil {
+					fail(fmt.Errorf("cannot settle orders: %w", err))
+					return
+				}
+				if n < s.opts.BatchSize {
+					return
+				}
+				cur = next
+			}
+		})
+	}
+	wg.Wait()
+	return total, firstErr
 }
 
 // checkedRate converts a stored *_upct column (micro-percent, money.Rate's
