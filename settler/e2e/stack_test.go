@@ -36,8 +36,13 @@ import (
 	"github.com/openaff/affiliate/pkg/testenv"
 )
 
-// binDir holds the binaries TestMain builds.
-var binDir string
+// binDir holds the binaries TestMain builds; built is closed when the
+// build has finished, with buildErr set on failure.
+var (
+	binDir   string
+	built    = make(chan struct{})
+	buildErr error
+)
 
 func TestMain(m *testing.M) {
 	code := func() int {
@@ -48,26 +53,16 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binDir = dir
-		if !listingOnly() {
-			if err := build(dir); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-		}
-		code := testenv.Main(m)
-		theStack.stop()
+		// The build and the servers' start overlap.
+		go func() { buildErr = build(dir); close(built) }()
+		code := testenv.Main(m, testenv.Prestart(testenv.PostgresService, testenv.ClickHouseService, testenv.KafkaService))
+		<-built
+		// The servers are gone by now: kill the processes rather than wait
+		// for their graceful stop against them.
+		theStack.kill()
 		return code
 	}()
 	os.Exit(code)
-}
-
-func listingOnly() bool {
-	for _, a := range os.Args[1:] {
-		if strings.HasPrefix(a, "-test.list") {
-			return true
-		}
-	}
-	return false
 }
 
 // build compiles the three binaries of the product into dir (the workspace
@@ -134,6 +129,10 @@ func (s *stack) get(t *testing.T) *stack {
 }
 
 func (s *stack) start(t *testing.T) error {
+	<-built
+	if buildErr != nil {
+		return buildErr
+	}
 	env := testenv.Get(t)
 	s.dir = binDir
 	stamp := time.Now().UnixNano()
@@ -257,22 +256,15 @@ func (s *stack) launch(name, bin string, args ...string) error {
 	return nil
 }
 
-// stop ends the processes: SIGTERM, then SIGKILL after a few seconds.
-func (s *stack) stop() {
+// kill ends the processes.
+func (s *stack) kill() {
 	s.mu.Lock()
 	procs := s.procs
 	s.procs = nil
 	s.mu.Unlock()
 	for _, p := range procs {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, p := range procs {
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		_ = p.cmd.Process.Kill()
+		<-p.done
 		p.log.Close()
 	}
 	if s.pg != nil {
