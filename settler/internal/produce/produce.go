@@ -6,10 +6,11 @@ package produce
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/openaff/affiliate/pkg/kafkatopic"
 )
 
 // MaxAttempts bounds the tries of Write.
@@ -50,55 +51,9 @@ func temporary(err error) bool {
 	return false
 }
 
-// EnsureTopics creates the topics that do not exist yet, with the
-// cluster's default partition count and replication factor, and waits
-// (bounded by ctx) until every partition of each has a leader. A consumer
-// group over a missing topic can stall in kafka-go until the next
-// rebalance, so the settler makes its topics exist before it joins.
+// EnsureTopics creates the topics that do not exist yet and waits until
+// each has leaders (pkg/kafkatopic), so the settler's group joins topics
+// that exist.
 func EnsureTopics(ctx context.Context, brokers []string, topics []string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
-	req := &kafka.CreateTopicsRequest{}
-	for _, t := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: -1, ReplicationFactor: -1})
-	}
-	res, err := client.CreateTopics(ctx, req)
-	if err != nil {
-		return fmt.Errorf("cannot create topics: %w", err)
-	}
-	for t, err := range res.Errors {
-		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-			return fmt.Errorf("cannot create topic %s: %w", t, err)
-		}
-	}
-	for attempt := 0; ; attempt++ {
-		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-		if err == nil && allLed(meta, len(topics)) {
-			return nil
-		}
-		if attempt >= 4*MaxAttempts {
-			return fmt.Errorf("topics %v have no leaders yet: %v", topics, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-func allLed(meta *kafka.MetadataResponse, want int) bool {
-	if len(meta.Topics) != want {
-		return false
-	}
-	for _, t := range meta.Topics {
-		if t.Error != nil || len(t.Partitions) == 0 {
-			return false
-		}
-		for _, p := range t.Partitions {
-			if p.Error != nil || p.Leader.Host == "" {
-				return false
-			}
-		}
-	}
-	return true
+	return kafkatopic.Ensure(ctx, brokers, topics)
 }

@@ -1,11 +1,14 @@
 package sink_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/segmentio/kafka-go"
+
 	"github.com/openaff/affiliate/pkg/testenv"
 	"github.com/openaff/affiliate/tracker/internal/sink"
 )
@@ -56,4 +59,40 @@ func TestGracefulShutdownFlushes(t *testing.T) {
 	if n := set2.GetOrCreateCounter(`aff_sink_read_messages_total`).Get(); n != 0 {
 		t.Fatalf("second sink read %d messages, want 0 (offsets not committed on shutdown)", n)
 	}
+}
+
+// TestStartsBeforeItsTopicsExist: a sink started on a fresh cluster, before
+// anything created its topics, creates them, joins, and reads what is
+// produced afterwards (a kafka-go group over a missing topic would otherwise
+// get none of its partitions until the next rebalance).
+func TestStartsBeforeItsTopicsExist(t *testing.T) {
+	env := testenv.Get(t)
+	brokers, prefix := env.KafkaBrokers(), env.TopicPrefix(t)
+	conn, db := clickhouseDB(t, env.ClickHouseAddr())
+	set := metrics.NewSet()
+	stop := startSink(t, sink.Config{
+		Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(), ClickHouseDB: db,
+		PostgresURL: env.PostgresURL(t), BatchRows: 1000, BatchWait: 100 * time.Millisecond, Metrics: set,
+	})
+	defer stop()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	waitFor(t, 60*time.Second, "the sink created its topics", func() (bool, string) {
+		meta, err := client.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{prefix + "clicks", prefix + "orders"}})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, tp := range meta.Topics {
+			if tp.Error != nil {
+				return false, tp.Error.Error()
+			}
+		}
+		return len(meta.Topics) == 2, fmt.Sprint(len(meta.Topics))
+	})
+	f := newFixture(200, 20, time.Now().UTC().Add(-time.Hour).Truncate(time.Second))
+	f.produceAll(t, brokers, prefix)
+	want := fmt.Sprintf("clicks=%d bot=%d orders=%d commissions=%d identities=%d", f.humanClicks, f.botClicks, f.placedOrders, 20, 20)
+	waitFor(t, 60*time.Second, "every event in ClickHouse", func() (bool, string) {
+		got := reportCounts(t, conn)
+		return got == want, got + ", want " + want
+	})
 }

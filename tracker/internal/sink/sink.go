@@ -24,8 +24,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/openaff/affiliate/pkg/events"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/openaff/affiliate/pkg/events"
+	"github.com/openaff/affiliate/pkg/kafkatopic"
 )
 
 // Topics are the short names of the consumed topics.
@@ -210,6 +212,14 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	for i, t := range Topics {
 		topics[i] = cfg.TopicPrefix + t
 	}
+	// A group over a topic that does not exist yet gets none of its
+	// partitions until the next rebalance: create the topics first. Kafka
+	// down at start is not fatal; the reader retries on its own.
+	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := kafkatopic.Ensure(ensureCtx, cfg.Brokers, append(topics[:len(topics):len(topics)], cfg.TopicPrefix+"dlq")); err != nil {
+		s.log.Warn("cannot make sure the topics exist; joining the group anyway", "error", err)
+	}
+	cancel()
 	s.reader = kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     cfg.Brokers,
 		GroupID:     cfg.GroupID,
