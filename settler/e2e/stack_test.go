@@ -129,10 +129,12 @@ func (s *stack) get(t *testing.T) *stack {
 }
 
 func (s *stack) start(t *testing.T) error {
+	began := time.Now()
 	<-built
 	if buildErr != nil {
 		return buildErr
 	}
+	t.Logf("waited %s for the build of the binaries", time.Since(began).Round(time.Millisecond))
 	env := testenv.Get(t)
 	s.dir = binDir
 	stamp := time.Now().UnixNano()
@@ -292,13 +294,24 @@ func (s *stack) logTails() string {
 	return b.String()
 }
 
-// settle waits until the sink's clicks watermark has passed every event
-// sent so far (plus a margin for clicks still in the tracker's producer
-// batch), then runs `settler run` as a process and requires exit 0.
+// settle waits until the tracker has handed every click to Kafka (its
+// metrics) and the sink's clicks watermark has passed that moment, then
+// runs `settler run` as a process and requires exit 0.
 func (s *stack) settle(t *testing.T) {
 	t.Helper()
-	after := time.Now().Add(300 * time.Millisecond)
 	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := s.trackerMetrics(t)
+		clicks, produced := m[`tracker_redirects_total{outcome="click"}`], m["tracker_clicks_produced_total"]
+		if produced >= clicks {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tracker produced %v of %v clicks within 30 s (metrics %v)", produced, clicks, m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	after := time.Now()
 	for {
 		var wm time.Time
 		err := s.pg.QueryRow(context.Background(), `SELECT watermark FROM sink_watermarks WHERE topic = 'clicks'`).Scan(&wm)
@@ -320,6 +333,29 @@ func (s *stack) settle(t *testing.T) {
 		t.Fatalf("settler run: %v\n%s", err, out)
 	}
 	t.Logf("settler run took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// trackerMetrics reads the tracker's Prometheus counters.
+func (s *stack) trackerMetrics(t *testing.T) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(s.trackerURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, l := range strings.Split(string(data), "\n") {
+		name, val, ok := strings.Cut(l, " ")
+		if !ok || strings.HasPrefix(l, "#") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(val, &v); err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // adminDo calls the admin JSON API with the admin token; it decodes the
