@@ -5,7 +5,8 @@
 // The cookie value is "<token>.<mac>", where token is 22 characters (16
 // random bytes) and mac is 22 characters (the first 16 bytes of
 // HMAC-SHA256(secret, token)). The device token carried in events is the
-// 22-character token part only; the signature never leaves the tracker.
+// whole cookie value (the tracker's clicks carry it, and the shop reads the
+// first-party cookie and sends it back as device_token; see the README).
 //
 // Signing uses the first secret; verification accepts any secret, so a
 // secret can be rotated (put the new one first, keep the old one after it)
