@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -358,17 +359,36 @@ func allLed(meta *kafka.MetadataResponse) bool {
 	return true
 }
 
-// waitWatermark waits until the sink's clicks watermark (sink_watermarks,
-// what the settler waits for) has passed at: every click up to then is in
-// ClickHouse.
-func (p *platform) waitWatermark(t *testing.T, pool *pgxpool.Pool, at time.Time) {
+// waitSettleable waits until the tracker has handed every click it
+// recorded to Kafka (its metrics: clicks wait in a queue, or a spool, on
+// their way) and then until the sink's clicks watermark (sink_watermarks,
+// what the settler waits for) has passed both that moment and at: every
+// click until then is in ClickHouse. The watermark alone is not enough: it
+// counts a caught-up partition as "everything until now", which cannot
+// see clicks still inside the tracker.
+func (p *platform) waitSettleable(t *testing.T, pool *pgxpool.Pool, at time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
+	for {
+		p.serve.alive(t)
+		m := p.trackerMetrics(t)
+		clicks, produced := m[`tracker_redirects_total{outcome="click"}`], m["tracker_clicks_produced_total"]
+		if clicks > 0 && produced >= clicks {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tracker produced %v of %v clicks within 60 s", produced, clicks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if now := time.Now(); now.After(at) {
+		at = now
+	}
 	var wm time.Time
 	for {
 		p.sink.alive(t)
 		err := pool.QueryRow(context.Background(), `SELECT watermark FROM sink_watermarks WHERE topic = 'clicks'`).Scan(&wm)
-		if err == nil && !wm.Before(at) {
+		if err == nil && wm.After(at) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -376,6 +396,32 @@ func (p *platform) waitWatermark(t *testing.T, pool *pgxpool.Pool, at time.Time)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// trackerMetrics reads the counters of the tracker's GET /metrics.
+func (p *platform) trackerMetrics(t *testing.T) map[string]float64 {
+	t.Helper()
+	res, err := http.Get(p.trackerBase() + "/metrics")
+	if err != nil {
+		t.Fatalf("tracker metrics: %v", err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("tracker metrics: %s %v", res.Status, err)
+	}
+	out := map[string]float64{}
+	for _, l := range strings.Split(string(data), "\n") {
+		name, val, ok := strings.Cut(l, " ")
+		if !ok || strings.HasPrefix(l, "#") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(val, &v); err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // settlerRun runs `settler run` once as a process and fails t unless it
