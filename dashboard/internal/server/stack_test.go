@@ -66,8 +66,10 @@ func buildBinaries() (tracker, settler string, err error) {
 	return binaries.tracker, binaries.settler, binaries.err
 }
 
-// removeBinaries deletes what buildBinaries built.
+// removeBinaries deletes what buildBinaries built, after waiting for a
+// build still running (a test that failed early leaves one behind).
 func removeBinaries() {
+	binaries.once.Do(func() {})
 	if binaries.dir != "" {
 		os.RemoveAll(binaries.dir)
 	}
