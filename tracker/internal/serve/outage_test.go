@@ -111,9 +111,9 @@ func TestBrokerOutage15sUnderClickLoad(t *testing.T) {
 		t.Fatalf("only %d requests while the broker was down: the load did not run", during)
 	}
 	// A handler that waited for Kafka would take the write timeout (2 s)
-	// or the whole outage.
-	if worst > 1500*time.Millisecond {
-		t.Fatalf("slowest request took %v: the handler waited for Kafka", worst)
+	// or the whole outage; the bounds leave room for a loaded machine.
+	if p99 > time.Second || worst > 5*time.Second {
+		t.Fatalf("latency p99 %v, max %v: the handler waited for Kafka", p99, worst)
 	}
 
 	// The spool took the outage; its bytes per click size the spool.
