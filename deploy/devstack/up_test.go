@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openaff/affiliate/pkg/services"
+	"github.com/openaff/affiliate/pkg/testenv"
 )
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine and the test.
@@ -39,7 +40,13 @@ func (s *syncBuffer) String() string {
 // upArgs returns `up` arguments on free ports in dir.
 func upArgs(t *testing.T, dir string) []string {
 	t.Helper()
-	args := []string{"up", "-dir", dir, "-kafka", "kfake"}
+	// The broker the rest of the tests use: Apache Kafka, or kfake with
+	// AFF_TEST_KAFKA=kfake (pkg/testenv's switch).
+	kind := testenv.Apache
+	if os.Getenv(testenv.KafkaEnv) == testenv.Kfake {
+		kind = testenv.Kfake
+	}
+	args := []string{"up", "-dir", dir, "-kafka", kind}
 	for _, f := range []string{"-pg-port", "-ch-port", "-ch-http-port", "-kafka-port"} {
 		p, err := services.FreePort()
 		if err != nil {
