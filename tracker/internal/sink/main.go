@@ -24,6 +24,7 @@ func Main(ctx context.Context, args []string) error {
 	batchWait := fs.Duration("batch-wait", time.Second, "flush a batch at most this long after its first message (e.g. 1s, 500ms)")
 	retryMax := fs.Duration("retry-max", 30*time.Second, "longest backoff between insert retries while ClickHouse refuses")
 	wmInterval := fs.Duration("watermark-interval", 5*time.Second, "how often watermarks and lag are refreshed")
+	wmDelay := fs.Duration("watermark-delay", 5*time.Second, "held back from the watermark of a caught-up partition: the longest an event may take from the tracker to Kafka while Kafka is healthy")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long the final flush may take on shutdown")
 	fetchMax := fs.Int("fetch-max-bytes", 16<<20, "largest fetch from one partition, in bytes")
 	parallel := fs.Int("insert-parallelism", 2, "INSERTs of one table run at once (each of at least 10000 rows)")
@@ -69,6 +70,7 @@ func Main(ctx context.Context, args []string) error {
 		BatchWait:         *batchWait,
 		RetryMax:          *retryMax,
 		WatermarkInterval: *wmInterval,
+		WatermarkDelay:    *wmDelay,
 		ShutdownTimeout:   *shutdown,
 		FetchMaxBytes:     *fetchMax,
 		InsertParallelism: *parallel,

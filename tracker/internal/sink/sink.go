@@ -50,6 +50,13 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// WatermarkInterval is how often the watermarks and lag are refreshed.
 	WatermarkInterval time.Duration
+	// WatermarkDelay is held back from the watermark of a caught-up
+	// partition: an event reaches Kafka some time after it happened (the
+	// tracker's batch wait and write retries, a few seconds at most while
+	// Kafka is healthy), so "everything Kafka held at T is in ClickHouse"
+	// only vouches for events up to T minus this delay. Zero holds nothing
+	// back (tests that produce directly).
+	WatermarkDelay time.Duration
 	// ShutdownTimeout bounds the final flush on shutdown.
 	ShutdownTimeout time.Duration
 	// FetchMaxBytes bounds one fetch from a partition.

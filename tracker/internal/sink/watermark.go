@@ -40,7 +40,8 @@ func (s *Sink) watermarkLoop(ctx context.Context) {
 // every topic's watermark: the minimum over its partitions of the latest
 // committed event time, where a partition whose committed offset has reached
 // its high-water mark counts as the time the high-water mark was read
-// (everything Kafka held then is in ClickHouse). The watermark only moves
+// (everything Kafka held then is in ClickHouse) minus WatermarkDelay (what
+// the producers may still hold back). The watermark only moves
 // forward. A topic with a partition that is neither caught up nor ever
 // committed keeps its previous watermark.
 func (s *Sink) refreshWatermarks(ctx context.Context, client *kafka.Client) error {
@@ -108,7 +109,7 @@ func (s *Sink) refreshTopic(ctx context.Context, client *kafka.Client, short str
 	if len(ids) == 0 {
 		return nil // topic not created yet
 	}
-	observedAt := time.Now().UTC()
+	observedAt := time.Now().UTC().Add(-s.cfg.WatermarkDelay)
 	reqs := make([]kafka.OffsetRequest, len(ids))
 	for i, id := range ids {
 		reqs[i] = kafka.LastOffsetOf(id)

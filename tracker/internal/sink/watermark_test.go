@@ -89,3 +89,29 @@ func TestWatermarkAndLag(t *testing.T) {
 		t.Fatalf("sink stop: %v", err)
 	}
 }
+
+// TestWatermarkHoldsBackTheDelay: a caught-up topic's watermark is the time
+// the sink saw the high-water mark minus WatermarkDelay, never later (events
+// still in the tracker's producer batch must not be skipped by attribution).
+func TestWatermarkHoldsBackTheDelay(t *testing.T) {
+	env := testenv.Get(t)
+	brokers, prefix := env.KafkaBrokers(), env.TopicPrefix(t)
+	pgURL := env.PostgresURL(t)
+	_, db := clickhouseDB(t, env.ClickHouseAddr())
+	createTopics(t, brokers, prefix, 2)
+	const delay = 10 * time.Minute
+	began := time.Now().UTC()
+	stop := startSink(t, sink.Config{
+		Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(), ClickHouseDB: db, PostgresURL: pgURL,
+		BatchRows: 100, BatchWait: 100 * time.Millisecond, WatermarkInterval: 200 * time.Millisecond, WatermarkDelay: delay,
+	})
+	defer stop()
+	waitFor(t, 60*time.Second, "a clicks watermark for the caught-up topic", func() (bool, string) {
+		wm := readWatermark(t, pgURL, "clicks")
+		return !wm.Before(began.Add(-delay)), wm.String()
+	})
+	time.Sleep(time.Second) // more refreshes
+	if wm, limit := readWatermark(t, pgURL, "clicks"), time.Now().UTC().Add(-delay); wm.After(limit) {
+		t.Fatalf("watermark %s is later than now minus the %s delay (%s)", wm, delay, limit)
+	}
+}
