@@ -233,13 +233,19 @@ func (k *Kafka) format(ctx context.Context) error {
 	return nil
 }
 
-// clusterID returns a random KRaft cluster id: 16 bytes, base64url, 22 chars.
+// clusterID returns a random KRaft cluster id: 16 bytes, base64url, 22
+// chars, never starting with '-' (StorageTool would read "-t -x..." as a
+// missing argument; that is 1 id in 64).
 func clusterID() (string, error) {
 	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' {
+			return id, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // Start starts the broker on its formatted log and waits until it answers.
