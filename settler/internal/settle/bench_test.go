@@ -99,8 +99,9 @@ func BenchmarkSettlePass(b *testing.B) {
 // History benchmark sizes (environment, so `go test -bench` stays usable):
 // AFF_BENCH_ORDERS orders of 3 lines each (default 20000), AFF_BENCH_CLICKS
 // clicks (default 10 per order), AFF_BENCH_NEW orders of the incremental
-// pass (default 1000). The issue's size is AFF_BENCH_ORDERS=1000000
-// AFF_BENCH_CLICKS=10000000 (settler/bench/settle.sh).
+// pass (default 1000); AFF_BENCH_BATCH and AFF_BENCH_WORKERS set the
+// settler's batch size (500) and order workers (3). The issue's size is
+// AFF_BENCH_ORDERS=1000000 AFF_BENCH_CLICKS=10000000 (settler/bench/settle.sh).
 func benchSize(b *testing.B, name string, def int) int {
 	v := os.Getenv(name)
 	if v == "" {
@@ -292,6 +293,7 @@ func BenchmarkSettleHistory(b *testing.B) {
 	clicks := benchSize(b, "AFF_BENCH_CLICKS", 10*orders)
 	fresh := benchSize(b, "AFF_BENCH_NEW", 1000)
 	batchSize := benchSize(b, "AFF_BENCH_BATCH", 500)
+	workers := benchSize(b, "AFF_BENCH_WORKERS", 3)
 	devices := 3 * (orders + fresh)
 	// Orders span 10 days after T0 whatever their number.
 	every := 10 * 24 * time.Hour / time.Duration(orders+fresh)
@@ -304,7 +306,7 @@ func BenchmarkSettleHistory(b *testing.B) {
 			b.Fatal(err)
 		}
 		f := newFixtureOn(b, pool, chtest.DB(b))
-		f.s.opts.BatchSize = batchSize
+		f.s.opts.BatchSize, f.s.opts.Workers = batchSize, workers
 		var partners []int64
 		for i := range histPartners {
 			partners = append(partners, f.partner(fmt.Sprintf("p%d", i)))

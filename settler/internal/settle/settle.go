@@ -47,7 +47,7 @@ type Options struct {
 	// failures, deadlocks and concurrent inserts; default 5.
 	MaxTxAttempts int
 	// Workers is how many order batches of one pass run at once, each in
-	// its own transaction; default 2. Batches lock their orders (SKIP
+	// its own transaction; default 3. Batches lock their orders (SKIP
 	// LOCKED), so workers never take the same order; their ledger writes
 	// serialize on the ledger's account locks, the rest of a batch (reads,
 	// attribution lookups, commission and fact inserts) overlaps.
@@ -68,7 +68,7 @@ func (o *Options) defaults() {
 		o.MaxTxAttempts = 5
 	}
 	if o.Workers <= 0 {
-		o.Workers = 2
+		o.Workers = 3
 	}
 }
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The settlement benchmark of issue 6: one full pass (settle, auto-approve,
+# reserve release; ingest and the outbox relay excluded) over ORDERS orders
+# of 3 lines against CLICKS clicks, then an incremental pass over NEW new
+# orders and a pass that finds nothing new. Real Postgres and ClickHouse from
+# pkg/testenv (fsync off), started by the test binary and removed after.
+#
+#   settler/bench/settle.sh                    # 1M orders, 10M clicks (the issue's size)
+#   ORDERS=20000 settler/bench/settle.sh       # quick (10 clicks per order unless CLICKS is set)
+#
+# Figures: s/full-pass, orders/s, peak-RSS-MB (this process: the settler's
+# side), cpu-s/full-pass (CPU of the test process plus the Postgres and
+# ClickHouse servers it started), s/incr-pass and incr-ratio (the
+# incremental pass's time per order over the full pass's: ~1 means time in
+# proportion to the new work), ms/idle-pass. Seeding is not timed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ORDERS=${ORDERS:-1000000}
+export AFF_BENCH_ORDERS=$ORDERS
+export AFF_BENCH_CLICKS=${CLICKS:-$((10 * ORDERS))}
+export AFF_BENCH_NEW=${NEW:-1000}
+export AFF_BENCH_BATCH=${BATCH:-500}
+export AFF_BENCH_WORKERS=${WORKERS:-3}
+echo "orders=$AFF_BENCH_ORDERS clicks=$AFF_BENCH_CLICKS new=$AFF_BENCH_NEW batch=$AFF_BENCH_BATCH workers=$AFF_BENCH_WORKERS load: $(cut -d' ' -f1-3 /proc/loadavg)"
+exec go test -run '^$' -bench '^BenchmarkSettleHistory$' -benchtime 1x -timeout 3h -v ./internal/settle/
