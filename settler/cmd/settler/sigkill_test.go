@@ -204,19 +204,24 @@ type killPoint struct {
 	at    progress
 }
 
-// maxKillsPerPhase bounds the SIGKILLs of one phase.
-const maxKillsPerPhase = 14
+// maxKillsPerPhase bounds the SIGKILLs of one phase, maxKillsPerStage those
+// within one stage of it (so that every stage gets some).
+const (
+	maxKillsPerPhase = 16
+	maxKillsPerStage = 4
+)
 
 // killUntilDone runs `settler run` on the killed database again and again,
 // each time SIGKILLed at a new point, until the database has caught up with
 // the clean one (or maxKillsPerPhase), then runs it to completion. Two in
 // three points are progress thresholds within the stage the database is in
-// (a random share of what is left of it, so each run moves on), the others
-// random delays within the clean run's start-up (connections, topics,
-// joining the consumer group).
+// (a random share, up to half, of what is left of it, so each run moves
+// on), the others random delays within the start-up of a run (connections,
+// topics, joining the consumer group).
 func killUntilDone(t *testing.T, rng *rand.Rand, vars map[string]string, pool *pgxpool.Pool, want progress, startup time.Duration, phase int) []killPoint {
 	t.Helper()
 	var kills []killPoint
+	perStage := map[string]int{}
 	for len(kills) < maxKillsPerPhase {
 		p0 := progressOf(t, pool)
 		stage := p0.stage(want)
@@ -227,18 +232,26 @@ func killUntilDone(t *testing.T, rng *rand.Rand, vars map[string]string, pool *p
 			delay time.Duration
 			reach func(progress) bool
 		)
-		if rng.IntN(3) == 0 {
+		get := map[string]func(progress) int{
+			"ingest": func(p progress) int { return p.inbox },
+			"ledger": func(p progress) int { return p.ledger },
+			"relay":  func(p progress) int { return p.published },
+		}[stage]
+		from, to := get(p0), get(want)
+		switch {
+		case perStage[stage] >= maxKillsPerStage:
+			// Enough in this stage: the next kill lands just after it.
+			reach = func(p progress) bool { return get(p) >= to }
+		case rng.IntN(3) == 0:
+			// Killed at the delay or at its first write, if sooner (then
+			// later delays are drawn below that time).
 			delay = time.Duration(float64(startup) * rng.Float64())
-		} else {
-			get := map[string]func(progress) int{
-				"ingest": func(p progress) int { return p.inbox },
-				"ledger": func(p progress) int { return p.ledger },
-				"relay":  func(p progress) int { return p.published },
-			}[stage]
-			from, to := get(p0), get(want)
-			v := from + 1 + int(rng.Float64()*float64(to-from-1))
+			reach = func(p progress) bool { return p != p0 }
+		default:
+			v := from + 1 + int(rng.Float64()*float64(to-from-1)/2)
 			reach = func(p progress) bool { return get(p) >= v }
 		}
+		perStage[stage]++
 		cmd := settlerCmd(t, vars, "run")
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -247,7 +260,11 @@ func killUntilDone(t *testing.T, rng *rand.Rand, vars map[string]string, pool *p
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
+		started := time.Now()
 		exited, err := waitTarget(t, pool, done, delay, reach)
+		if delay > 0 && time.Since(started) < delay {
+			startup = time.Since(started)
+		}
 		if exited {
 			if err != nil {
 				t.Fatalf("phase %d: settler run failed on its own: %v\n%s", phase, err, out.String())
@@ -277,7 +294,8 @@ func killUntilDone(t *testing.T, rng *rand.Rand, vars map[string]string, pool *p
 }
 
 // waitTarget waits until the process exits (exited true) or the target is
-// reached: delay elapsed, or reach true of the database's progress.
+// reached: reach true of the database's progress or, when delay > 0, the
+// delay elapsed, whichever comes first.
 func waitTarget(t *testing.T, pool *pgxpool.Pool, done chan error, delay time.Duration, reach func(progress) bool) (bool, error) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
@@ -290,13 +308,7 @@ func waitTarget(t *testing.T, pool *pgxpool.Pool, done chan error, delay time.Du
 			return true, err
 		case <-time.After(5 * time.Millisecond):
 		}
-		if delay > 0 {
-			if time.Now().After(deadline) {
-				return false, nil
-			}
-			continue
-		}
-		if reach(progressOf(t, pool)) {
+		if reach(progressOf(t, pool)) || (delay > 0 && time.Now().After(deadline)) {
 			return false, nil
 		}
 		if time.Now().After(deadline) {
@@ -343,7 +355,12 @@ func ledgerDump(t *testing.T, pool *pgxpool.Pool) string {
 		`SELECT order_id, status, settled_revision, revision FROM orders ORDER BY 1`,
 		`SELECT order_id, line_id, refunded_quantity, refunded_amount_minor FROM order_lines ORDER BY 1, 2`,
 		`SELECT customer_id, partner_id, bound_at, identity_event_id FROM customer_bindings ORDER BY 1, 3`,
-		`SELECT order_id, version, partner_id, rule, click_id, candidates::text, watermark_forced, self_referral, superseded_at IS NULL FROM attributions ORDER BY 1, 2`,
+		// Binding ids come from a sequence, which killed transactions
+		// advance: a binding is named by its customer and time instead.
+		`SELECT a.order_id, a.version, a.partner_id, a.rule, a.click_id, b.customer_id, b.bound_at,
+(SELECT jsonb_agg(c - 'binding_id') FROM jsonb_array_elements(a.candidates) c)::text,
+a.watermark_forced, a.self_referral, a.superseded_at IS NULL
+FROM attributions a LEFT JOIN customer_bindings b ON b.id = a.binding_id ORDER BY 1, 2`,
 		`SELECT order_id, line_id, attribution_version, partner_id, base_minor, rate_upct, rate_rule, amount_minor, state,
 voided_amount_minor, clawed_back_amount_minor, accrual_transfer_key, ledger_ref, approved_at IS NOT NULL FROM commissions ORDER BY 1, 2, 3`,
 		`SELECT idempotency_key, operation, partner_id, currency, reference, amount_minor, final FROM ledger_transfers ORDER BY 1`,
