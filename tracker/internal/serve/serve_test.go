@@ -471,8 +471,7 @@ func TestGracefulStopLosesNothing(t *testing.T) {
 	st := testSettings()
 	tr := startTracker(t, pgURL, brokers, prefix, spoolDir, st)
 	const n = 4000
-	var tokens map[string]bool
-	tokens = burst(t, tr, n, 8, func(i int) {
+	tokens := burst(t, tr, n, 8, func(i int) {
 		if i == n/2 {
 			go tr.stop(t) // SIGTERM in the middle of the load
 		}
