@@ -216,8 +216,6 @@ func (f *fixture) verify() {
 	}
 }
 
-func ptr(v int64) *int64 { return &v }
-
 func (f *fixture) program(set string, args ...any) {
 	f.t.Helper()
 	f.exec(`UPDATE program_settings SET `+set, args...)
