@@ -46,7 +46,7 @@ func TestSIGKILLedRunsLeaveTheSameLedger(t *testing.T) {
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	base := now.Add(-40 * 24 * time.Hour)
-	const orders, partners = 600, 3
+	const orders, partners = 1000, 3
 	var pools []*pgxpool.Pool
 	for _, vars := range []map[string]string{clean, killed} {
 		pool, err := pgxpool.New(context.Background(), vars["AFF_POSTGRES_URL"])
