@@ -29,7 +29,9 @@ import (
 // ledger's Verify must be clean on both.
 func TestSIGKILLedRunsLeaveTheSameLedger(t *testing.T) {
 	env := testenv.Get(t)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 6))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("kill points drawn with seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 6))
 	clean, killed := freshTargets(t, env), freshTargets(t, env)
 	clean["AFF_LOG_FORMAT"], killed["AFF_LOG_FORMAT"] = "json", "json"
 	migrateOK(t, clean)
