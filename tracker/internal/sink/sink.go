@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -503,7 +504,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func dlqRecord(m kafka.Message, err error) events.DLQRecord {
 	reason := err.Error()
 	if len(reason) > events.MaxReasonLen {
-		reason = reason[:events.MaxReasonLen]
+		// Cut at the byte limit, dropping a rune the cut splits.
+		reason = strings.ToValidUTF8(reason[:events.MaxReasonLen], "")
 	}
 	payload, truncated := m.Value, false
 	if len(payload) > events.MaxDLQPayloadBytes {
