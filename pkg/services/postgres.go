@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -176,6 +177,10 @@ func (pg *Postgres) initdb(ctx context.Context) error {
 	return nil
 }
 
+// PostgresSettingsEnv names extra "name=value" server settings, separated
+// by spaces, applied to every Postgres these helpers start.
+const PostgresSettingsEnv = "AFF_TEST_PG_SETTINGS"
+
 // Start starts the server on its cluster and waits until it answers. It is
 // called by StartPostgres and again after Stop.
 func (pg *Postgres) Start(ctx context.Context) error {
@@ -192,6 +197,12 @@ func (pg *Postgres) Start(ctx context.Context) error {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off",
 			"-c", "full_page_writes=off", "-c", "wal_level=minimal", "-c", "max_wal_senders=0",
 			"-c", "checkpoint_timeout=1h", "-c", "max_wal_size=1GB")
+	}
+	// Extra settings for one run (benchmarks that need a server sized for
+	// their data): AFF_TEST_PG_SETTINGS="shared_buffers=2GB max_wal_size=8GB";
+	// later -c options win.
+	for _, kv := range strings.Fields(os.Getenv(PostgresSettingsEnv)) {
+		args = append(args, "-c", kv)
 	}
 	p, err := StartProc(ProcSpec{
 		Name: "postgres", Path: filepath.Join(pg.cfg.BinDir, "postgres"), Args: args,
