@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -54,6 +55,13 @@ AFF_SETTLER_DRAIN_TIMEOUT (default 10m), AFF_SETTLER_GROUP_ID (default settler)
 `
 
 func main() {
+	// A settlement pass allocates a lot of short-lived batch memory and keeps
+	// little: GC at 4x the live heap instead of 2x cut the settler's CPU by
+	// about a quarter in the 1M-order benchmark (peak RSS 48 -> 77 MB). GOGC
+	// in the environment still decides.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
