@@ -67,6 +67,10 @@ func main() {
 	}
 	if err != nil {
 		log.Error("dashboard failed", "command", os.Args[1], "error", err)
+		var cfgErr *config.Error
+		if errors.As(err, &cfgErr) {
+			os.Exit(2) // bad configuration, as for bad usage
+		}
 		os.Exit(1)
 	}
 }

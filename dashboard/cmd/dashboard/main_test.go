@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +22,35 @@ import (
 	"github.com/openaff/affiliate/pkg/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	// The test binary acts as the dashboard command when asked to, so that
+	// TestExitCodes can run the real main in a child process.
+	if os.Getenv("DASHBOARD_TEST_MAIN") == "1" {
+		os.Args = append([]string{"dashboard"}, strings.Fields(os.Getenv("DASHBOARD_TEST_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(testenv.Main(m))
+}
+
+// TestExitCodes: bad usage and bad configuration exit 2, naming what is wrong.
+func TestExitCodes(t *testing.T) {
+	for _, c := range []struct{ args, want string }{
+		{"", "usage"},
+		{"bogus", "usage"},
+		{"serve", "AFF_POSTGRES_URL"},
+	} {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = []string{"DASHBOARD_TEST_MAIN=1", "DASHBOARD_TEST_ARGS=" + c.args, "PATH=" + os.Getenv("PATH")}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("dashboard %q: %v, stderr %q; want exit 2 mentioning %s", c.args, err, stderr.String(), c.want)
+		}
+	}
+}
 
 func TestCreateAdmin(t *testing.T) {
 	url := testenv.Get(t).PostgresURL(t)

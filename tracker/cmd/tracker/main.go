@@ -9,11 +9,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/openaff/affiliate/pkg/config"
 	"github.com/openaff/affiliate/tracker/internal/serve"
 	"github.com/openaff/affiliate/tracker/internal/sink"
 )
@@ -44,6 +46,10 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tracker:", err)
+		var cfgErr *config.Error
+		if errors.As(err, &cfgErr) {
+			os.Exit(2) // bad configuration, as for bad usage
+		}
 		os.Exit(1)
 	}
 }

@@ -82,8 +82,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	}
 	for _, c := range cases {
 		code, stderr := tracker(t, c.args, c.env...)
-		if code == 0 || !strings.Contains(stderr, c.want) {
-			t.Errorf("tracker %s without a valid %s: exit %d, stderr %q; want a failure naming it", c.args, c.want, code, stderr)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("tracker %s without a valid %s: exit %d, stderr %q; want exit 2 naming it", c.args, c.want, code, stderr)
 		}
 		if strings.Contains(stderr, "s3cr3t") || strings.Contains(stderr, ":pw@") {
 			t.Errorf("tracker %s echoed a secret: %q", c.args, stderr)
