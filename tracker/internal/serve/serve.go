@@ -60,6 +60,8 @@ type Settings struct {
 	RepeatEntries     int
 	PprofAddr         string
 	Compression       string
+	TrackerID         string
+	SpoolReport       time.Duration
 }
 
 // flags registers the settings on fs with their defaults.
@@ -93,6 +95,8 @@ func flags(fs *flag.FlagSet, s *Settings, defaultAddr string) {
 	fs.IntVar(&s.RepeatEntries, "repeat-entries", 1<<20, "device-link pairs remembered for the repeat flag")
 	fs.StringVar(&s.Compression, "kafka-compression", "snappy", "compression of produced batches: none, snappy, lz4, zstd or gzip")
 	fs.StringVar(&s.PprofAddr, "pprof-addr", "", "if set, serve net/http/pprof on this host:port (keep it private)")
+	fs.StringVar(&s.TrackerID, "tracker-id", "", `this tracker's name in Postgres tracker_spools (default "<hostname>:<spool dir>"; keep it stable across restarts)`)
+	fs.DurationVar(&s.SpoolReport, "spool-report-interval", time.Second, "how often the spool's oldest record time is written to Postgres (tracker_spools), which holds the sink's watermarks back")
 }
 
 // Main runs `tracker serve` until ctx is done (SIGTERM), then stops
@@ -168,6 +172,16 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 	loaderDone := make(chan struct{})
 	go func() { loader.Run(lctx); close(loaderDone) }()
 	defer func() { stopLoader(); <-loaderDone }()
+	reporter, err := newSpoolReporter(ctx, cfg, st, sp, logger)
+	if err != nil {
+		prod.Close(context.Background())
+		ln.Close()
+		return err
+	}
+	reporterDone := make(chan struct{})
+	go func() { reporter.run(lctx); close(reporterDone) }()
+	// After the drain: the last report says what the spool still holds.
+	defer func() { stopLoader(); <-reporterDone; reporter.final() }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	codes, slugs := cache.Load().Len()

@@ -446,8 +446,11 @@ func TestBrokerDownDuringBurst(t *testing.T) {
 	if !stopped || len(tokens) != n {
 		t.Fatalf("%d of %d requests answered 302 while Kafka was down", len(tokens), n)
 	}
+	// The spool is reported to Postgres (the sink's watermarks wait for it).
+	waitSpoolReport(t, pgURL, true)
 	k.Start()
 	checkAllArrived(t, k.Brokers(), prefix+"clicks", tokens)
+	waitSpoolReport(t, pgURL, false)
 
 	// Kafka down again, and the tracker is stopped (SIGTERM) meanwhile: the
 	// drain goes to the spool, and the next process replays it.
@@ -632,4 +635,30 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// waitSpoolReport waits until tracker_spools says whether a spool holds
+// records (an oldest_at) or none does.
+func waitSpoolReport(t *testing.T, pgURL string, spooled bool) {
+	t.Helper()
+	ctx := context.Background()
+	pg, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var rows, withOldest int
+		if err := pg.QueryRow(ctx, `SELECT count(*), count(oldest_at) FROM tracker_spools`).Scan(&rows, &withOldest); err != nil {
+			t.Fatal(err)
+		}
+		if rows > 0 && (withOldest > 0) == spooled {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tracker_spools: %d rows, %d with oldest_at; want spooled=%v", rows, withOldest, spooled)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

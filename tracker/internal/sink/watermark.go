@@ -41,7 +41,9 @@ func (s *Sink) watermarkLoop(ctx context.Context) {
 // committed event time, where a partition whose committed offset has reached
 // its high-water mark counts as the time the high-water mark was read
 // (everything Kafka held then is in ClickHouse) minus WatermarkDelay (what
-// the producers may still hold back). The watermark only moves
+// the producers may still hold back). For the topics trackers produce to, it
+// also stays below the oldest record a tracker reports in its disk spool
+// (tracker_spools, minus WatermarkDelay). The watermark only moves
 // forward. A topic with a partition that is neither caught up nor ever
 // committed keeps its previous watermark.
 func (s *Sink) refreshWatermarks(ctx context.Context, client *kafka.Client) error {
@@ -142,6 +144,16 @@ func (s *Sink) refreshTopic(ctx context.Context, client *kafka.Client, short str
 	}
 	var lag int64
 	wm := observedAt
+	if short != "commissions" { // the topics trackers produce to
+		spooled, err := s.oldestSpooled(ctx)
+		if err != nil {
+			return err
+		}
+		if !spooled.IsZero() {
+			// Events older than that may still be replayed from a spool.
+			wm = minTime(wm, spooled.Add(-s.cfg.WatermarkDelay))
+		}
+	}
 	complete := true
 	for _, id := range ids {
 		behind := hwm[id] - committed[id]
@@ -166,6 +178,19 @@ func (s *Sink) refreshTopic(ctx context.Context, client *kafka.Client, short str
 	}
 	s.m.lag(short, lag, age)
 	return nil
+}
+
+// oldestSpooled returns the oldest time any tracker reports in its disk
+// spool (tracker_spools), or the zero time when every spool is empty.
+func (s *Sink) oldestSpooled(ctx context.Context) (time.Time, error) {
+	var at *time.Time
+	if err := s.pg.QueryRow(ctx, `SELECT min(oldest_at) FROM tracker_spools`).Scan(&at); err != nil {
+		return time.Time{}, fmt.Errorf("cannot read tracker spools: %w", err)
+	}
+	if at == nil {
+		return time.Time{}, nil
+	}
+	return *at, nil
 }
 
 func (s *Sink) partitionTimes(ctx context.Context, short string) (map[int]time.Time, error) {

@@ -115,3 +115,47 @@ func TestWatermarkHoldsBackTheDelay(t *testing.T) {
 		t.Fatalf("watermark %s is later than now minus the %s delay (%s)", wm, delay, limit)
 	}
 }
+
+// TestWatermarkWaitsForTrackerSpools: while a tracker reports a record in
+// its disk spool (tracker_spools), the clicks watermark stays below that
+// record's time; once the spool is reported empty it moves on. The
+// commissions topic, which no tracker produces to, is not held back.
+func TestWatermarkWaitsForTrackerSpools(t *testing.T) {
+	env := testenv.Get(t)
+	brokers, prefix := env.KafkaBrokers(), env.TopicPrefix(t)
+	pgURL := env.PostgresURL(t)
+	_, db := clickhouseDB(t, env.ClickHouseAddr())
+	createTopics(t, brokers, prefix, 2)
+	ctx := context.Background()
+	pg, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	spooledAt := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	if _, err := pg.Exec(ctx, `INSERT INTO tracker_spools (tracker_id, oldest_at) VALUES ('t1', $1), ('t2', NULL)`, spooledAt); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now().UTC()
+	stop := startSink(t, sink.Config{
+		Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(), ClickHouseDB: db, PostgresURL: pgURL,
+		BatchRows: 100, BatchWait: 100 * time.Millisecond, WatermarkInterval: 200 * time.Millisecond,
+	})
+	defer stop()
+	waitFor(t, 60*time.Second, "the commissions watermark past the start (not held by spools)", func() (bool, string) {
+		wm := readWatermark(t, pgURL, "commissions")
+		return wm.After(began), wm.String()
+	})
+	for _, topic := range []string{"clicks", "orders", "identities"} {
+		if wm := readWatermark(t, pgURL, topic); wm.After(spooledAt) {
+			t.Fatalf("%s watermark %s passed the spooled record of %s", topic, wm, spooledAt)
+		}
+	}
+	if _, err := pg.Exec(ctx, `UPDATE tracker_spools SET oldest_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the clicks watermark past the start once the spool is empty", func() (bool, string) {
+		wm := readWatermark(t, pgURL, "clicks")
+		return wm.After(began), wm.String()
+	})
+}

@@ -137,6 +137,19 @@ func (s *Spool) OldestAge() time.Duration {
 	return time.Since(time.Unix(0, n))
 }
 
+// OldestAt returns when the oldest segment holding records was started
+// (no spooled record is much older), or the zero time when the spool is empty.
+func (s *Spool) OldestAt() time.Time {
+	if s.Empty() {
+		return time.Time{}
+	}
+	n := s.oldest.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
 // Empty reports whether no record waits in the spool.
 func (s *Spool) Empty() bool {
 	s.mu.Lock()
