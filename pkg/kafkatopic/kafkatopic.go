@@ -18,13 +18,37 @@ import (
 // and by about 20 s of polling) until every partition of each has a leader.
 // Topics that exist are left as they are.
 func Ensure(ctx context.Context, brokers []string, topics []string) error {
+	return Create(ctx, brokers, topics, Spec{})
+}
+
+// Spec says how Create makes the missing topics.
+type Spec struct {
+	// Partitions and ReplicationFactor of new topics; 0 takes the broker's
+	// defaults.
+	Partitions, ReplicationFactor int
+	// Wait bounds the wait for leaders (on top of ctx); 0 means 20 s.
+	Wait time.Duration
+}
+
+// Create is Ensure with the partitions, replication factor and wait of spec.
+func Create(ctx context.Context, brokers []string, topics []string, spec Spec) error {
 	if len(topics) == 0 {
 		return nil
+	}
+	orDefault := func(n int) int {
+		if n <= 0 {
+			return -1 // the broker's default
+		}
+		return n
+	}
+	wait := spec.Wait
+	if wait <= 0 {
+		wait = 20 * time.Second
 	}
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: -1, ReplicationFactor: -1})
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: orDefault(spec.Partitions), ReplicationFactor: orDefault(spec.ReplicationFactor)})
 	}
 	res, err := client.CreateTopics(ctx, req)
 	if err != nil {
@@ -35,21 +59,21 @@ func Ensure(ctx context.Context, brokers []string, topics []string) error {
 			return fmt.Errorf("cannot create topic %s: %w", t, err)
 		}
 	}
-	const polls = 80 // 250 ms apart
-	for attempt := 0; ; attempt++ {
+	deadline := time.Now().Add(wait)
+	for {
 		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 		if err == nil && allLed(meta, len(topics)) {
 			return nil
 		}
-		if attempt >= polls {
+		if time.Now().After(deadline) {
 			if err == nil {
 				err = errors.New("a partition has no leader")
 			}
-			return fmt.Errorf("topics %v are not ready: %w", topics, err)
+			return fmt.Errorf("topics %v are not ready after %s: %w", topics, wait, err)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("topics %v are not ready: %w", topics, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

@@ -57,3 +57,19 @@ func TestEnsureFailsWithoutBroker(t *testing.T) {
 		t.Fatal("Ensure against no broker succeeded")
 	}
 }
+
+// TestCreateWithSpec: new topics get the spec's partition count.
+func TestCreateWithSpec(t *testing.T) {
+	env := testenv.Get(t)
+	brokers, prefix := env.KafkaBrokers(), env.TopicPrefix(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := prefix + "spec"
+	if err := kafkatopic.Create(ctx, brokers, []string{topic}, kafkatopic.Spec{Partitions: 2, ReplicationFactor: 1, Wait: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := (&kafka.Client{Addr: kafka.TCP(brokers...)}).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(meta.Topics) != 1 || len(meta.Topics[0].Partitions) != 2 {
+		t.Fatalf("metadata of %s: %v %+v; want 2 partitions", topic, err, meta)
+	}
+}

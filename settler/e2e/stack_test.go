@@ -31,8 +31,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/segmentio/kafka-go"
 
+	"github.com/openaff/affiliate/pkg/kafkatopic"
 	"github.com/openaff/affiliate/pkg/testenv"
 )
 
@@ -337,25 +337,7 @@ func (s *stack) settle(t *testing.T) {
 
 // trackerMetrics reads the tracker's Prometheus counters.
 func (s *stack) trackerMetrics(t *testing.T) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(s.trackerURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	out := map[string]float64{}
-	for _, l := range strings.Split(string(data), "\n") {
-		name, val, ok := strings.Cut(l, " ")
-		if !ok || strings.HasPrefix(l, "#") {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(val, &v); err == nil {
-			out[name] = v
-		}
-	}
-	return out
+	return testenv.Metrics(t, s.trackerURL+"/metrics")
 }
 
 // adminDo calls the admin JSON API with the admin token; it decodes the
@@ -689,40 +671,11 @@ func (s *stack) balance(t *testing.T, partnerID int64) balance {
 // createTopics creates the product's topics under prefix and waits until
 // every partition has a leader.
 func createTopics(ctx context.Context, brokers []string, prefix string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
-	req := &kafka.CreateTopicsRequest{}
 	var names []string
 	for _, t := range []string{"clicks", "identities", "orders", "dlq", "commissions", "store_credits"} {
 		names = append(names, prefix+t)
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: prefix + t, NumPartitions: -1, ReplicationFactor: -1})
 	}
-	res, err := client.CreateTopics(ctx, req)
-	if err != nil {
-		return fmt.Errorf("cannot create topics: %w", err)
-	}
-	for t, err := range res.Errors {
-		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-			return fmt.Errorf("cannot create topic %s: %w", t, err)
-		}
-	}
-	for {
-		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
-		led := err == nil && len(meta.Topics) == len(names)
-		for _, t := range meta.Topics {
-			led = led && t.Error == nil && len(t.Partitions) > 0
-			for _, p := range t.Partitions {
-				led = led && p.Error == nil && p.Leader.Host != ""
-			}
-		}
-		if led {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("topics have no leaders: %v", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return kafkatopic.Create(ctx, brokers, names, kafkatopic.Spec{Wait: time.Minute})
 }
 
 func randomHex(n int) string {

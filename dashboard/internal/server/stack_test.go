@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,9 +24,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/openaff/affiliate/pkg/events"
+	"github.com/openaff/affiliate/pkg/kafkatopic"
 	"github.com/openaff/affiliate/pkg/money"
 	"github.com/openaff/affiliate/pkg/testenv"
 )
@@ -319,46 +318,13 @@ func ensureTopics(t *testing.T, brokers []string, prefix string, names ...string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
-	req := &kafka.CreateTopicsRequest{}
 	full := make([]string, len(names))
 	for i, n := range names {
 		full[i] = prefix + n
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: full[i], NumPartitions: -1, ReplicationFactor: -1})
 	}
-	res, err := client.CreateTopics(ctx, req)
-	if err != nil {
-		t.Fatalf("create topics: %v", err)
+	if err := kafkatopic.Create(ctx, brokers, full, kafkatopic.Spec{Wait: 60 * time.Second}); err != nil {
+		t.Fatal(err)
 	}
-	for name, err := range res.Errors {
-		if err != nil && err != kafka.TopicAlreadyExists {
-			t.Fatalf("create topic %s: %v", name, err)
-		}
-	}
-	for {
-		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: full})
-		if err == nil && len(meta.Topics) == len(full) && allLed(meta) {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("topics %v have no leaders within 60 s: %v", full, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func allLed(meta *kafka.MetadataResponse) bool {
-	for _, tp := range meta.Topics {
-		if tp.Error != nil || len(tp.Partitions) == 0 {
-			return false
-		}
-		for _, p := range tp.Partitions {
-			if p.Error != nil || p.Leader.Host == "" {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // waitSettleable waits until the tracker has handed every click it
@@ -402,28 +368,7 @@ func (p *platform) waitSettleable(t *testing.T, pool *pgxpool.Pool, at time.Time
 
 // trackerMetrics reads the counters of the tracker's GET /metrics.
 func (p *platform) trackerMetrics(t *testing.T) map[string]float64 {
-	t.Helper()
-	res, err := http.Get(p.trackerBase() + "/metrics")
-	if err != nil {
-		t.Fatalf("tracker metrics: %v", err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("tracker metrics: %s %v", res.Status, err)
-	}
-	out := map[string]float64{}
-	for _, l := range strings.Split(string(data), "\n") {
-		name, val, ok := strings.Cut(l, " ")
-		if !ok || strings.HasPrefix(l, "#") {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(val, &v); err == nil {
-			out[name] = v
-		}
-	}
-	return out
+	return testenv.Metrics(t, p.trackerBase()+"/metrics")
 }
 
 // settlerRun runs `settler run` once as a process and fails t unless it
