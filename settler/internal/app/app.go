@@ -20,11 +20,11 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/openaff/affiliate/pkg/config"
+	"github.com/openaff/affiliate/pkg/kafkatopic"
 	"github.com/openaff/affiliate/pkg/ledger"
 	"github.com/openaff/affiliate/pkg/migrate"
 	"github.com/openaff/affiliate/settler/internal/ingest"
 	"github.com/openaff/affiliate/settler/internal/jobs"
-	"github.com/openaff/affiliate/settler/internal/produce"
 	"github.com/openaff/affiliate/settler/internal/settle"
 )
 
@@ -157,7 +157,7 @@ func open(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logge
 	for _, t := range []string{"orders", "identities", "dlq", "commissions", "store_credits"} {
 		topics = append(topics, cfg.Topic(t))
 	}
-	if err := produce.EnsureTopics(ctx, cfg.KafkaBrokers, topics); err != nil {
+	if err := kafkatopic.Ensure(ctx, cfg.KafkaBrokers, topics); err != nil {
 		return nil, err
 	}
 	pool, err := newPool(ctx, cfg.PostgresURL, 16)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/openaff/affiliate/pkg/kafkatopic"
 )
 
 // MaxAttempts bounds the tries of Write.
@@ -49,11 +47,4 @@ func temporary(err error) bool {
 		return true
 	}
 	return false
-}
-
-// EnsureTopics creates the topics that do not exist yet and waits until
-// each has leaders (pkg/kafkatopic), so the settler's group joins topics
-// that exist.
-func EnsureTopics(ctx context.Context, brokers []string, topics []string) error {
-	return kafkatopic.Ensure(ctx, brokers, topics)
 }
