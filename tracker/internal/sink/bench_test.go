@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,6 +73,18 @@ func produceClicks(b *testing.B, brokers []string, topic string, m int) {
 	}
 }
 
+// processCPU is the user+system CPU time of this process: in benchSink's
+// window the sink is all it runs (the clicks were produced before), so the
+// difference is the sink's CPU, a figure that depends far less than the rate
+// on what else the machine runs.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkSinkThroughput produces M clicks into the broker, then measures
 // sustained clicks/s into ClickHouse with one sink (from its first inserted
 // row to the last, so the group join is not counted). The baseline reads
@@ -131,10 +144,11 @@ func benchSink(b *testing.B, env *testenv.Env, brokers []string, m, parallel int
 				ClickHouseDB: db, PostgresURL: env.PostgresURL(b), Metrics: set, WatermarkInterval: time.Minute, InsertParallelism: parallel, BatchRows: benchBatchRows(b)})
 			var start time.Time
 			var first uint64
+			var cpu0 time.Duration
 			deadline := time.Now().Add(10 * time.Minute)
 			for rows.Get() < uint64(m) {
 				if n := rows.Get(); n > 0 && start.IsZero() {
-					start, first = time.Now(), n
+					start, first, cpu0 = time.Now(), n, processCPU(b)
 				}
 				if time.Now().After(deadline) {
 					b.Fatalf("only %d of %d clicks in ClickHouse after 10 minutes", rows.Get(), m)
@@ -145,6 +159,7 @@ func benchSink(b *testing.B, env *testenv.Env, brokers []string, m, parallel int
 				b.Fatalf("the first batch held every click: raise AFF_SINK_BENCH_CLICKS to measure a rate")
 			}
 			b.ReportMetric(float64(uint64(m)-first)/time.Since(start).Seconds(), "clicks/s")
+			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/1e3/float64(uint64(m)-first), "sink-cpu-µs/click")
 			b.StopTimer()
 			if err := stop(); err != nil {
 				b.Fatal(err)
