@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -13,68 +14,83 @@ import (
 )
 
 // sendLoop drains the click queue in batches until Close, then drains what
-// is left and returns.
+// is left and returns. Each click is encoded as it is taken from the queue,
+// not all at once when the batch is full: a batch of thousands of clicks
+// encoded in one go holds a core for milliseconds, and the request handlers
+// queued behind it on that core waited for the scheduler's 10 ms preemption
+// (it was the tracker's p99). The loop also yields every yieldEvery clicks.
 func (p *Producer) sendLoop() {
 	defer p.wg.Done()
-	batch := make([]*click.Record, 0, p.opts.BatchSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var enc encoded
 	for {
-		batch = batch[:0]
+		enc.reset()
 		select {
 		case r := <-p.queue:
-			batch = append(batch, r)
+			p.encode(&enc, r)
 		case <-p.done:
 			// Handlers are gone: drain without waiting.
 			for {
-				for len(batch) < p.opts.BatchSize {
+				for enc.n < p.opts.BatchSize {
 					select {
 					case r := <-p.queue:
-						batch = append(batch, r)
+						p.encode(&enc, r)
 						continue
 					default:
 					}
 					break
 				}
-				if len(batch) == 0 {
+				if enc.n == 0 {
 					return
 				}
-				p.deliverClicks(batch, &enc)
-				batch = batch[:0]
+				p.deliverClicks(&enc)
+				enc.reset()
 			}
 		}
 		timer.Reset(p.opts.BatchWait)
 	fill:
-		for len(batch) < p.opts.BatchSize {
+		for enc.n < p.opts.BatchSize {
 			select {
 			case r := <-p.queue:
-				batch = append(batch, r)
+				p.encode(&enc, r)
 			case <-timer.C:
 				break fill
 			}
 		}
 		timer.Stop()
-		p.deliverClicks(batch, &enc)
+		p.deliverClicks(&enc)
 	}
 }
 
+// yieldEvery is how many clicks the sender encodes between two yields to
+// the request handlers.
+const yieldEvery = 64
+
 // encoded holds the reusable memory of one encoded batch.
 type encoded struct {
+	n     int // clicks encoded
 	arena []byte
 	ends  []int
 	msgs  []kafka.Message
 }
 
-func (p *Producer) deliverClicks(batch []*click.Record, e *encoded) {
-	e.arena, e.ends, e.msgs = e.arena[:0], e.ends[:0], e.msgs[:0]
-	for _, r := range batch {
-		e.arena = append(e.arena, r.Token[:]...)
-		e.ends = append(e.ends, len(e.arena))
-		e.arena = p.opts.Encoder.Append(e.arena, r)
-		e.ends = append(e.ends, len(e.arena))
-		click.Put(r)
+func (e *encoded) reset() { e.n, e.arena, e.ends, e.msgs = 0, e.arena[:0], e.ends[:0], e.msgs[:0] }
+
+// encode appends r's key and event to e and returns r to the pool.
+func (p *Producer) encode(e *encoded, r *click.Record) {
+	e.arena = append(e.arena, r.Token[:]...)
+	e.ends = append(e.ends, len(e.arena))
+	e.arena = p.opts.Encoder.Append(e.arena, r)
+	e.ends = append(e.ends, len(e.arena))
+	click.Put(r)
+	if e.n++; e.n%yieldEvery == 0 {
+		runtime.Gosched()
 	}
+}
+
+// deliverClicks writes the encoded batch to Kafka, or to the spool.
+func (p *Producer) deliverClicks(e *encoded) {
 	start := 0
 	for i := 0; i < len(e.ends); i += 2 {
 		k, v := e.ends[i], e.ends[i+1]
