@@ -269,17 +269,18 @@ func (s *Sink) Close() {
 }
 
 // Run is the consume loop; see the package Run. Two batches alternate: one
-// fills (decoding on this goroutine) while the other is inserted, so
-// decoding and ClickHouse's work overlap. At most one flush is in flight,
-// and flushes commit in order.
+// fills (fetching and decoding on this goroutine) while the other is
+// inserted, so decoding and ClickHouse's work overlap. At most one flush is
+// in flight, and flushes commit in order. Messages are fetched here rather
+// than handed over by a fetching goroutine: a channel hop per message cost
+// about as much as reading it from Kafka. The batch's time limit is a
+// deadline on the fetch.
 func (s *Sink) Run(ctx context.Context) error {
-	fetchCtx, stopFetch := context.WithCancel(ctx)
-	defer stopFetch()
-	msgs := make(chan kafka.Message, 8192)
+	wmCtx, stopWatermarks := context.WithCancel(ctx)
+	defer stopWatermarks()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.fetch(fetchCtx, msgs) }()
-	go func() { defer wg.Done(); s.watermarkLoop(fetchCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.watermarkLoop(wmCtx) }()
 	defer wg.Wait()
 
 	cur, spare := newBatch(s.cfg.TopicPrefix), newBatch(s.cfg.TopicPrefix)
@@ -302,7 +303,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 	handoff := func() error {
 		if cur.messages == 0 {
-			return nil // a stale timer tick
+			return nil
 		}
 		if err := wait(); err != nil {
 			return err
@@ -312,29 +313,43 @@ func (s *Sink) Run(ctx context.Context) error {
 		go func(b *batch) { done <- s.flush(ctx, b) }(inflight)
 		return nil
 	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	// fetchCtx is ctx while the batch is empty, then ctx with the batch's
+	// deadline.
+	fetchCtx, stopBatch := ctx, context.CancelFunc(func() {})
+	backoff := s.cfg.RetryMin
 	var err error
 	for err == nil {
-		select {
-		case <-ctx.Done():
+		m, ferr := s.reader.FetchMessage(fetchCtx)
+		switch {
+		case ctx.Err() != nil:
 			err = ctx.Err()
-		case m := <-msgs:
-			if cur.messages == 0 {
-				cur.started = time.Now()
-				timer.Reset(s.cfg.BatchWait)
-			}
-			cur.add(m)
-			s.m.read.Inc()
-			if cur.messages >= s.cfg.BatchRows {
-				timer.Stop()
-				err = handoff()
-			}
-		case <-timer.C:
+			continue
+		case ferr != nil && fetchCtx.Err() != nil: // the batch's time is up
+			stopBatch()
+			fetchCtx = ctx
+			err = handoff()
+			continue
+		case ferr != nil:
+			s.log.Warn("cannot fetch from kafka", "error", ferr, "retry_in", backoff)
+			sleep(fetchCtx, backoff)
+			backoff = min(backoff*2, s.cfg.RetryMax)
+			continue
+		}
+		backoff = s.cfg.RetryMin
+		if cur.messages == 0 {
+			cur.started = time.Now()
+			fetchCtx, stopBatch = context.WithDeadline(ctx, cur.started.Add(s.cfg.BatchWait))
+		}
+		cur.add(m)
+		s.m.read.Inc()
+		if cur.messages >= s.cfg.BatchRows {
+			stopBatch()
+			fetchCtx = ctx
 			err = handoff()
 		}
 	}
-	stopFetch()
+	stopBatch()
+	stopWatermarks()
 	_ = wait() // a failure leaves inflight set: shutdown flushes it first
 	return s.shutdown(inflight, cur)
 }
@@ -354,30 +369,6 @@ func (s *Sink) shutdown(batches ...*batch) error {
 	}
 	s.log.Info("sink stopped")
 	return nil
-}
-
-func (s *Sink) fetch(ctx context.Context, out chan<- kafka.Message) {
-	backoff := s.cfg.RetryMin
-	for {
-		m, err := s.reader.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.log.Warn("cannot fetch from kafka", "error", err, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
-				return
-			}
-			backoff = min(backoff*2, s.cfg.RetryMax)
-			continue
-		}
-		backoff = s.cfg.RetryMin
-		select {
-		case out <- m:
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // flush inserts every table of b, writes its DLQ records, then commits its
