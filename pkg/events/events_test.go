@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -481,5 +482,34 @@ func TestAppendClickAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { buf = AppendNewV7(buf[:0]) }); n != 0 {
 		t.Fatalf("AppendNewV7 allocates %v times per call", n)
+	}
+}
+
+// TestDecodeClickOwnedAliases: the owned decoder's strings point into the
+// buffer it was given (no copy), the copying decoder's do not.
+func TestDecodeClickOwnedAliases(t *testing.T) {
+	c := sampleClick()
+	data := AppendClick(nil, &c)
+	inside := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+		return p >= lo && p < lo+uintptr(len(data))
+	}
+	owned, err := DecodeClickOwned(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, err := DecodeClick(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(owned, copied) {
+		t.Fatalf("owned %+v != copied %+v", owned, copied)
+	}
+	if !inside(owned.UserAgent) || !inside(owned.ClickID) {
+		t.Fatal("DecodeClickOwned copied the strings")
+	}
+	if inside(copied.UserAgent) {
+		t.Fatal("DecodeClick aliased the caller's buffer")
 	}
 }

@@ -88,6 +88,11 @@ func FuzzDecodeClick(f *testing.F) {
 	f.Add(AppendClick(nil, &c))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := DecodeClick(data)
+		// The owned decoder decides exactly as the copying one.
+		if co, errOwned := DecodeClickOwned(bytes.Clone(data)); !reflect.DeepEqual(c, co) || (err == nil) != (errOwned == nil) ||
+			(err != nil && err.Error() != errOwned.Error()) {
+			t.Fatalf("DecodeClickOwned = %+v, %v; DecodeClick = %+v, %v", co, errOwned, c, err)
+		}
 		if err != nil {
 			checkDecodeErr(t, err)
 			return

@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"strconv"
+	"unsafe"
 )
 
 // MaxEventBytes bounds the size of one encoded event accepted by the
@@ -24,12 +25,24 @@ type reader struct {
 // decodeObject reads the event in data, calling fn for each key (see
 // lexer.object). It checks size, syntax, the version and unknown fields.
 func decodeObject(data []byte, fn func(r *reader, key []byte) error) (*reader, error) {
+	return decodeObjectIn(data, false, fn)
+}
+
+// decodeObjectIn is decodeObject; owned says that data is handed over for
+// good, so the decoded strings may alias it.
+func decodeObjectIn(data []byte, owned bool, fn func(r *reader, key []byte) error) (*reader, error) {
 	if len(data) > MaxEventBytes {
 		return nil, fieldErr("", "event larger than "+strconv.Itoa(MaxEventBytes)+" bytes")
 	}
-	// One copy of the event as a string backs every unescaped string field:
-	// one allocation instead of one per field.
-	r := &reader{l: lexer{data: data, src: string(data)}}
+	// One string backs every unescaped string field: one allocation (none
+	// when owned) instead of one per field.
+	var src string
+	if owned {
+		src = unsafe.String(unsafe.SliceData(data), len(data))
+	} else {
+		src = string(data)
+	}
+	r := &reader{l: lexer{data: data, src: src}}
 	err := r.l.object(func(key []byte) error {
 		if string(key) == "v" {
 			if err := r.mark(63, "v"); err != nil {

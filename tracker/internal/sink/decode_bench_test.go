@@ -30,3 +30,16 @@ func BenchmarkDecodeClick(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeClickOwned is what the sink runs: strings alias the
+// message instead of a copy of it (compare with BenchmarkDecodeClick).
+func BenchmarkDecodeClickOwned(b *testing.B) {
+	msg := sampleClick()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := events.DecodeClickOwned(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

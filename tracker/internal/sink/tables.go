@@ -131,7 +131,9 @@ func (t *clickTable) reset() {
 }
 
 func (t *clickTable) add(value []byte) (time.Time, error) {
-	c, err := events.DecodeClick(value)
+	// kafka-go allocates every message's value and never reuses it, and
+	// the sink never writes to it: the buffered strings may alias it.
+	c, err := events.DecodeClickOwned(value)
 	if err != nil {
 		return time.Time{}, err
 	}
