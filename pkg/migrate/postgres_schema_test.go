@@ -238,7 +238,7 @@ func TestPostgresConstraints(t *testing.T) {
 	f(commission("", ""), ok)
 	f(commission("", "")+`; `+commission("", ""), unique)
 	f(commission("", "")+`; `+strings.Replace(commission("", ""), "1, 1, 'EUR'", "1, 2, 'EUR'", 1), unique) // another partner on the same line of the same decision
-	f(commission(", state", ", 'approved'"), check) // approved needs approved_at
+	f(commission(", state", ", 'approved'"), check)                                                         // approved needs approved_at
 	f(commission(", state, approved_at", ", 'approved', now()"), ok)
 	f(commission(", state, voided_amount_minor", ", 'voided', 100"), check)
 	f(commission(", state, voided_amount_minor", ", 'voided', 200"), ok)
