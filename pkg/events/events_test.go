@@ -513,3 +513,35 @@ func TestDecodeClickOwnedAliases(t *testing.T) {
 		t.Fatal("DecodeClick aliased the caller's buffer")
 	}
 }
+
+// TestPlainURL: the parse-free path takes the common targets and leaves
+// every unusual one to url.Parse, so checkURL decides as before.
+func TestPlainURL(t *testing.T) {
+	for _, c := range []struct {
+		url          string
+		plain, valid bool
+	}{
+		{"https://shop.example/products/blue-shirt?size=m", true, true},
+		{"http://a", true, true},
+		{"https://shop.example#top", true, true},
+		{"https://shop.example:8443/p", false, true},    // port: url.Parse
+		{"https://user@shop.example/p", false, true},    // userinfo: url.Parse
+		{"https://shop.example/p%20q", false, true},     // escape: url.Parse
+		{"HTTPS://SHOP.EXAMPLE/", false, true},          // upper-case scheme: url.Parse
+		{"https://shop.example/caf\u00e9", false, true}, // non-ASCII: url.Parse
+		{"https://[2001:db8::1]/p", false, true},        // IPv6 literal: url.Parse
+		{"https://shop.example/a b", false, true},       // space: url.Parse accepts it
+		{"https://shop.example/%zz", false, false},      // bad escape
+		{"https:///p", false, false},                    // no host
+		{"ftp://shop.example/", false, false},           // scheme
+		{"https://shop.example/\x7f", false, false},     // control
+		{"javascript://shop.example/%0Aalert(1)", false, false},
+	} {
+		if got := plainURL(c.url); got != c.plain {
+			t.Errorf("plainURL(%q) = %v, want %v", c.url, got, c.plain)
+		}
+		if err := checkURL("target", c.url); (err == nil) != c.valid {
+			t.Errorf("checkURL(%q) = %v, want valid %v", c.url, err, c.valid)
+		}
+	}
+}

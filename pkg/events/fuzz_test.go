@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -264,6 +265,24 @@ func FuzzLexer(f *testing.F) {
 			if err2 := json.Unmarshal(data, &want); err != nil || err2 != nil || s != want {
 				t.Fatalf("lexer.str(%q) = %q, %v; encoding/json %q, %v", data, s, err, want, err2)
 			}
+		}
+	})
+}
+
+// FuzzPlainURL: whatever plainURL accepts without parsing, url.Parse
+// accepts as an absolute http(s) URL with a host (checkURL's slow path).
+func FuzzPlainURL(f *testing.F) {
+	for _, s := range []string{"https://shop.example/p/1?x=y#z", "http://a", "http://a:80/", "https://exa mple.com/",
+		"http://a/%zz", "http://[::1]/", "HTTP://A/", "https://a.b/c?d=%41", "http://x#y#z", "https://-/..?"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !plainURL(s) {
+			return
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !utf8.ValidString(s) || hasControl(s) {
+			t.Fatalf("plainURL(%q) but url.Parse = %+v, %v", s, u, err)
 		}
 	})
 }
