@@ -438,35 +438,12 @@ func pgExec(t *testing.T, ctx context.Context, dbURL, sql string) {
 
 func countPostgresTables(t *testing.T, dbURL string, names ...string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var n int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY($1)`, names).Scan(&n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return queryInt(t, dbURL, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY($1)`, names)
 }
 
 func countGooseVersions(t *testing.T, dbURL string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return queryInt(t, dbURL, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`)
 }
 
 func countClickHouseTables(t *testing.T, addr, db string) int {
