@@ -85,6 +85,41 @@ func (w *world) consumeAll(topic string, want int) [][]byte {
 	return out
 }
 
+// landedClick is a click as the sink lands it in ClickHouse (link l1, no bot).
+type landedClick struct {
+	id      string
+	at      time.Time
+	device  string
+	partner int64
+}
+
+// landClicks inserts clicks into ClickHouse and moves the sink watermark
+// past them, as the sink would.
+func (w *world) landClicks(clicks []landedClick) {
+	w.t.Helper()
+	ctx := context.Background()
+	ch, err := migrate.Open(ctx, w.cfg.ClickHouseAddr, w.cfg.ClickHouseDB)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer ch.Close()
+	b, err := ch.PrepareBatch(ctx, "INSERT INTO "+w.cfg.ClickHouseDB+".clicks (click_id, at, device_token, partner_id, link_id, bot)")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, c := range clicks {
+		if err := b.Append(c.id, c.at, c.device, fmt.Sprint(c.partner), "l1", uint8(0)); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.pool.Exec(ctx, `INSERT INTO sink_watermarks (topic, watermark) VALUES ('clicks', now())`); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 func (w *world) one(sql string, args ...any) int64 {
 	w.t.Helper()
 	var v int64
@@ -107,29 +142,13 @@ func (w *world) run() {
 
 func TestRunIngestsEverythingOnceAndSettles(t *testing.T) {
 	w := newWorld(t)
-	ctx := context.Background()
 	p := w.one(`INSERT INTO partners (name, email, slug) VALUES ('Serdar', 's@example.com', 'serdar') RETURNING id`)
 	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	ch, err := migrate.Open(ctx, w.cfg.ClickHouseAddr, w.cfg.ClickHouseDB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	b, err := ch.PrepareBatch(ctx, "INSERT INTO "+w.cfg.ClickHouseDB+".clicks (click_id, at, device_token, partner_id, link_id, bot)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var clicks []landedClick
 	for i := range 20 {
-		if err := b.Append(uuid.Must(uuid.NewV7()).String(), t0, fmt.Sprintf("dev%d", i), fmt.Sprint(p), "l1", uint8(0)); err != nil {
-			t.Fatal(err)
-		}
+		clicks = append(clicks, landedClick{uuid.Must(uuid.NewV7()).String(), t0, fmt.Sprintf("dev%d", i), p})
 	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.pool.Exec(ctx, `INSERT INTO sink_watermarks (topic, watermark) VALUES ('clicks', now())`); err != nil {
-		t.Fatal(err)
-	}
+	w.landClicks(clicks)
 	var orders, identities []string
 	for i := range 20 {
 		at := t0.Add(time.Duration(i+1) * time.Minute).Format(time.RFC3339)

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/openaff/affiliate/pkg/ledger"
-	"github.com/openaff/affiliate/pkg/migrate"
 	"github.com/openaff/affiliate/pkg/testenv"
 )
 
@@ -56,33 +55,17 @@ func newOutageEvents(t0 time.Time) outageEvents {
 // every event.
 func seedOutageWorld(t *testing.T, w *world, t0 time.Time) {
 	t.Helper()
-	ctx := context.Background()
 	var ids []int64
 	for _, slug := range []string{"serdar", "ana", "ali"} {
 		ids = append(ids, w.one(`INSERT INTO partners (name, email, slug) VALUES ($1, $1 || '@example.com', $1) RETURNING id`, slug))
 	}
-	ch, err := migrate.Open(ctx, w.cfg.ClickHouseAddr, w.cfg.ClickHouseDB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	b, err := ch.PrepareBatch(ctx, "INSERT INTO "+w.cfg.ClickHouseDB+".clicks (click_id, at, device_token, partner_id, link_id, bot)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var clicks []landedClick
 	for i := range outageOrders {
 		// Click ids derived from the device: both worlds hold the same clicks.
 		id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "click-%d", i)).String()
-		if err := b.Append(id, t0.Add(-time.Minute), fmt.Sprintf("dev%d", i), fmt.Sprint(ids[i%3]), "l1", uint8(0)); err != nil {
-			t.Fatal(err)
-		}
+		clicks = append(clicks, landedClick{id, t0.Add(-time.Minute), fmt.Sprintf("dev%d", i), ids[i%3]})
 	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.pool.Exec(ctx, `INSERT INTO sink_watermarks (topic, watermark) VALUES ('clicks', now())`); err != nil {
-		t.Fatal(err)
-	}
+	w.landClicks(clicks)
 }
 
 // TestServeSurvivesKafkaOutage: `settler serve` consumes a backlog of
