@@ -301,10 +301,14 @@ func (s *Sink) Run(ctx context.Context) error {
 		spare, inflight = inflight, nil
 		return nil
 	}
+	// fetchCtx is ctx while the batch is empty, then ctx with the batch's
+	// deadline.
+	fetchCtx, stopBatch := ctx, context.CancelFunc(func() {})
+	// handoff ends the batch (it holds a message: its deadline or its size
+	// ended it) and starts its flush.
 	handoff := func() error {
-		if cur.messages == 0 {
-			return nil
-		}
+		stopBatch()
+		fetchCtx = ctx
 		if err := wait(); err != nil {
 			return err
 		}
@@ -313,9 +317,6 @@ func (s *Sink) Run(ctx context.Context) error {
 		go func(b *batch) { done <- s.flush(ctx, b) }(inflight)
 		return nil
 	}
-	// fetchCtx is ctx while the batch is empty, then ctx with the batch's
-	// deadline.
-	fetchCtx, stopBatch := ctx, context.CancelFunc(func() {})
 	backoff := s.cfg.RetryMin
 	var err error
 	for err == nil {
@@ -325,8 +326,6 @@ func (s *Sink) Run(ctx context.Context) error {
 			err = ctx.Err()
 			continue
 		case ferr != nil && fetchCtx.Err() != nil: // the batch's time is up
-			stopBatch()
-			fetchCtx = ctx
 			err = handoff()
 			continue
 		case ferr != nil:
@@ -343,8 +342,6 @@ func (s *Sink) Run(ctx context.Context) error {
 		cur.add(m)
 		s.m.read.Inc()
 		if cur.messages >= s.cfg.BatchRows {
-			stopBatch()
-			fetchCtx = ctx
 			err = handoff()
 		}
 	}
