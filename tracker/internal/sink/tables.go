@@ -10,7 +10,6 @@ import (
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
-
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/openaff/affiliate/pkg/events"
 )
@@ -45,10 +44,11 @@ func appendColumns(batch driver.Batch, cols []any, lo, hi int) error {
 		var part any
 		switch c := c.(type) {
 		case []string:
-			part = c[lo:hi]
+			rows := c[lo:hi]
 			if i < len(chCols) {
-				reserveStrings(chCols[i], c[lo:hi])
+				reserveStrings(chCols[i], rows)
 			}
+			part = rows
 		case []time.Time:
 			part = c[lo:hi]
 		case []uint8:
