@@ -202,6 +202,10 @@ func TestPostgresConstraints(t *testing.T) {
 	f(`INSERT INTO order_events (event_id, order_id, type, at, payload) VALUES ('e3', 'o1', 'order.lost', now(), '{}')`, check)
 	f(`INSERT INTO identities (event_id, device_token, customer_id, at) VALUES ('i1', 'd2', 'c2', now())`, unique)
 	f(`INSERT INTO outbox (topic, event_id, key, payload) VALUES ('store_credits', 'sc1', '1', '{}')`, unique)
+	// An outbox row of several messages carries them in payload.messages (00320).
+	f(`INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'b1', '', '{"event_id": "x"}', 2)`, check)
+	f(`INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'b1', '', '{"messages": []}', 0)`, check)
+	f(`INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'b1', '', '{"messages": [{"key": "7", "value": {"event_id": "f1"}}]}', 1)`, ok)
 
 	// Orders and lines: positive quantities, no refund beyond what was bought.
 	f(`INSERT INTO order_lines (order_id, line_id, product_id, quantity, unit_price_minor) VALUES ('o1', 'l2', 'p2', -1, 100)`, check)

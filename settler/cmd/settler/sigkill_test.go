@@ -368,7 +368,7 @@ voided_amount_minor, clawed_back_amount_minor, accrual_transfer_key, ledger_ref,
 		`SELECT idempotency_key, operation, partner_id, currency, reference, amount_minor, final FROM ledger_transfers ORDER BY 1`,
 		`SELECT owner, kind, currency, debits_pending, credits_pending, debits_posted, credits_posted FROM ledger_accounts ORDER BY 1, 2, 3`,
 		`SELECT commission_id, approved_minor, reserve_minor, held_minor, clawed_minor FROM ledger_reserves ORDER BY 1`,
-		`SELECT topic, event_id, key, (payload - 'at')::text, published_at IS NOT NULL FROM outbox ORDER BY 2`,
+		`SELECT topic, event_id, key, (payload - 'at')::text, published_at IS NOT NULL FROM outbox_messages ORDER BY 2`,
 	} {
 		rows, err := pool.Query(context.Background(), q)
 		if err != nil {

@@ -214,7 +214,8 @@ func newPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 // jobCount is the number of jobs deps.jobs returns.
 const jobCount = 4
 
-// relayLimit is how many outbox rows one relay transaction publishes.
+// relayLimit is how many messages one relay transaction publishes (more
+// when a row of a settlement batch carries them: a row goes whole).
 const relayLimit = 1000
 
 // jobs returns the settler's jobs in the order one full pass runs them.

@@ -187,7 +187,7 @@ func TestRunIngestsEverythingOnceAndSettles(t *testing.T) {
 	if err != nil || !strings.Contains(rec.Reason, "at") || rec.Topic != w.cfg.Topic("orders") {
 		t.Fatalf("dlq record %+v, %v", rec, err)
 	}
-	facts := w.one(`SELECT count(*) FROM outbox WHERE published_at IS NOT NULL AND topic = 'commissions'`)
+	facts := w.one(`SELECT count(*) FROM outbox_messages WHERE published_at IS NOT NULL AND topic = 'commissions'`)
 	if facts != 21 || w.one(`SELECT count(*) FROM outbox WHERE published_at IS NULL`) != 0 {
 		t.Fatalf("published facts %d, want 21 (20 accruals, 1 void)", facts)
 	}

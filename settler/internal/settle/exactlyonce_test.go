@@ -27,7 +27,7 @@ func dump(t *testing.T, pool *pgxpool.Pool) string {
 		`SELECT order_id, version, partner_id, rule, candidates::text, watermark_forced, self_referral, superseded_at IS NULL FROM attributions ORDER BY 1, 2`,
 		`SELECT order_id, settled_revision, revision FROM orders ORDER BY 1`,
 		`SELECT customer_id, partner_id, bound_at FROM customer_bindings ORDER BY 1, 3`,
-		`SELECT event_id, payload::text FROM outbox ORDER BY event_id`,
+		`SELECT event_id, payload::text FROM outbox_messages ORDER BY event_id`,
 	} {
 		rows, err := pool.Query(context.Background(), q)
 		if err != nil {

@@ -1,33 +1,63 @@
 package settle
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
-// A commission fact already in the outbox (enqueued by an earlier attempt
-// of the same change) makes the batch's COPY fail; the batch falls back to
-// the insert that skips it and settles as usual.
-func TestFactAlreadyEnqueuedIsSkipped(t *testing.T) {
+// A settlement batch enqueues its commission facts as one outbox row
+// (migration 00320); outbox_messages lists them one by one with their
+// Kafka keys (the partner) and event ids (from the ledger keys).
+func TestFactsEnqueuedAsOneRow(t *testing.T) {
 	f := newFixture(t)
 	p := f.partner("serdar")
-	first := uuid.NewSHA1(factNamespace, []byte("accrue:o1/l1/1")).String()
-	f.exec(`INSERT INTO outbox (topic, event_id, key, payload) VALUES ('commissions', $1, 'k', '{"earlier": true}')`, first)
 	f.attributedOrder(p, "o1", T0, line("l1", "x", 1, "100.00"), line("l2", "y", 1, "50.00"))
-	if got := f.commissions("o1"); got != "l1:1:1000:pending:0:0 l2:1:500:pending:0:0" {
-		t.Fatalf("commissions %q", got)
+	if got := queryOne[string](t, f.pool, `SELECT count(*) || ' row, ' || sum(messages) || ' messages' FROM outbox WHERE topic = 'commissions'`); got != "1 row, 2 messages" {
+		t.Fatalf("outbox holds %s, want 1 row, 2 messages", got)
 	}
-	if n := queryOne[int](t, f.pool, `SELECT count(*) FROM outbox WHERE topic = 'commissions'`); n != 2 {
-		t.Fatalf("%d commission facts in the outbox, want 2 (the earlier one kept, the second added)", n)
+	want := fmt.Sprintf("%d %s o1/l1/1 10.00 pending | %d %s o1/l2/1 5.00 pending", p,
+		uuid.NewSHA1(factNamespace, []byte("accrue:o1/l1/1")), p, uuid.NewSHA1(factNamespace, []byte("accrue:o1/l2/1")))
+	got := queryOne[string](t, f.pool, `SELECT string_agg(concat_ws(' ', key, event_id, payload->>'commission_id', payload->>'amount', payload->>'state'), ' | ' ORDER BY n)
+FROM outbox_messages WHERE topic = 'commissions'`)
+	if got != want {
+		t.Fatalf("outbox messages\n%s\nwant\n%s", got, want)
 	}
-	if n := queryOne[int](t, f.pool, `SELECT count(*) FROM outbox WHERE event_id = $1 AND payload ? 'earlier'`, first); n != 1 {
-		t.Fatal("the fact already enqueued was replaced")
-	}
-	// Without a repeat, the facts go in by COPY.
+
+	// A second batch is a second row.
 	f.attributedOrder(p, "o2", T0.Add(time.Hour), line("l1", "x", 1, "10.00"))
-	if n := queryOne[int](t, f.pool, `SELECT count(*) FROM outbox WHERE topic = 'commissions'`); n != 3 {
+	if n := queryOne[int](t, f.pool, `SELECT count(*) FROM outbox_messages WHERE topic = 'commissions'`); n != 3 {
 		t.Fatalf("%d commission facts in the outbox, want 3", n)
+	}
+}
+
+// The same facts enqueued again (a batch repeated) are the same outbox row:
+// skipped, not a second copy and not an error. Other facts are a new row.
+func TestFactBatchRepeatIsSkipped(t *testing.T) {
+	f := newFixture(t)
+	facts := []fact{
+		{eventID: "e1", key: "7", payload: []byte(`{"event_id":"e1","n":1}`)},
+		{eventID: "e2", key: "8", payload: []byte(`{"event_id":"e2","n":2}`)},
+	}
+	for _, fs := range [][]fact{facts, facts, facts[:1]} {
+		err := pgx.BeginFunc(context.Background(), f.pool, func(tx pgx.Tx) error {
+			return flushFacts(context.Background(), tx, &batch{now: T0, facts: fs})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := queryOne[string](t, f.pool, `SELECT string_agg(concat_ws(':', outbox_id, n, key, event_id, payload::text), ' ' ORDER BY outbox_id, n) FROM outbox_messages`)
+	ids := queryOne[[]int64](t, f.pool, `SELECT array_agg(id ORDER BY id) FROM outbox`)
+	if len(ids) != 2 {
+		t.Fatalf("outbox rows %v, want 2", ids)
+	}
+	want := fmt.Sprintf(`%[1]d:1:7:e1:{"n": 1, "event_id": "e1"} %[1]d:2:8:e2:{"n": 2, "event_id": "e2"} %[2]d:1:7:e1:{"n": 1, "event_id": "e1"}`, ids[0], ids[1])
+	if got != want {
+		t.Fatalf("outbox messages\n%s\nwant\n%s", got, want)
 	}
 }
