@@ -322,6 +322,11 @@ func BenchmarkSettleHistory(b *testing.B) {
 		f.watermark(T0.Add(time.Duration(orders+fresh) * every))
 		b.Logf("seeded %d orders, %d clicks in %s", orders, clicks, time.Since(start).Round(time.Millisecond))
 		now := T0.Add(11 * 24 * time.Hour)
+		pgss := os.Getenv("AFF_BENCH_PGSS") != ""
+		if pgss {
+			f.exec(`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+			f.exec(`SELECT pg_stat_statements_reset()`)
+		}
 		resetPeakRSS(b)
 		b.StartTimer()
 
@@ -337,6 +342,9 @@ func BenchmarkSettleHistory(b *testing.B) {
 		}
 		slices.Sort(parts)
 		b.Logf("CPU of the full pass by process: %s", strings.Join(parts, ", "))
+		if pgss {
+			dumpStatements(b, pool)
+		}
 		b.StopTimer()
 		rss := peakRSS(b)
 		if c.Orders != orders || c.Attributed != orders || c.Commissions != 3*orders {
@@ -389,4 +397,25 @@ func fullPassCounts(b *testing.B, f *fixture, now time.Time) Counts {
 		b.Fatal(err)
 	}
 	return c
+}
+
+// dumpStatements logs the 25 statements that took the most time since
+// pg_stat_statements_reset (AFF_BENCH_PGSS=1; settle.sh PGSS=1 also loads
+// the module into the server): time, calls, rows, the statement's start.
+func dumpStatements(b *testing.B, pool *pgxpool.Pool) {
+	b.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT round(total_exec_time)::bigint, calls, rows,
+left(regexp_replace(query, '\s+', ' ', 'g'), 140) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25`)
+	if err != nil {
+		b.Fatalf("cannot read pg_stat_statements: %v", err)
+	}
+	var ms, calls, n int64
+	var q string
+	_, err = pgx.ForEachRow(rows, []any{&ms, &calls, &n, &q}, func() error {
+		b.Logf("%7d ms %7d calls %8d rows  %s", ms, calls, n, q)
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("cannot read pg_stat_statements: %v", err)
+	}
 }
