@@ -81,3 +81,25 @@ func TestEverythingSpooledWithoutKafka(t *testing.T) {
 		t.Fatalf("metrics: lost %d, queue full %d, spooled %d", m.ClicksLost.Get(), m.QueueFull.Get(), m.ClicksSpooled.Get())
 	}
 }
+
+// The Kafka writers batch at most PartitionBatch messages per partition
+// (DefaultPartitionBatch when unset), whatever the sender's BatchSize:
+// kafka-go allocates that many per partition a write touches.
+func TestPartitionBatch(t *testing.T) {
+	for _, c := range []struct{ set, want int }{{0, DefaultPartitionBatch}, {7, 7}} {
+		sp, err := spool.Open(t.TempDir(), 1<<30, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := New(Options{
+			Brokers: []string{"127.0.0.1:1"}, ClicksTopic: "t.clicks", Spool: sp, Encoder: &click.Encoder{},
+			QueueSize: 4, BatchSize: 10000, PartitionBatch: c.set, BatchWait: time.Millisecond, WriteTimeout: 200 * time.Millisecond,
+			SyncInterval: 10 * time.Millisecond, ReplayInterval: time.Hour, Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(metrics.NewSet()),
+		})
+		if p.clicks.BatchSize != c.want || p.events.BatchSize != c.want {
+			t.Errorf("PartitionBatch %d: writers batch %d clicks, %d events; want %d", c.set, p.clicks.BatchSize, p.events.BatchSize, c.want)
+		}
+		p.Close(context.Background())
+		sp.Close()
+	}
+}

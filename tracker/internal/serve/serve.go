@@ -41,6 +41,7 @@ type Settings struct {
 	IdleTimeout       time.Duration
 	QueueSize         int
 	BatchSize         int
+	PartitionBatch    int
 	BatchWait         time.Duration
 	KafkaWriteTimeout time.Duration
 	KafkaAutoCreate   bool
@@ -76,6 +77,7 @@ func flags(fs *flag.FlagSet, s *Settings, defaultAddr string) {
 	fs.DurationVar(&s.IdleTimeout, "idle-timeout", 60*time.Second, "how long a keep-alive connection may idle")
 	fs.IntVar(&s.QueueSize, "queue-size", 64<<10, "in-memory click queue, in clicks; when full, clicks go to the spool")
 	fs.IntVar(&s.BatchSize, "batch-size", 10000, "most clicks per Kafka write")
+	fs.IntVar(&s.PartitionBatch, "partition-batch", producer.DefaultPartitionBatch, "most messages per produce request to one partition (kafka-go allocates this many per partition a write touches)")
 	fs.DurationVar(&s.BatchWait, "batch-wait", 50*time.Millisecond, "how long to wait to fill a click batch (bigger batches cost Kafka less CPU)")
 	fs.DurationVar(&s.KafkaWriteTimeout, "kafka-write-timeout", 3*time.Second, "deadline of one Kafka write; after it the batch is spooled")
 	fs.BoolVar(&s.KafkaAutoCreate, "kafka-auto-create-topics", true, "let the broker create missing topics")
@@ -250,6 +252,7 @@ func newProducer(cfg *config.Config, st Settings, sp *spool.Spool, set *metrics.
 		Encoder:          &click.Encoder{Bots: bots, Repeats: click.NewRepeatTracker(st.RepeatWindow, st.RepeatEntries)},
 		QueueSize:        st.QueueSize,
 		BatchSize:        st.BatchSize,
+		PartitionBatch:   st.PartitionBatch,
 		BatchWait:        st.BatchWait,
 		WriteTimeout:     st.KafkaWriteTimeout,
 		SyncInterval:     st.SpoolSync,
