@@ -112,6 +112,8 @@ func newWriter(o Options, batchSize int, batchTimeout time.Duration) *kafka.Writ
 		Async:                  false,
 		AllowAutoTopicCreation: o.AutoCreateTopics,
 		Compression:            o.Compression,
+		// kafka.Transport's own metadata cache lives 6 s.
+		Transport: &partitionCache{next: kafka.DefaultTransport, ttl: time.Second},
 	}
 }
 
