@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,7 +192,24 @@ func TestRunIngestsEverythingOnceAndSettles(t *testing.T) {
 	if facts != 21 || w.one(`SELECT count(*) FROM outbox WHERE published_at IS NULL`) != 0 {
 		t.Fatalf("published facts %d, want 21 (20 accruals, 1 void)", facts)
 	}
-	w.consumeAll("commissions", int(facts))
+	// Each fact of a batch's outbox row arrives as its own message, as the
+	// contract's commission event.
+	var ids []string
+	for _, v := range w.consumeAll("commissions", int(facts)) {
+		c, err := events.DecodeCommission(v)
+		if err != nil {
+			t.Fatalf("commission message %s: %v", v, err)
+		}
+		ids = append(ids, c.EventID)
+	}
+	slices.Sort(ids)
+	var want string
+	if err := w.pool.QueryRow(context.Background(), `SELECT string_agg(event_id, ',' ORDER BY event_id) FROM outbox_messages WHERE topic = 'commissions'`).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ids, ","); got != want {
+		t.Fatalf("commission messages in Kafka\n%s\nwant the outbox's\n%s", got, want)
+	}
 
 	// A second run finds nothing new and changes nothing.
 	before := w.one(`SELECT count(*) FROM ledger_transfers`)
