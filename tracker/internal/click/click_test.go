@@ -1,8 +1,12 @@
 package click
 
 import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,3 +142,69 @@ func BenchmarkEncode(b *testing.B) {
 		buf = e.Append(buf[:0], r)
 	}
 }
+
+// The repeat flag against a brute-force answer over random clicks: with room
+// for every pair it is exact; in a table far too small it may miss repeats
+// (evicted pairs) but never flags a click that is not a repeat.
+func TestRepeatAgainstBruteForce(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, size := range []int{1 << 16, 16} {
+		r := NewRepeatTracker(time.Hour, size)
+		rng := rand.New(rand.NewPCG(7, uint64(size)))
+		last := map[[2]string]time.Time{}
+		at := t0
+		missed, repeats := 0, 0
+		for i := range 20000 {
+			at = at.Add(time.Duration(rng.IntN(int(2 * time.Second))))
+			if rng.IntN(50) == 0 {
+				at = at.Add(-time.Duration(rng.IntN(int(time.Minute)))) // out of order
+			}
+			dev, link := fmt.Sprintf("d%d", rng.IntN(300)), fmt.Sprintf("l%d", rng.IntN(4))
+			prev, ok := last[[2]string{dev, link}]
+			want := ok && at.Sub(prev) <= time.Hour && !at.Before(prev)
+			last[[2]string{dev, link}] = at
+			got := r.Seen([]byte(dev), link, at)
+			if want {
+				repeats++
+			}
+			switch {
+			case got && !want:
+				t.Fatalf("table of %d, click %d (%s, %s at %v, before %v): flagged, not a repeat", size, i, dev, link, at, prev)
+			case want && !got && size > 1000:
+				t.Fatalf("table of %d, click %d (%s, %s at %v, before %v): repeat not flagged", size, i, dev, link, at, prev)
+			case want && !got:
+				missed++
+			}
+		}
+		if repeats < 10000 {
+			t.Fatalf("only %d repeats in the random clicks: the test checks little", repeats)
+		}
+		if size == 16 && missed == 0 {
+			t.Fatal("a table of 16 slots for 1200 pairs missed no repeat: is it bounded?")
+		}
+	}
+}
+
+// BenchmarkRepeatSeen: new visitors (a new device per click, as under the
+// load benchmark) on 20 links, with the tracker's default table of 1<<20
+// pairs, from as many goroutines as GOMAXPROCS.
+func BenchmarkRepeatSeen(b *testing.B) {
+	r := NewRepeatTracker(time.Hour, 1<<20)
+	t0 := time.Now()
+	var next atomic.Uint64
+	b.RunParallel(func(pb *testing.PB) {
+		dev := make([]byte, 44)
+		for pb.Next() {
+			n := next.Add(1)
+			binary.LittleEndian.PutUint64(dev, n)
+			r.Seen(dev, links20[n%20], t0.Add(time.Duration(n)*time.Microsecond))
+		}
+	})
+}
+
+var links20 = func() (l []string) {
+	for i := range 20 {
+		l = append(l, fmt.Sprintf("link%d", i))
+	}
+	return l
+}()
