@@ -13,11 +13,13 @@ import (
 // partitionCache is the Kafka transport of the producer's writers. kafka-go's
 // Writer asks for the topic's metadata once per message (to count its
 // partitions); kafka.Transport answers from its cache, but copies the cached
-// response for every question: 166 bytes allocated per click and a lock,
-// a tenth of what the tracker allocated under load. partitionCache answers
-// the Writer's question (one topic, the same flags) from the last answer for
-// up to ttl, unchanged and shared: the Writer only reads it. Every other
-// request, and every answer with an error, goes to next as before.
+// response for every question: 166 bytes allocated per click and a lock
+// (38 MB in 4 s under load, a third of what the tracker allocated once
+// kafka-go's batches were sized by Options.PartitionBatch). partitionCache
+// answers the Writer's question (one topic, the same flags) from the last
+// answer for up to ttl, unchanged and shared: the Writer only reads it.
+// Every other request, and every answer with an error, goes to next as
+// before.
 type partitionCache struct {
 	next kafka.RoundTripper
 	ttl  time.Duration
