@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -67,6 +68,25 @@ func BenchmarkDecodeClick(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := DecodeClick(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeClickOwned decodes a click as the sink does (owned: the
+// strings alias the message) and as the tracker writes it: no escapes,
+// microsecond time, anonymised IPv4 (sampleClick exercises the slow paths).
+func BenchmarkDecodeClickOwned(b *testing.B) {
+	c := Click{ClickID: "019ab9f0-7c1e-7cc2-8f3e-0123456789ab", At: time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC),
+		DeviceToken: "dev-0012345.sig0123456789abcdef", PartnerID: "123", LinkID: "4567", Kind: KindLink,
+		Target: "https://shop.example/products/blue-shirt?size=m", ProductID: "sku-1234", Referer: "https://instagram.com/",
+		UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+		IP:        netip.MustParseAddr("203.0.113.0"), Bot: true}
+	data := AppendClick(nil, &c)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeClickOwned(data); err != nil {
 			b.Fatal(err)
 		}
 	}

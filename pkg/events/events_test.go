@@ -545,3 +545,33 @@ func TestPlainURL(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainWords checks the word-at-a-time scan against a byte-by-byte
+// answer: every byte value at every position of a 24-byte string.
+func TestPlainWords(t *testing.T) {
+	plain := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+	want := func(b []byte) int {
+		n := 0
+		for len(b)-n >= 8 {
+			for _, c := range b[n : n+8] {
+				if !plain(c) {
+					return n
+				}
+			}
+			n += 8
+		}
+		return n
+	}
+	b := []byte("abcdefghijklmnopqrstuvwx")
+	for pos := range b {
+		for c := range 256 {
+			s := append([]byte(nil), b...)
+			s[pos] = byte(c)
+			for _, cut := range []int{len(s), len(s) - 3} {
+				if got, want := plainWords(s[:cut]), want(s[:cut]); got != want {
+					t.Fatalf("plainWords(%q) = %d, want %d", s[:cut], got, want)
+				}
+			}
+		}
+	}
+}

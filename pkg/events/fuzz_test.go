@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Fuzz properties shared by every decoder: it never panics, every error is a
@@ -240,7 +242,9 @@ func FuzzAppendClick(f *testing.F) {
 // accepts nothing json.Valid rejects, accepts every valid UTF-8 document of
 // modest depth, and reads strings as encoding/json does.
 func FuzzLexer(f *testing.F) {
-	for _, s := range []string{`{"a":[1,2.5e-3,"x\u00e9\ud83d\ude00",true,null,{}]}`, `"\ud800"`, `[1,]`, `{"a" 1}`, `-0.0E+1`, `01`, `"\x01"`, "\"\xff\"", `[[[[]]]]`} {
+	for _, s := range []string{`{"a":[1,2.5e-3,"x\u00e9\ud83d\ude00",true,null,{}]}`, `"\ud800"`, `[1,]`, `{"a" 1}`, `-0.0E+1`, `01`, `"\x01"`, "\"\xff\"", `[[[[]]]]`,
+		// Strings long enough for plainWords, with each kind of special byte past the first word.
+		`["abcdefghijklmnop\"qrstuvwxyz0123456789"]`, "\"abcdefghijklmnopq\x1frs\"", "\"abcdefghijklmnop\xc3\xa9qrstuvwx\"", "\"abcdefghijklmnop\xc3qrstuvwx\"", `"abcdefghijklmno\u00e9pqrstuvw"`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -283,6 +287,48 @@ func FuzzPlainURL(f *testing.F) {
 		if !parsedURL(s) {
 			u, err := url.Parse(s)
 			t.Fatalf("plainURL(%q) but parsedURL refuses it (url.Parse = %+v, %v)", s, u, err)
+		}
+	})
+}
+
+// FuzzCanonicalUUID: canonicalUUID and its version digit agree with
+// uuid.Parse at length 36 plus a lower-case check, the rule it replaced.
+func FuzzCanonicalUUID(f *testing.F) {
+	for _, s := range []string{"019ab9f0-7c1e-7cc2-8f3e-0123456789ab", "019AB9F0-7c1e-7cc2-8f3e-0123456789ab", "019ab9f0+7c1e-7cc2-8f3e-0123456789ab",
+		"{019ab9f0-7c1e-7cc2-8f3e-0123456789a}", "urn:uuid:019ab9f0-7c1e-7cc2-8f3e-0123", "019ab9f07c1e7cc28f3e0123456789ab", "019ab9f0-7c1e-7cc2-8f3e-0123456789ag"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := uuid.Parse(s)
+		want := err == nil && len(s) == 36 && strings.ToLower(s) == s
+		if got := canonicalUUID(s); got != want {
+			t.Fatalf("canonicalUUID(%q) = %v, want %v", s, got, want)
+		}
+		if want && int(u.Version()) != unhex(s[14]) {
+			t.Fatalf("%q: version digit %d, uuid.Parse says %d", s, unhex(s[14]), u.Version())
+		}
+	})
+}
+
+// FuzzParseUTC: where the fast path answers, time.Parse accepts the same
+// text and gives the same instant in UTC.
+func FuzzParseUTC(f *testing.F) {
+	for _, s := range []string{"2026-11-25T10:00:00Z", "2026-11-25T10:00:00.123456789Z", "2026-11-25T10:00:00.1Z", "2024-02-29T23:59:59Z",
+		"2025-02-29T00:00:00Z", "2026-11-25T24:00:00Z", "2026-11-25T10:00:60Z", "2026-11-25T10:00:00.Z", "2026-11-25T10:00:00.1234567890Z",
+		"2026-11-25T10:00:00+01:00", "2026-11-25 10:00:00Z", "2026-13-25T10:00:00Z", "0000-01-01T00:00:00Z", "2026-11-25T10:00:00.-1Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseUTC(s)
+		if !ok {
+			return
+		}
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatalf("parseUTC(%q) = %v, time.Parse refuses it: %v", s, got, err)
+		}
+		if !got.Equal(want) || got.Location() != time.UTC {
+			t.Fatalf("parseUTC(%q) = %v, time.Parse %v", s, got, want.UTC())
 		}
 	})
 }

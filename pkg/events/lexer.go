@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/binary"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -229,6 +230,10 @@ func (l *lexer) scanString() (raw []byte, escaped bool, err error) {
 	}
 	start := l.pos
 	for l.pos < len(l.data) {
+		l.pos += plainWords(l.data[l.pos:])
+		if l.pos >= len(l.data) {
+			break
+		}
 		c := l.data[l.pos]
 		switch {
 		case c == '"':
@@ -269,6 +274,31 @@ func (l *lexer) scanString() (raw []byte, escaped bool, err error) {
 		}
 	}
 	return nil, false, l.errorf("unterminated string")
+}
+
+// Bytes of a 64-bit word: every byte 0x01, every byte 0x80.
+const (
+	ones8 = 0x0101010101010101
+	high8 = 0x8080808080808080
+)
+
+// plainWords returns the length of b's longest prefix of whole 8-byte words
+// in which every byte can be skipped inside a JSON string: ASCII, not a
+// control character, not '"' and not '\\'. Eight bytes per step instead of
+// one (SWAR: each test below is exact for the word as a whole).
+func plainWords(b []byte) int {
+	n := 0
+	for ; len(b)-n >= 8; n += 8 {
+		x := binary.LittleEndian.Uint64(b[n:])
+		quote, backslash := x^(ones8*'"'), x^(ones8*'\\')
+		special := (x - ones8*0x20) & ^x // a byte below 0x20
+		special |= (quote - ones8) & ^quote
+		special |= (backslash - ones8) & ^backslash
+		if (special|x)&high8 != 0 { // or a byte at or above 0x80
+			return n
+		}
+	}
+	return n
 }
 
 // unescape appends the decoded form of raw, which scanString has checked.
