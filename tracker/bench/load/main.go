@@ -3,7 +3,10 @@
 // link) and Apache Kafka broker, then `tracker serve` producing every click
 // to that broker and the bare fasthttp baseline (bench/bare), runs wrk
 // against each with the same settings, checks that the tracker's clicks
-// reached Kafka, and prints requests/s, p99 latency and the ratio.
+// reached Kafka, and prints requests/s, p99 latency and the ratio. The runs
+// alternate over -rounds rounds (bare then tracker, then tracker then bare,
+// ...) and the summary takes medians: the host's speed drifts over minutes,
+// and a single pair of runs measured the drift as often as the servers.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +40,7 @@ type options struct {
 	kafkaKind      string
 	path           string
 	warmup         time.Duration
+	rounds         int
 	trackerFlags   string
 	returning      bool
 	cookie         string // set for -returning: sent with every request
@@ -47,6 +52,7 @@ func main() {
 	flag.StringVar(&o.bare, "bare", "bin/tracker-bare", "bare baseline binary")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "wrk duration per server")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "wrk warm-up per server, not measured")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of one run per server, alternating which goes first; the summary takes medians")
 	flag.IntVar(&o.threads, "threads", 1, "wrk threads")
 	flag.IntVar(&o.conns, "connections", 32, "wrk connections")
 	flag.StringVar(&o.kafkaKind, "kafka", "apache", "broker: apache or kfake")
@@ -134,35 +140,25 @@ func run(o options) error {
 			return err
 		}
 	}
-	type result struct {
-		name     string
-		rps, p99 float64
-		p99Text  string
-		errors   string
-		cpuUs    float64 // server CPU (user+sys) per request, µs
-		brokerUs float64 // broker CPU per request, µs
+	servers := []server{{"bare fasthttp 302", "http://" + bareAddr + o.path, bare.Process.Pid},
+		{"tracker serve", "http://" + trackerAddr + o.path, tr.Process.Pid}}
+	for _, s := range servers {
+		wrk(o, s.url, o.warmup) // warm-up: JIT-free Go, but caches, topics, connections and the broker's JIT
 	}
-	var results []result
-	for _, s := range []struct {
-		name, addr string
-		pid        int
-	}{{"bare fasthttp 302", bareAddr, bare.Process.Pid}, {"tracker serve", trackerAddr, tr.Process.Pid}} {
-		url := "http://" + s.addr + o.path
-		wrk(o, url, o.warmup) // warm-up: JIT-free Go, but caches, topics and connections
-		cpu0, bcpu0 := cpuTicks(s.pid), cpuTicks(brokerPid)
-		out, err := wrk(o, url, o.duration)
-		cpu1, bcpu1 := cpuTicks(s.pid), cpuTicks(brokerPid)
-		if err != nil {
-			return fmt.Errorf("wrk %s: %w\n%s", s.name, err, out)
+	rounds := make([][2]result, max(1, o.rounds))
+	for i := range rounds {
+		order := []int{0, 1}
+		if i%2 == 1 {
+			order = []int{1, 0}
 		}
-		r := result{name: s.name}
-		r.rps, r.p99Text, r.p99, r.errors = parseWrk(out)
-		if reqs := r.rps * o.duration.Seconds(); reqs > 0 {
-			r.cpuUs = float64(cpu1-cpu0) * 1e6 / clockTicks / reqs
-			r.brokerUs = float64(bcpu1-bcpu0) * 1e6 / clockTicks / reqs
+		for _, k := range order {
+			r, out, err := measure(o, servers[k], brokerPid)
+			if err != nil {
+				return err
+			}
+			rounds[i][k] = r
+			fmt.Printf("round %d, %s: %s\n", i+1, servers[k].name, strings.TrimSpace(out))
 		}
-		results = append(results, r)
-		fmt.Printf("%s: %s\n", s.name, strings.TrimSpace(out))
 	}
 	clicks, err := countClicks(brokers, "bench.clicks")
 	if err != nil {
@@ -174,17 +170,73 @@ func run(o options) error {
 		visitors = "returning visitors (valid cookie)"
 	}
 	fmt.Printf("wrk -t%d -c%d -d%s --latency, %s, one machine, %s Kafka broker, clicks produced to bench.clicks\n\n", o.threads, o.conns, o.duration, visitors, o.kafkaKind)
-	fmt.Println("| server | requests/s | p99 latency | server CPU per request | broker CPU per request | non-3xx/errors |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | --- |")
-	for _, r := range results {
-		fmt.Printf("| %s | %.0f | %s | %.1f µs | %.1f µs | %s |\n", r.name, r.rps, r.p99Text, r.cpuUs, r.brokerUs, r.errors)
+	fmt.Println("| round | server | requests/s | p99 latency | server CPU per request | broker CPU per request | non-3xx/errors |")
+	fmt.Println("| ---: | --- | ---: | ---: | ---: | ---: | --- |")
+	var ratios, cpuRatios, p99s, bareP99s []float64
+	for i, rr := range rounds {
+		for _, r := range rr {
+			fmt.Printf("| %d | %s | %.0f | %s | %.1f µs | %.1f µs | %s |\n", i+1, r.name, r.rps, r.p99Text, r.cpuUs, r.brokerUs, r.errors)
+		}
+		ratios = append(ratios, rr[1].rps/rr[0].rps)
+		cpuRatios = append(cpuRatios, rr[1].cpuUs/rr[0].cpuUs)
+		p99s, bareP99s = append(p99s, rr[1].p99), append(bareP99s, rr[0].p99)
 	}
-	ratio := results[1].rps / results[0].rps
-	fmt.Printf("\nserver CPU per request: tracker / bare = %.2f (load-independent: the req/s ratio depends on what else runs)\n",
-		results[1].cpuUs/results[0].cpuUs)
-	fmt.Printf("\ntracker / bare = %.1f %%  (goal >= 80 %%); tracker p99 %s (goal < 5 ms)\n", 100*ratio, results[1].p99Text)
+	fmt.Printf("\ntracker / bare by round: %s\n", percents(ratios))
+	fmt.Printf("server CPU per request, tracker / bare: median %.2f (load-independent: the req/s ratio depends on what else runs)\n", median(cpuRatios))
+	fmt.Printf("\ntracker / bare = %.1f %% (median of %d rounds; goal >= 80 %%); tracker p99 %.2f ms (median; bare %.2f ms; goal < 5 ms)\n",
+		100*median(ratios), len(rounds), median(p99s), median(bareP99s))
 	fmt.Printf("clicks in Kafka: %d\n", clicks)
 	return nil
+}
+
+type server struct {
+	name, url string
+	pid       int
+}
+
+type result struct {
+	name     string
+	rps, p99 float64 // p99 in ms
+	p99Text  string
+	errors   string
+	cpuUs    float64 // server CPU (user+sys) per request, µs
+	brokerUs float64 // broker CPU per request, µs
+}
+
+// measure runs wrk against s for o.duration and takes the CPU that s and
+// the broker used meanwhile.
+func measure(o options, s server, brokerPid int) (result, string, error) {
+	cpu0, bcpu0 := cpuTicks(s.pid), cpuTicks(brokerPid)
+	out, err := wrk(o, s.url, o.duration)
+	cpu1, bcpu1 := cpuTicks(s.pid), cpuTicks(brokerPid)
+	if err != nil {
+		return result{}, out, fmt.Errorf("wrk %s: %w\n%s", s.name, err, out)
+	}
+	r := result{name: s.name}
+	r.rps, r.p99Text, r.p99, r.errors = parseWrk(out)
+	if reqs := r.rps * o.duration.Seconds(); reqs > 0 {
+		r.cpuUs = float64(cpu1-cpu0) * 1e6 / clockTicks / reqs
+		r.brokerUs = float64(bcpu1-bcpu0) * 1e6 / clockTicks / reqs
+	}
+	return r, out, nil
+}
+
+// median of xs (not empty); xs is sorted in place.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
+}
+
+// percents formats ratios as percentages, in round order.
+func percents(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.1f %%", 100*x)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func seed(ctx context.Context, url string) error {
@@ -256,6 +308,7 @@ var (
 	errRe = regexp.MustCompile(`(Non-2xx or 3xx responses: \d+|Socket errors:[^\n]*)`)
 )
 
+// parseWrk reads wrk's output; p99 is in milliseconds.
 func parseWrk(out string) (rps float64, p99Text string, p99 float64, errs string) {
 	if m := rpsRe.FindStringSubmatch(out); m != nil {
 		rps, _ = strconv.ParseFloat(m[1], 64)
@@ -263,6 +316,12 @@ func parseWrk(out string) (rps float64, p99Text string, p99 float64, errs string
 	if m := p99Re.FindStringSubmatch(out); m != nil {
 		p99Text = m[1] + m[2]
 		p99, _ = strconv.ParseFloat(m[1], 64)
+		switch m[2] { // to ms
+		case "us":
+			p99 /= 1000
+		case "s":
+			p99 *= 1000
+		}
 	}
 	errs = "none"
 	if m := errRe.FindAllString(out, -1); m != nil {
