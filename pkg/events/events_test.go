@@ -437,6 +437,32 @@ func TestNewID(t *testing.T) {
 	}
 }
 
+// TestNewV7At: the id carries the given time (its millisecond, as
+// google/uuid reads it back) and ids still increase when the times go back.
+func TestNewV7At(t *testing.T) {
+	base := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	prev := ""
+	for i, at := range []time.Time{base, base.Add(5 * time.Millisecond), base.Add(2 * time.Millisecond), base.Add(time.Second)} {
+		id := string(AppendNewV7At(nil, at))
+		u, err := uuid.Parse(id)
+		if err != nil || u.Version() != 7 {
+			t.Fatalf("AppendNewV7At = %q: %v", id, err)
+		}
+		if id <= prev {
+			t.Fatalf("id %d %q after %q: not increasing", i, id, prev)
+		}
+		prev = id
+		sec, nsec := u.Time().UnixTime()
+		got := time.Unix(sec, nsec)
+		if i != 2 && !got.Equal(at) {
+			t.Fatalf("id %d carries %v, want %v", i, got, at)
+		}
+		if i == 2 && got.Before(base.Add(5*time.Millisecond)) { // bumped past the later id
+			t.Fatalf("id %d carries %v, before the previous id's time", i, got)
+		}
+	}
+}
+
 func TestAnonymizeIP(t *testing.T) {
 	f := func(in, want string) {
 		t.Helper()

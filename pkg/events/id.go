@@ -30,10 +30,16 @@ var v7clock struct {
 // randomness through an io.Reader, which makes its buffer escape (one
 // allocation per call). crypto/rand.Read of a stack array does not escape.
 // The output is checked against uuid.Parse in the tests.
-func AppendNewV7(dst []byte) []byte {
+func AppendNewV7(dst []byte) []byte { return AppendNewV7At(dst, time.Now()) }
+
+// AppendNewV7At is AppendNewV7 with the time given: the tracker passes the
+// click's time (fasthttp's request time), which saves a clock read per click
+// and makes the id's timestamp the click's. Ids stay strictly increasing
+// within the process even when times come out of order.
+func AppendNewV7At(dst []byte, t time.Time) []byte {
 	var u [16]byte
 	_, _ = rand.Read(u[:]) // never fails: Go crashes the program if the OS source does
-	now := time.Now().UnixNano()
+	now := t.UnixNano()
 	ts := now/1e6<<12 | (now%1e6)*4096/1e6
 	v7clock.Lock()
 	if ts <= v7clock.last {

@@ -49,7 +49,7 @@ func (e *Encoder) Append(dst []byte, r *Record) []byte {
 		c.UserAgent = string(sanitize(ua[:0], r.UserAgent))
 	}
 	var id [36]byte
-	c.ClickID = view(events.AppendNewV7(id[:0]))
+	c.ClickID = view(events.AppendNewV7At(id[:0], r.At))
 	return events.AppendClick(dst, &c)
 }
 
