@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -139,16 +140,23 @@ func benchSink(b *testing.B, env *testenv.Env, brokers []string, m, parallel int
 			produceClicks(b, brokers, prefix+"clicks", m)
 			set := metrics.NewSet()
 			rows := set.GetOrCreateCounter(`aff_sink_rows_total{table="clicks"}`)
+			sink.DefaultGC() // as `tracker sink` does
 			b.StartTimer()
 			stop := startSink(b, sink.Config{Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(),
 				ClickHouseDB: db, PostgresURL: env.PostgresURL(b), Metrics: set, WatermarkInterval: time.Minute, InsertParallelism: parallel, BatchRows: benchBatchRows(b)})
 			var start time.Time
 			var first uint64
 			var cpu0 time.Duration
+			var peakHeap uint64
+			var ms runtime.MemStats
 			deadline := time.Now().Add(10 * time.Minute)
-			for rows.Get() < uint64(m) {
+			for i := 0; rows.Get() < uint64(m); i++ {
 				if n := rows.Get(); n > 0 && start.IsZero() {
 					start, first, cpu0 = time.Now(), n, processCPU(b)
+				}
+				if i%20 == 0 { // every ~100 ms: ReadMemStats stops the world
+					runtime.ReadMemStats(&ms)
+					peakHeap = max(peakHeap, ms.HeapInuse)
 				}
 				if time.Now().After(deadline) {
 					b.Fatalf("only %d of %d clicks in ClickHouse after 10 minutes", rows.Get(), m)
@@ -160,6 +168,7 @@ func benchSink(b *testing.B, env *testenv.Env, brokers []string, m, parallel int
 			}
 			b.ReportMetric(float64(uint64(m)-first)/time.Since(start).Seconds(), "clicks/s")
 			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/1e3/float64(uint64(m)-first), "sink-cpu-µs/click")
+			b.ReportMetric(float64(peakHeap)/1e6, "peak-heap-MB")
 			b.StopTimer()
 			if err := stop(); err != nil {
 				b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -19,6 +20,7 @@ import (
 // args (without the subcommand), serves metrics, and runs the sink until ctx
 // is cancelled.
 func Main(ctx context.Context, args []string) error {
+	DefaultGC()
 	fs := flag.NewFlagSet("tracker sink", flag.ContinueOnError)
 	batchRows := fs.Int("batch-rows", 200_000, "flush a batch at this many messages (two batches are in memory: about 1 KiB per click each)")
 	batchWait := fs.Duration("batch-wait", time.Second, "flush a batch at most this long after its first message (e.g. 1s, 500ms)")
@@ -78,4 +80,21 @@ func Main(ctx context.Context, args []string) error {
 		Metrics:           set,
 		Logger:            log,
 	})
+}
+
+// GCPercent is the garbage collector's target that Main sets unless GOGC is
+// in the environment. The sink keeps two batches alive (about 400 MB at the
+// default -batch-rows) and allocates every message anew (kafka-go), so at
+// Go's default of 100 it collects often over a large live heap. In the
+// throughput benchmark, 200 cut the sink's CPU per click by about a tenth
+// (3.5-3.8 against 4.1-4.2 µs over 1M clicks; 4.8 against 6.2 over 3M) for
+// a peak heap of 1.1-1.5 GB instead of 0.8-1.0.
+const GCPercent = 200
+
+// DefaultGC sets GCPercent unless GOGC is set. Main calls it, and so does the
+// throughput benchmark, which runs the sink in the test process.
+func DefaultGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(GCPercent)
+	}
 }
