@@ -87,7 +87,7 @@ func checkUUID(field, s string, version int) error {
 	if !canonicalUUID(s) {
 		return fieldErr(field, "must be a UUID in lower-case 8-4-4-4-12 form")
 	}
-	if version != 0 && int(unhex(s[14])) != version {
+	if version != 0 && unhex(s[14]) != version {
 		return fieldErr(field, "must be a version "+strconv.Itoa(version)+" UUID")
 	}
 	return nil

@@ -221,9 +221,9 @@ func measure(o options, s server, brokerPid int) (result, string, error) {
 	return r, out, nil
 }
 
-// median of xs (not empty); xs is sorted in place.
+// median of xs (not empty), which it leaves in their order.
 func median(xs []float64) float64 {
-	slices.Sort(xs)
+	xs = slices.Sorted(slices.Values(xs))
 	if n := len(xs); n%2 == 0 {
 		return (xs[n/2-1] + xs[n/2]) / 2
 	}
