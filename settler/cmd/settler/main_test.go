@@ -104,6 +104,7 @@ func TestServeRunConfigErrors(t *testing.T) {
 		// The settler's own settings are checked before anything connects.
 		f(with("AFF_SETTLER_MAX_WAIT", "soon"), nil, "AFF_SETTLER_MAX_WAIT")
 		f(with("AFF_SETTLER_BATCH_SIZE", "0"), nil, "AFF_SETTLER_BATCH_SIZE")
+		f(with("AFF_SETTLER_RELAY_BATCH_SIZE", "many"), nil, "AFF_SETTLER_RELAY_BATCH_SIZE")
 		f(with("AFF_SETTLER_SETTLE_SCHEDULE", "every minute"), nil, "AFF_SETTLER_SETTLE_SCHEDULE")
 		f(with("AFF_SETTLER_RELAY_SCHEDULE", "@every"), nil, "AFF_SETTLER_RELAY_SCHEDULE")
 		f(ok, []string{"now"}, `unexpected argument "now"`)

@@ -45,6 +45,10 @@ func TestSIGKILLedRunsLeaveTheSameLedger(t *testing.T) {
 		// Small transactions, so that a pass has many places to be cut.
 		vars["AFF_SETTLER_BATCH_SIZE"] = "25"
 		vars["AFF_SETTLER_INGEST_BATCH_SIZE"] = "50"
+		// One outbox row per relay transaction: a settlement batch's facts
+		// share a row (migration 00320), so at the default of 1000 messages
+		// the whole relay was a few transactions, over before a kill landed.
+		vars["AFF_SETTLER_RELAY_BATCH_SIZE"] = "1"
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	base := now.Add(-40 * 24 * time.Hour)

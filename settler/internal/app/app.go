@@ -37,6 +37,7 @@ const (
 	EnvMaxWait         = "AFF_SETTLER_MAX_WAIT"
 	EnvBatchSize       = "AFF_SETTLER_BATCH_SIZE"
 	EnvIngestBatchSize = "AFF_SETTLER_INGEST_BATCH_SIZE"
+	EnvRelayBatchSize  = "AFF_SETTLER_RELAY_BATCH_SIZE"
 	EnvDrainTimeout    = "AFF_SETTLER_DRAIN_TIMEOUT"
 	EnvGroupID         = "AFF_SETTLER_GROUP_ID"
 )
@@ -52,6 +53,10 @@ type Options struct {
 	BatchSize int
 	// IngestBatchSize bounds the Kafka messages of one ingest transaction.
 	IngestBatchSize int
+	// RelayBatchSize is how many messages one relay transaction publishes
+	// (more when an outbox row of a settlement batch carries them: a row
+	// goes whole, so 1 publishes one row per transaction).
+	RelayBatchSize int
 	// DrainTimeout bounds how long RunOnce may take to reach the high-water marks.
 	DrainTimeout time.Duration
 	// GroupID is the Kafka consumer group.
@@ -69,6 +74,7 @@ func DefaultOptions() Options {
 		MaxWait:         time.Hour,
 		BatchSize:       500,
 		IngestBatchSize: 1000,
+		RelayBatchSize:  1000,
 		DrainTimeout:    10 * time.Minute,
 		GroupID:         "settler",
 	}
@@ -119,6 +125,7 @@ func OptionsFromEnv(lookup func(string) (string, bool)) (Options, error) {
 	dur(EnvDrainTimeout, &o.DrainTimeout)
 	num(EnvBatchSize, &o.BatchSize, 10_000)
 	num(EnvIngestBatchSize, &o.IngestBatchSize, 100_000)
+	num(EnvRelayBatchSize, &o.RelayBatchSize, 100_000)
 	return o, errors.Join(errs...)
 }
 
@@ -214,10 +221,6 @@ func newPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 // jobCount is the number of jobs deps.jobs returns.
 const jobCount = 4
 
-// relayLimit is how many messages one relay transaction publishes (more
-// when a row of a settlement batch carries them: a row goes whole).
-const relayLimit = 1000
-
 // jobs returns the settler's jobs in the order one full pass runs them.
 func (d *deps) jobs(opts Options) []jobs.Job {
 	return []jobs.Job{
@@ -233,9 +236,9 @@ func (d *deps) jobs(opts Options) []jobs.Job {
 		{Name: "relay_outbox", Spec: opts.RelaySchedule, Run: func(ctx context.Context, now time.Time) (any, error) {
 			total := 0
 			for range 10_000 {
-				n, err := d.settler.Relay(ctx, d.outbox, d.prefix, relayLimit)
+				n, err := d.settler.Relay(ctx, d.outbox, d.prefix, opts.RelayBatchSize)
 				total += n
-				if err != nil || n < relayLimit {
+				if err != nil || n < opts.RelayBatchSize {
 					return map[string]int{"published": total}, err
 				}
 			}
