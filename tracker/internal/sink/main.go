@@ -28,7 +28,7 @@ func Main(ctx context.Context, args []string) error {
 	wmInterval := fs.Duration("watermark-interval", 5*time.Second, "how often watermarks and lag are refreshed")
 	wmDelay := fs.Duration("watermark-delay", 5*time.Second, "held back from the watermark of a caught-up partition: the longest an event may take from the tracker to Kafka while Kafka is healthy")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long the final flush may take on shutdown")
-	fetchMax := fs.Int("fetch-max-bytes", 16<<20, "largest fetch from one partition, in bytes")
+	fetchMax := fs.Int("fetch-max-bytes", 1<<20, "largest fetch from one partition, in bytes (a partition's goroutine decodes one fetch at a time; at least one whole record batch is fetched whatever the limit)")
 	parallel := fs.Int("insert-parallelism", 2, "INSERTs of one table run at once (each of at least 10000 rows)")
 	insertTimeout := fs.Duration("insert-timeout", 30*time.Second, "longest wait for ClickHouse to accept one INSERT before it is retried")
 	group := fs.String("group", "", "Kafka consumer group (default: AFF_KAFKA_TOPIC_PREFIX + \"sink\")")

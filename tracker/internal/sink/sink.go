@@ -107,7 +107,7 @@ func (c *Config) defaults() {
 		c.MinPartRows = 10_000
 	}
 	if c.FetchMaxBytes <= 0 {
-		c.FetchMaxBytes = 16 << 20
+		c.FetchMaxBytes = 1 << 20
 	}
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewSet()
@@ -129,8 +129,8 @@ type batch struct {
 	handlers map[string]topicHandler // by full topic name
 	tables   []table                 // every table, in flush order
 	messages int
-	last     map[partKey]kafka.Message // last message per partition, to commit
-	maxAt    map[partKey]time.Time     // latest event time per partition
+	last     map[partKey]position  // how far each partition was read, to commit
+	maxAt    map[partKey]time.Time // latest event time per partition
 	dlq      []events.DLQRecord
 	started  time.Time
 }
@@ -152,30 +152,43 @@ func newBatch(prefix string) *batch {
 
 func (b *batch) reset() {
 	for _, t := range b.tables {
-		t.reset()
+		reset(t)
 	}
 	b.messages, b.dlq, b.started = 0, b.dlq[:0], time.Time{}
-	b.last = map[partKey]kafka.Message{}
-	b.maxAt = map[partKey]time.Time{}
+	if b.last == nil {
+		b.last, b.maxAt = map[partKey]position{}, map[partKey]time.Time{}
+	}
+	clear(b.last)
+	clear(b.maxAt)
 }
 
 // add decodes m into its tables, or queues it for the DLQ.
 func (b *batch) add(m kafka.Message) {
 	k := partKey{m.Topic, m.Partition}
-	b.messages++
-	b.last[k] = m
-	h := b.handlers[m.Topic]
-	if h == nil {
-		panic("BUG: message from unsubscribed topic " + m.Topic)
+	if at := b.decode(b.handler(m.Topic), m); at.After(b.maxAt[k]) {
+		b.maxAt[k] = at
 	}
+}
+
+// handler is the handler of topic.
+func (b *batch) handler(topic string) topicHandler {
+	h := b.handlers[topic]
+	if h == nil {
+		panic("BUG: message from unsubscribed topic " + topic)
+	}
+	return h
+}
+
+// decode decodes m, a message of h's topic, into its tables and returns its
+// event time, or queues it for the DLQ and returns the zero time.
+func (b *batch) decode(h topicHandler, m kafka.Message) time.Time {
+	b.messages++
 	at, err := h.add(m.Value)
 	if err != nil {
 		b.dlq = append(b.dlq, dlqRecord(m, err))
-		return
+		return time.Time{}
 	}
-	if at.After(b.maxAt[k]) {
-		b.maxAt[k] = at
-	}
+	return at
 }
 
 // Sink is one running sink. Create it with New, run it with Run.
@@ -184,9 +197,14 @@ type Sink struct {
 	log    *slog.Logger
 	ch     driver.Conn
 	pg     *pgxpool.Pool
-	reader *kafka.Reader
+	group  *kafka.ConsumerGroup
+	dialer *kafka.Dialer
 	dlq    *kafka.Writer
 	m      *sinkMetrics
+
+	closing   chan struct{} // closed by Close: the group's generation may end
+	closeOnce sync.Once
+	chunkPool sync.Pool // of *batch, for chunks
 
 	mu    sync.Mutex
 	parts map[partKey]*partState // committed progress, read by the watermark loop
@@ -207,7 +225,7 @@ func Run(ctx context.Context, cfg Config) error {
 // New connects to ClickHouse and Postgres and joins the consumer group.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	cfg.defaults()
-	s := &Sink{cfg: cfg, log: cfg.Logger, parts: map[partKey]*partState{}}
+	s := &Sink{cfg: cfg, log: cfg.Logger, parts: map[partKey]*partState{}, closing: make(chan struct{})}
 	var err error
 	if s.ch, err = openClickHouse(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB); err != nil {
 		return nil, err
@@ -228,26 +246,27 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		s.log.Warn("cannot make sure the topics exist; joining the group anyway", "error", err)
 	}
 	cancel()
-	s.reader = kafka.NewReader(kafka.ReaderConfig{
-		Brokers:     cfg.Brokers,
-		GroupID:     cfg.GroupID,
-		GroupTopics: topics,
-		// Explicit, not kafka-go's defaults (DESIGN §6): fetch big, do not
-		// wait long for a small fetch, commit by hand after the insert.
-		MinBytes:          1,
-		MaxBytes:          cfg.FetchMaxBytes,
-		MaxWait:           250 * time.Millisecond,
-		QueueCapacity:     10_000,
-		CommitInterval:    0,
+	s.dialer = &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	s.group, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:      cfg.GroupID,
+		Brokers: cfg.Brokers,
+		Dialer:  s.dialer,
+		Topics:  topics,
+		// Explicit, not kafka-go's defaults (DESIGN §6). Offsets are
+		// committed by hand after the insert (commit).
 		StartOffset:       kafka.FirstOffset,
 		HeartbeatInterval: time.Second,
 		SessionTimeout:    10 * time.Second,
 		RebalanceTimeout:  10 * time.Second,
-		ReadBackoffMin:    50 * time.Millisecond,
-		ReadBackoffMax:    time.Second,
-		MaxAttempts:       3,
-		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+		JoinGroupBackoff:  time.Second,
+		Timeout:           10 * time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka consumer group: " + fmt.Sprintf(msg, args...)) }),
 	})
+	if err != nil {
+		s.pg.Close()
+		s.ch.Close()
+		return nil, fmt.Errorf("cannot create the kafka consumer group: %w", err)
+	}
 	s.dlq = &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Topic:                  cfg.TopicPrefix + "dlq",
@@ -262,25 +281,26 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 
 // Close releases the connections.
 func (s *Sink) Close() {
-	s.reader.Close()
+	s.closeOnce.Do(func() { close(s.closing) })
+	s.group.Close()
 	s.dlq.Close()
 	s.pg.Close()
 	s.ch.Close()
 }
 
 // Run is the consume loop; see the package Run. Two batches alternate: one
-// fills (fetching and decoding on this goroutine) while the other is
-// inserted, so decoding and ClickHouse's work overlap. At most one flush is
-// in flight, and flushes commit in order. Messages are fetched here rather
-// than handed over by a fetching goroutine: a channel hop per message cost
-// about as much as reading it from Kafka. The batch's time limit is a
-// deadline on the fetch.
+// fills while the other is inserted, so decoding and ClickHouse's work
+// overlap. At most one flush is in flight, and flushes commit in order.
+// Messages arrive decoded, a fetch at a time, from the partitions'
+// goroutines (consume.go).
 func (s *Sink) Run(ctx context.Context) error {
 	wmCtx, stopWatermarks := context.WithCancel(ctx)
 	defer stopWatermarks()
+	chunks := make(chan *chunk)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); s.watermarkLoop(wmCtx) }()
+	go func() { defer wg.Done(); s.groupLoop(ctx, chunks) }()
 	defer wg.Wait()
 
 	cur, spare := newBatch(s.cfg.TopicPrefix), newBatch(s.cfg.TopicPrefix)
@@ -301,14 +321,16 @@ func (s *Sink) Run(ctx context.Context) error {
 		spare, inflight = inflight, nil
 		return nil
 	}
-	// fetchCtx is ctx while the batch is empty, then ctx with the batch's
-	// deadline.
-	fetchCtx, stopBatch := ctx, context.CancelFunc(func() {})
+	// deadline fires when the batch's time is up; nil while it is empty.
+	var deadline <-chan time.Time
+	var timer *time.Timer
 	// handoff ends the batch (it holds a message: its deadline or its size
 	// ended it) and starts its flush.
 	handoff := func() error {
-		stopBatch()
-		fetchCtx = ctx
+		if timer != nil {
+			timer.Stop()
+		}
+		deadline = nil
 		if err := wait(); err != nil {
 			return err
 		}
@@ -317,35 +339,33 @@ func (s *Sink) Run(ctx context.Context) error {
 		go func(b *batch) { done <- s.flush(ctx, b) }(inflight)
 		return nil
 	}
-	backoff := s.cfg.RetryMin
 	var err error
 	for err == nil {
-		m, ferr := s.reader.FetchMessage(fetchCtx)
-		switch {
-		case ctx.Err() != nil:
+		var c *chunk
+		select {
+		case <-ctx.Done():
 			err = ctx.Err()
 			continue
-		case ferr != nil && fetchCtx.Err() != nil: // the batch's time is up
+		case <-deadline:
 			err = handoff()
 			continue
-		case ferr != nil:
-			s.log.Warn("cannot fetch from kafka", "error", ferr, "retry_in", backoff)
-			sleep(fetchCtx, backoff)
-			backoff = min(backoff*2, s.cfg.RetryMax)
-			continue
+		case c = <-chunks:
 		}
-		backoff = s.cfg.RetryMin
 		if cur.messages == 0 {
 			cur.started = time.Now()
-			fetchCtx, stopBatch = context.WithDeadline(ctx, cur.started.Add(s.cfg.BatchWait))
+			timer = time.NewTimer(s.cfg.BatchWait)
+			deadline = timer.C
 		}
-		cur.add(m)
-		s.m.read.Inc()
+		n := c.b.messages
+		s.takeChunk(cur, c)
+		s.m.read.Add(n)
 		if cur.messages >= s.cfg.BatchRows {
 			err = handoff()
 		}
 	}
-	stopBatch()
+	if timer != nil {
+		timer.Stop()
+	}
 	stopWatermarks()
 	_ = wait() // a failure leaves inflight set: shutdown flushes it first
 	return s.shutdown(inflight, cur)
@@ -381,7 +401,7 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		if err := s.insertTable(ctx, t); err != nil {
 			return err
 		}
-		t.reset()
+		reset(t)
 	}
 	if len(b.dlq) > 0 {
 		if err := s.retry(ctx, "write dlq", func() error { return s.writeDLQ(ctx, b.dlq) }); err != nil {
@@ -389,21 +409,17 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		}
 		b.dlq = b.dlq[:0]
 	}
-	msgs := make([]kafka.Message, 0, len(b.last))
-	for _, m := range b.last {
-		msgs = append(msgs, m)
-	}
-	if err := s.commit(ctx, msgs); err != nil {
+	if err := s.commit(ctx, b.last); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	for k, m := range b.last {
+	for k, pos := range b.last {
 		p := s.parts[k]
 		if p == nil {
 			p = &partState{}
 			s.parts[k] = p
 		}
-		p.next = m.Offset + 1
+		p.next = pos.next
 		p.dirty = true
 		if at := b.maxAt[k]; at.After(p.maxAt) {
 			p.maxAt = at
@@ -445,20 +461,43 @@ func (s *Sink) insertTable(ctx context.Context, t table) error {
 	return errors.Join(errs...)
 }
 
-// commit commits msgs, retrying transient errors. An error caused by a
-// rebalance (the partitions now belong to another member) is logged and
-// dropped: the new owner reads those messages again and the tables absorb
-// the replay.
-func (s *Sink) commit(ctx context.Context, msgs []kafka.Message) error {
-	return s.retry(ctx, "commit offsets", func() error {
-		err := s.reader.CommitMessages(ctx, msgs...)
-		var kerr kafka.Error
-		if errors.As(err, &kerr) && (kerr == kafka.RebalanceInProgress || kerr == kafka.IllegalGeneration || kerr == kafka.UnknownMemberId) {
-			s.log.Warn("offsets not committed after a rebalance; the batch will be read again", "error", err)
-			return nil
+// commit commits how far each partition was read, through the generation
+// that read it, retrying transient errors. Offsets of a generation that
+// ended, or refused after a rebalance (the partitions now belong to another
+// member), are logged and dropped: the new owner reads those messages again
+// and the tables absorb the replay.
+func (s *Sink) commit(ctx context.Context, last map[partKey]position) error {
+	byGen := map[*generation]map[string]map[int]int64{}
+	for k, pos := range last {
+		offsets := byGen[pos.gen]
+		if offsets == nil {
+			offsets = map[string]map[int]int64{}
+			byGen[pos.gen] = offsets
 		}
-		return err
-	})
+		if offsets[k.topic] == nil {
+			offsets[k.topic] = map[int]int64{}
+		}
+		offsets[k.topic][k.partition] = pos.next
+	}
+	for gen, offsets := range byGen {
+		err := s.retry(ctx, "commit offsets", func() error {
+			if gen.isOver() {
+				s.log.Warn("offsets not committed: their consumer group generation has ended; the batch will be read again", "generation", gen.ID)
+				return nil
+			}
+			err := gen.CommitOffsets(offsets)
+			var kerr kafka.Error
+			if errors.As(err, &kerr) && (kerr == kafka.RebalanceInProgress || kerr == kafka.IllegalGeneration || kerr == kafka.UnknownMemberId) {
+				s.log.Warn("offsets not committed after a rebalance; the batch will be read again", "error", err)
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // retry runs op until it succeeds or ctx ends, sleeping between attempts

@@ -23,10 +23,9 @@ type table interface {
 	insert() string
 	// rows is the number of buffered rows.
 	rows() int
-	// columns returns the buffered column slices, in insert() order.
+	// columns returns pointers to the buffered column slices, in insert()
+	// order.
 	columns() []any
-	// reset empties the buffer, keeping its capacity.
-	reset()
 }
 
 // topicHandler decodes a message of one topic into its tables.
@@ -43,20 +42,20 @@ func appendColumns(batch driver.Batch, cols []any, lo, hi int) error {
 	for i, c := range cols {
 		var part any
 		switch c := c.(type) {
-		case []string:
-			rows := c[lo:hi]
+		case *[]string:
+			rows := (*c)[lo:hi]
 			if i < len(chCols) {
 				reserveStrings(chCols[i], rows)
 			}
 			part = rows
-		case []time.Time:
-			part = c[lo:hi]
-		case []uint8:
-			part = c[lo:hi]
-		case []uint32:
-			part = c[lo:hi]
-		case []int64:
-			part = c[lo:hi]
+		case *[]time.Time:
+			part = (*c)[lo:hi]
+		case *[]uint8:
+			part = (*c)[lo:hi]
+		case *[]uint32:
+			part = (*c)[lo:hi]
+		case *[]int64:
+			part = (*c)[lo:hi]
 		default:
 			panic(fmt.Sprintf("BUG: column %d has unsupported type %T", i, c))
 		}
@@ -65,6 +64,50 @@ func appendColumns(batch driver.Batch, cols []any, lo, hi int) error {
 		}
 	}
 	return nil
+}
+
+// reset empties t, keeping its capacity. The rows are zeroed first: a
+// string left in the spare capacity would keep its Kafka message alive
+// until overwritten.
+func reset(t table) {
+	for _, c := range t.columns() {
+		switch c := c.(type) {
+		case *[]string:
+			clear(*c)
+			*c = (*c)[:0]
+		case *[]time.Time:
+			*c = (*c)[:0]
+		case *[]uint8:
+			*c = (*c)[:0]
+		case *[]uint32:
+			*c = (*c)[:0]
+		case *[]int64:
+			*c = (*c)[:0]
+		default:
+			panic(fmt.Sprintf("BUG: column has unsupported type %T", c))
+		}
+	}
+}
+
+// absorb appends every row of src to dst, a table of the same type.
+func absorb(dst, src table) {
+	d, s := dst.columns(), src.columns()
+	for i := range d {
+		switch c := d[i].(type) {
+		case *[]string:
+			*c = append(*c, *s[i].(*[]string)...)
+		case *[]time.Time:
+			*c = append(*c, *s[i].(*[]time.Time)...)
+		case *[]uint8:
+			*c = append(*c, *s[i].(*[]uint8)...)
+		case *[]uint32:
+			*c = append(*c, *s[i].(*[]uint32)...)
+		case *[]int64:
+			*c = append(*c, *s[i].(*[]int64)...)
+		default:
+			panic(fmt.Sprintf("BUG: column %d has unsupported type %T", i, c))
+		}
+	}
 }
 
 // colStrField is clickhouse-go's String column's unexported ch-go buffer,
@@ -124,12 +167,8 @@ func (t *clickTable) insert() string {
 }
 func (t *clickTable) rows() int { return len(t.clickID) }
 func (t *clickTable) columns() []any {
-	return []any{t.clickID, t.at, t.device, t.partner, t.link, t.kind, t.target, t.product, t.category, t.referer, t.ua, t.ip, t.bot}
+	return []any{&t.clickID, &t.at, &t.device, &t.partner, &t.link, &t.kind, &t.target, &t.product, &t.category, &t.referer, &t.ua, &t.ip, &t.bot}
 }
-func (t *clickTable) reset() {
-	*t = clickTable{t.clickID[:0], t.device[:0], t.partner[:0], t.link[:0], t.kind[:0], t.target[:0], t.product[:0], t.category[:0], t.referer[:0], t.ua[:0], t.ip[:0], t.at[:0], t.bot[:0]}
-}
-
 func (t *clickTable) add(value []byte) (time.Time, error) {
 	// kafka-go allocates every message's value and never reuses it, and
 	// the sink never writes to it: the buffered strings may alias it.
@@ -173,12 +212,8 @@ func (t *identityTable) insert() string {
 }
 func (t *identityTable) rows() int { return len(t.eventID) }
 func (t *identityTable) columns() []any {
-	return []any{t.eventID, t.at, t.device, t.customer, t.hasEmail}
+	return []any{&t.eventID, &t.at, &t.device, &t.customer, &t.hasEmail}
 }
-func (t *identityTable) reset() {
-	*t = identityTable{t.eventID[:0], t.device[:0], t.customer[:0], t.at[:0], t.hasEmail[:0]}
-}
-
 func (t *identityTable) add(value []byte) (time.Time, error) {
 	e, err := events.DecodeIdentity(value)
 	if err != nil {
@@ -208,12 +243,8 @@ func (t *orderEventTable) insert() string {
 }
 func (t *orderEventTable) rows() int { return len(t.eventID) }
 func (t *orderEventTable) columns() []any {
-	return []any{t.eventID, t.typ, t.orderID, t.at, t.customer, t.device, t.currency, t.lines, t.amount, t.shipping}
+	return []any{&t.eventID, &t.typ, &t.orderID, &t.at, &t.customer, &t.device, &t.currency, &t.lines, &t.amount, &t.shipping}
 }
-func (t *orderEventTable) reset() {
-	*t = orderEventTable{t.eventID[:0], t.typ[:0], t.orderID[:0], t.customer[:0], t.device[:0], t.currency[:0], t.at[:0], t.lines[:0], t.amount[:0], t.shipping[:0]}
-}
-
 // orderLineTable buffers order_lines (one row per line of an event).
 type orderLineTable struct {
 	eventID, typ, orderID, lineID, product, category, currency []string
@@ -227,12 +258,8 @@ func (t *orderLineTable) insert() string {
 }
 func (t *orderLineTable) rows() int { return len(t.eventID) }
 func (t *orderLineTable) columns() []any {
-	return []any{t.eventID, t.typ, t.orderID, t.at, t.lineID, t.product, t.category, t.qty, t.unitPrice, t.discount, t.amount, t.currency}
+	return []any{&t.eventID, &t.typ, &t.orderID, &t.at, &t.lineID, &t.product, &t.category, &t.qty, &t.unitPrice, &t.discount, &t.amount, &t.currency}
 }
-func (t *orderLineTable) reset() {
-	*t = orderLineTable{t.eventID[:0], t.typ[:0], t.orderID[:0], t.lineID[:0], t.product[:0], t.category[:0], t.currency[:0], t.at[:0], t.qty[:0], t.unitPrice[:0], t.discount[:0], t.amount[:0]}
-}
-
 // orderHandler fills order_events and order_lines from one order event.
 type orderHandler struct {
 	events orderEventTable
@@ -294,12 +321,8 @@ func (t *commissionTable) insert() string {
 }
 func (t *commissionTable) rows() int { return len(t.eventID) }
 func (t *commissionTable) columns() []any {
-	return []any{t.eventID, t.at, t.commission, t.orderID, t.lineID, t.partner, t.currency, t.amount, t.base, t.state}
+	return []any{&t.eventID, &t.at, &t.commission, &t.orderID, &t.lineID, &t.partner, &t.currency, &t.amount, &t.base, &t.state}
 }
-func (t *commissionTable) reset() {
-	*t = commissionTable{t.eventID[:0], t.commission[:0], t.orderID[:0], t.lineID[:0], t.partner[:0], t.currency[:0], t.state[:0], t.at[:0], t.amount[:0], t.base[:0]}
-}
-
 func (t *commissionTable) add(value []byte) (time.Time, error) {
 	c, err := events.DecodeCommission(value)
 	if err != nil {
