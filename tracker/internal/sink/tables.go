@@ -245,6 +245,7 @@ func (t *orderEventTable) rows() int { return len(t.eventID) }
 func (t *orderEventTable) columns() []any {
 	return []any{&t.eventID, &t.typ, &t.orderID, &t.at, &t.customer, &t.device, &t.currency, &t.lines, &t.amount, &t.shipping}
 }
+
 // orderLineTable buffers order_lines (one row per line of an event).
 type orderLineTable struct {
 	eventID, typ, orderID, lineID, product, category, currency []string
@@ -260,6 +261,7 @@ func (t *orderLineTable) rows() int { return len(t.eventID) }
 func (t *orderLineTable) columns() []any {
 	return []any{&t.eventID, &t.typ, &t.orderID, &t.at, &t.lineID, &t.product, &t.category, &t.qty, &t.unitPrice, &t.discount, &t.amount, &t.currency}
 }
+
 // orderHandler fills order_events and order_lines from one order event.
 type orderHandler struct {
 	events orderEventTable
