@@ -145,8 +145,9 @@ func newBatch(prefix string) *batch {
 			prefix + "commissions": commissions,
 		},
 		tables: []table{clicks, identities, &orders.events, &orders.lines, commissions},
+		last:   map[partKey]position{},
+		maxAt:  map[partKey]time.Time{},
 	}
-	b.reset()
 	return b
 }
 
@@ -155,9 +156,6 @@ func (b *batch) reset() {
 		reset(t)
 	}
 	b.messages, b.dlq, b.started = 0, b.dlq[:0], time.Time{}
-	if b.last == nil {
-		b.last, b.maxAt = map[partKey]position{}, map[partKey]time.Time{}
-	}
 	clear(b.last)
 	clear(b.maxAt)
 }

@@ -23,9 +23,8 @@ type table interface {
 	insert() string
 	// rows is the number of buffered rows.
 	rows() int
-	// columns returns pointers to the buffered column slices, in insert()
-	// order.
-	columns() []any
+	// columns returns the buffered columns, in insert() order.
+	columns() []buffer
 }
 
 // topicHandler decodes a message of one topic into its tables.
@@ -36,28 +35,42 @@ type topicHandler interface {
 	tables() []table
 }
 
+// buffer is one buffered column of a table: a slice of one of the types
+// the ClickHouse columns take, reached through a pointer so that it can be
+// grown and emptied in place.
+type buffer interface {
+	// rows returns rows [lo, hi) as the slice clickhouse-go appends.
+	rows(lo, hi int) any
+	// reset empties the column, keeping its capacity.
+	reset()
+	// absorb appends every row of src, a column of the same type.
+	absorb(src buffer)
+}
+
+// col is the column of the slice at p.
+type col[T any] struct{ p *[]T }
+
+func (c col[T]) rows(lo, hi int) any { return (*c.p)[lo:hi] }
+
+// reset zeroes the rows first: a string left in the spare capacity would
+// keep its Kafka message alive until overwritten.
+func (c col[T]) reset() {
+	clear(*c.p)
+	*c.p = (*c.p)[:0]
+}
+
+func (c col[T]) absorb(src buffer) { *c.p = append(*c.p, *src.(col[T]).p...) }
+
+// ref is the column of the slice at p.
+func ref[T any](p *[]T) buffer { return col[T]{p} }
+
 // appendColumns hands rows [lo, hi) of every column to batch.
-func appendColumns(batch driver.Batch, cols []any, lo, hi int) error {
+func appendColumns(batch driver.Batch, cols []buffer, lo, hi int) error {
 	chCols := batch.Columns()
 	for i, c := range cols {
-		var part any
-		switch c := c.(type) {
-		case *[]string:
-			rows := (*c)[lo:hi]
-			if i < len(chCols) {
-				reserveStrings(chCols[i], rows)
-			}
-			part = rows
-		case *[]time.Time:
-			part = (*c)[lo:hi]
-		case *[]uint8:
-			part = (*c)[lo:hi]
-		case *[]uint32:
-			part = (*c)[lo:hi]
-		case *[]int64:
-			part = (*c)[lo:hi]
-		default:
-			panic(fmt.Sprintf("BUG: column %d has unsupported type %T", i, c))
+		part := c.rows(lo, hi)
+		if rows, ok := part.([]string); ok && i < len(chCols) {
+			reserveStrings(chCols[i], rows)
 		}
 		if err := batch.Column(i).Append(part); err != nil {
 			return fmt.Errorf("column %d: %w", i, err)
@@ -66,47 +79,18 @@ func appendColumns(batch driver.Batch, cols []any, lo, hi int) error {
 	return nil
 }
 
-// reset empties t, keeping its capacity. The rows are zeroed first: a
-// string left in the spare capacity would keep its Kafka message alive
-// until overwritten.
+// reset empties t, keeping its capacity.
 func reset(t table) {
 	for _, c := range t.columns() {
-		switch c := c.(type) {
-		case *[]string:
-			clear(*c)
-			*c = (*c)[:0]
-		case *[]time.Time:
-			*c = (*c)[:0]
-		case *[]uint8:
-			*c = (*c)[:0]
-		case *[]uint32:
-			*c = (*c)[:0]
-		case *[]int64:
-			*c = (*c)[:0]
-		default:
-			panic(fmt.Sprintf("BUG: column has unsupported type %T", c))
-		}
+		c.reset()
 	}
 }
 
 // absorb appends every row of src to dst, a table of the same type.
 func absorb(dst, src table) {
-	d, s := dst.columns(), src.columns()
-	for i := range d {
-		switch c := d[i].(type) {
-		case *[]string:
-			*c = append(*c, *s[i].(*[]string)...)
-		case *[]time.Time:
-			*c = append(*c, *s[i].(*[]time.Time)...)
-		case *[]uint8:
-			*c = append(*c, *s[i].(*[]uint8)...)
-		case *[]uint32:
-			*c = append(*c, *s[i].(*[]uint32)...)
-		case *[]int64:
-			*c = append(*c, *s[i].(*[]int64)...)
-		default:
-			panic(fmt.Sprintf("BUG: column %d has unsupported type %T", i, c))
-		}
+	s := src.columns()
+	for i, c := range dst.columns() {
+		c.absorb(s[i])
 	}
 }
 
@@ -166,9 +150,10 @@ func (t *clickTable) insert() string {
 	return "INSERT INTO clicks (click_id, at, device_token, partner_id, link_id, link_kind, target, product_id, category_id, referer, user_agent, ip, bot)"
 }
 func (t *clickTable) rows() int { return len(t.clickID) }
-func (t *clickTable) columns() []any {
-	return []any{&t.clickID, &t.at, &t.device, &t.partner, &t.link, &t.kind, &t.target, &t.product, &t.category, &t.referer, &t.ua, &t.ip, &t.bot}
+func (t *clickTable) columns() []buffer {
+	return []buffer{ref(&t.clickID), ref(&t.at), ref(&t.device), ref(&t.partner), ref(&t.link), ref(&t.kind), ref(&t.target), ref(&t.product), ref(&t.category), ref(&t.referer), ref(&t.ua), ref(&t.ip), ref(&t.bot)}
 }
+
 func (t *clickTable) add(value []byte) (time.Time, error) {
 	// kafka-go allocates every message's value and never reuses it, and
 	// the sink never writes to it: the buffered strings may alias it.
@@ -211,9 +196,10 @@ func (t *identityTable) insert() string {
 	return "INSERT INTO identities (event_id, at, device_token, customer_id, has_email)"
 }
 func (t *identityTable) rows() int { return len(t.eventID) }
-func (t *identityTable) columns() []any {
-	return []any{&t.eventID, &t.at, &t.device, &t.customer, &t.hasEmail}
+func (t *identityTable) columns() []buffer {
+	return []buffer{ref(&t.eventID), ref(&t.at), ref(&t.device), ref(&t.customer), ref(&t.hasEmail)}
 }
+
 func (t *identityTable) add(value []byte) (time.Time, error) {
 	e, err := events.DecodeIdentity(value)
 	if err != nil {
@@ -242,8 +228,8 @@ func (t *orderEventTable) insert() string {
 	return "INSERT INTO order_events (event_id, type, order_id, at, customer_id, device_token, currency, lines, amount_minor, shipping_fee_minor)"
 }
 func (t *orderEventTable) rows() int { return len(t.eventID) }
-func (t *orderEventTable) columns() []any {
-	return []any{&t.eventID, &t.typ, &t.orderID, &t.at, &t.customer, &t.device, &t.currency, &t.lines, &t.amount, &t.shipping}
+func (t *orderEventTable) columns() []buffer {
+	return []buffer{ref(&t.eventID), ref(&t.typ), ref(&t.orderID), ref(&t.at), ref(&t.customer), ref(&t.device), ref(&t.currency), ref(&t.lines), ref(&t.amount), ref(&t.shipping)}
 }
 
 // orderLineTable buffers order_lines (one row per line of an event).
@@ -258,8 +244,8 @@ func (t *orderLineTable) insert() string {
 	return "INSERT INTO order_lines (event_id, type, order_id, at, line_id, product_id, category_id, quantity, unit_price_minor, discount_minor, amount_minor, currency)"
 }
 func (t *orderLineTable) rows() int { return len(t.eventID) }
-func (t *orderLineTable) columns() []any {
-	return []any{&t.eventID, &t.typ, &t.orderID, &t.at, &t.lineID, &t.product, &t.category, &t.qty, &t.unitPrice, &t.discount, &t.amount, &t.currency}
+func (t *orderLineTable) columns() []buffer {
+	return []buffer{ref(&t.eventID), ref(&t.typ), ref(&t.orderID), ref(&t.at), ref(&t.lineID), ref(&t.product), ref(&t.category), ref(&t.qty), ref(&t.unitPrice), ref(&t.discount), ref(&t.amount), ref(&t.currency)}
 }
 
 // orderHandler fills order_events and order_lines from one order event.
@@ -322,9 +308,10 @@ func (t *commissionTable) insert() string {
 	return "INSERT INTO commission_facts (event_id, at, commission_id, order_id, line_id, partner_id, currency, amount_minor, base_minor, state)"
 }
 func (t *commissionTable) rows() int { return len(t.eventID) }
-func (t *commissionTable) columns() []any {
-	return []any{&t.eventID, &t.at, &t.commission, &t.orderID, &t.lineID, &t.partner, &t.currency, &t.amount, &t.base, &t.state}
+func (t *commissionTable) columns() []buffer {
+	return []buffer{ref(&t.eventID), ref(&t.at), ref(&t.commission), ref(&t.orderID), ref(&t.lineID), ref(&t.partner), ref(&t.currency), ref(&t.amount), ref(&t.base), ref(&t.state)}
 }
+
 func (t *commissionTable) add(value []byte) (time.Time, error) {
 	c, err := events.DecodeCommission(value)
 	if err != nil {
