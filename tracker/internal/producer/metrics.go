@@ -17,6 +17,10 @@ type Metrics struct {
 	QueueFull      *metrics.Counter
 	KafkaErrors    *metrics.Counter
 	SpoolCorrupt   *metrics.Counter
+	// ClickBatches counts the sender's batches (to Kafka or the spool):
+	// clicks produced and spooled by the sender over it is the mean batch,
+	// which -batch-wait and -batch-size trade against latency.
+	ClickBatches *metrics.Counter
 
 	queueDepth func() int
 	spool      *spool.Spool
@@ -34,6 +38,7 @@ func NewMetrics(set *metrics.Set) *Metrics {
 		QueueFull:      set.NewCounter(`tracker_queue_full_total`),
 		KafkaErrors:    set.NewCounter(`tracker_kafka_errors_total`),
 		SpoolCorrupt:   set.NewCounter(`tracker_spool_corrupt_segments_total`),
+		ClickBatches:   set.NewCounter(`tracker_click_batches_total`),
 	}
 	set.NewGauge(`tracker_queue_depth`, func() float64 {
 		if m.queueDepth == nil {

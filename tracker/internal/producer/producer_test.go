@@ -103,3 +103,61 @@ func TestPartitionBatch(t *testing.T) {
 		sp.Close()
 	}
 }
+
+// The sender gathers clicks into one batch until BatchWait has passed since
+// the batch's first click, or until it holds BatchSize clicks, whichever
+// comes first; it takes what queued in ticks, so clicks offered during the
+// wait join the batch.
+func TestSenderBatches(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), 1<<30, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	m := NewMetrics(metrics.NewSet())
+	const wait = 500 * time.Millisecond
+	p := New(Options{
+		Brokers: []string{"127.0.0.1:1"}, ClicksTopic: "t.clicks", Spool: sp,
+		Encoder:   &click.Encoder{Repeats: click.NewRepeatTracker(time.Hour, 1000)},
+		QueueSize: 1000, BatchSize: 100, BatchWait: wait, WriteTimeout: 200 * time.Millisecond,
+		SyncInterval: 10 * time.Millisecond, ReplayInterval: time.Hour, Logger: slog.New(slog.DiscardHandler), Metrics: m,
+	})
+	defer p.Close(context.Background())
+	entry := &links.Entry{LinkID: "1", PartnerID: "2", Kind: "link", Target: "https://shop.example/", Attribute: true}
+	offer := func(n int, every time.Duration) {
+		for i := 0; i < n; i++ {
+			r := click.Get()
+			r.At, r.Entry, r.IP = time.Now(), entry, netip.MustParseAddr("192.0.2.1")
+			copy(r.Token[:], "AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB")
+			p.Offer(r)
+			time.Sleep(every)
+		}
+	}
+	waitFor := func(batches, clicks int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if int(m.ClickBatches.Get()) >= batches && int(m.ClicksSpooled.Get()+m.ClicksProduced.Get()) >= clicks {
+				break
+			}
+		}
+		if b, c := m.ClickBatches.Get(), m.ClicksSpooled.Get()+m.ClicksProduced.Get(); int(b) != batches || int(c) != clicks {
+			t.Fatalf("%d batches of %d clicks in all, want %d batches of %d", b, c, batches, clicks)
+		}
+	}
+
+	start := time.Now()
+	offer(10, 10*time.Millisecond) // ~100 ms, well within one BatchWait
+	if b := m.ClickBatches.Get(); b != 0 && time.Since(start) < wait/2 {
+		t.Fatalf("%d batches sent %v after the first click, before BatchWait (%v)", b, time.Since(start), wait)
+	}
+	waitFor(1, 10)
+	if d := time.Since(start); d < wait {
+		t.Fatalf("the batch went %v after its first click, before BatchWait (%v)", d, wait)
+	}
+
+	offer(250, 0) // BatchSize 100: two full batches at once, the rest after BatchWait
+	waitFor(4, 260)
+	if m.ClicksLost.Get() != 0 || m.QueueFull.Get() != 0 {
+		t.Fatalf("lost %d, queue full %d", m.ClicksLost.Get(), m.QueueFull.Get())
+	}
+}

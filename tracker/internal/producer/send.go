@@ -48,20 +48,39 @@ func (p *Producer) sendLoop() {
 				enc.reset()
 			}
 		}
-		timer.Reset(p.opts.BatchWait)
+		// Fill the batch until BatchWait has passed since its first click,
+		// taking what queued in ticks of pollEvery rather than waking for
+		// every click: a receive that parks the sender makes every handler's
+		// send wake it (a scheduler round trip per click, ~5 % of the
+		// tracker's CPU under load).
+		deadline := time.Now().Add(p.opts.BatchWait)
 	fill:
 		for enc.n < p.opts.BatchSize {
 			select {
 			case r := <-p.queue:
 				p.encode(&enc, r)
+				continue
+			default:
+			}
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				break
+			}
+			timer.Reset(min(wait, pollEvery))
+			select {
 			case <-timer.C:
+			case <-p.done:
+				timer.Stop()
 				break fill
 			}
 		}
-		timer.Stop()
 		p.deliverClicks(&enc)
 	}
 }
+
+// pollEvery is how often the sender takes what queued while it fills a
+// batch.
+const pollEvery = time.Millisecond
 
 // yieldEvery is how many clicks the sender encodes between two yields to
 // the request handlers.
@@ -97,6 +116,7 @@ func (p *Producer) deliverClicks(e *encoded) {
 		e.msgs = append(e.msgs, kafka.Message{Topic: p.opts.ClicksTopic, Key: e.arena[start:k:k], Value: e.arena[k:v:v]})
 		start = v
 	}
+	p.opts.Metrics.ClickBatches.Inc()
 	n, err := p.deliver(p.clicks, e.msgs)
 	p.opts.Metrics.ClicksProduced.Add(len(e.msgs) - n)
 	if err != nil {
