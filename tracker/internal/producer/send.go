@@ -50,9 +50,12 @@ func (p *Producer) sendLoop() {
 		}
 		// Fill the batch until BatchWait has passed since its first click,
 		// taking what queued in ticks of pollEvery rather than waking for
-		// every click: a receive that parks the sender makes every handler's
-		// send wake it (a scheduler round trip per click, ~5 % of the
-		// tracker's CPU under load).
+		// every click. Parked on the queue, the sender was woken by every
+		// handler's send, and a goroutine woken by a channel send runs next
+		// on the waking P: after each request the sender went ahead of the
+		// connections waiting to run (the tracker's p99 under load fell
+		// from ~5.3 to ~4.5 ms without it; tracker/README.md). Close ends
+		// the wait at once.
 		deadline := time.Now().Add(p.opts.BatchWait)
 	fill:
 		for enc.n < p.opts.BatchSize {
