@@ -146,7 +146,8 @@ func TestSenderBatches(t *testing.T) {
 	}
 
 	start := time.Now()
-	offer(10, 10*time.Millisecond) // ~100 ms, well within one BatchWait
+	offer(1, 50*time.Millisecond)
+	offer(9, 0) // while the sender waits for more
 	if b := m.ClickBatches.Get(); b != 0 && time.Since(start) < wait/2 {
 		t.Fatalf("%d batches sent %v after the first click, before BatchWait (%v)", b, time.Since(start), wait)
 	}
