@@ -21,6 +21,9 @@ type Metrics struct {
 	// clicks produced and spooled by the sender over it is the mean batch,
 	// which -batch-wait and -batch-size trade against latency.
 	ClickBatches *metrics.Counter
+	// RawFallbacks counts clicks a raw write (Options.RawClicks) did not
+	// deliver and handed to the Writer.
+	RawFallbacks *metrics.Counter
 
 	queueDepth func() int
 	spool      *spool.Spool
@@ -39,6 +42,7 @@ func NewMetrics(set *metrics.Set) *Metrics {
 		KafkaErrors:    set.NewCounter(`tracker_kafka_errors_total`),
 		SpoolCorrupt:   set.NewCounter(`tracker_spool_corrupt_segments_total`),
 		ClickBatches:   set.NewCounter(`tracker_click_batches_total`),
+		RawFallbacks:   set.NewCounter(`tracker_raw_produce_fallbacks_total`),
 	}
 	set.NewGauge(`tracker_queue_depth`, func() float64 {
 		if m.queueDepth == nil {

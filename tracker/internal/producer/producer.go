@@ -72,8 +72,13 @@ type Options struct {
 	AutoCreateTopics bool
 	// Compression of produced batches (0: none).
 	Compression kafka.Compression
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	// RawClicks sends the sender's batches as record batches encoded by the
+	// producer (kafka-go's Client.RawProduce, one request per partition)
+	// instead of through the Writer, which still takes whatever a raw write
+	// could not deliver (see rawClicks).
+	RawClicks bool
+	Logger    *slog.Logger
+	Metrics   *Metrics
 }
 
 // DefaultPartitionBatch is Options.PartitionBatch when it is 0.
@@ -94,6 +99,7 @@ type Producer struct {
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 	logs    rateLimit
+	raw     *rawClicks // nil unless Options.RawClicks
 }
 
 // newWriter returns a writer of clicks or shop events. Both are handed
@@ -128,6 +134,9 @@ func New(o Options) *Producer {
 		clicks: newWriter(o),
 		events: newWriter(o),
 		done:   make(chan struct{}),
+	}
+	if o.RawClicks {
+		p.raw = newRawClicks(o, p.clicks.Transport)
 	}
 	p.stopCtx, p.stop = context.WithCancel(context.Background())
 	p.healthy.Store(true)

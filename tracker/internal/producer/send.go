@@ -120,13 +120,29 @@ func (p *Producer) deliverClicks(e *encoded) {
 		start = v
 	}
 	p.opts.Metrics.ClickBatches.Inc()
-	n, err := p.deliver(p.clicks, e.msgs)
+	n, err := p.deliverClickMsgs(e.msgs)
 	p.opts.Metrics.ClicksProduced.Add(len(e.msgs) - n)
 	if err != nil {
 		p.lost(n, err)
 		return
 	}
 	p.opts.Metrics.ClicksSpooled.Add(n)
+}
+
+// deliverClickMsgs is deliver for the sender's batches: through the raw
+// path when configured, then the Writer for whatever it did not deliver.
+func (p *Producer) deliverClickMsgs(msgs []kafka.Message) (spooled int, err error) {
+	if p.raw == nil || !p.healthy.Load() || !p.opts.Spool.Empty() || p.stopped() {
+		return p.deliver(p.clicks, msgs)
+	}
+	ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
+	failed := p.raw.write(ctx, msgs)
+	cancel()
+	if len(failed) == 0 {
+		return 0, nil
+	}
+	p.opts.Metrics.RawFallbacks.Add(len(failed))
+	return p.deliver(p.clicks, failed)
 }
 
 // Send writes shop events synchronously. It returns nil once every message

@@ -61,6 +61,7 @@ type Settings struct {
 	RepeatEntries     int
 	PprofAddr         string
 	Compression       string
+	ClickProducer     string
 	TrackerID         string
 	SpoolReport       time.Duration
 }
@@ -96,6 +97,7 @@ func flags(fs *flag.FlagSet, s *Settings, defaultAddr string) {
 	fs.DurationVar(&s.RepeatWindow, "repeat-window", time.Hour, "a click of the same device on the same link within this time is flagged repeat")
 	fs.IntVar(&s.RepeatEntries, "repeat-entries", 1<<20, "device-link pairs remembered for the repeat flag")
 	fs.StringVar(&s.Compression, "kafka-compression", "snappy", "compression of produced batches: none, snappy, lz4, zstd or gzip")
+	fs.StringVar(&s.ClickProducer, "click-producer", "writer", "how clicks go to Kafka: writer (kafka-go's Writer) or raw (record batches encoded by the tracker, one produce request per partition; ~10 % less CPU under load; the Writer takes what a raw write could not deliver)")
 	fs.StringVar(&s.PprofAddr, "pprof-addr", "", "if set, serve net/http/pprof on this host:port (keep it private)")
 	fs.StringVar(&s.TrackerID, "tracker-id", "", `this tracker's name in Postgres tracker_spools (default "<hostname>:<spool dir>"; keep it stable across restarts)`)
 	fs.DurationVar(&s.SpoolReport, "spool-report-interval", time.Second, "how often the spool's oldest record time is written to Postgres (tracker_spools), which holds the sink's watermarks back")
@@ -241,6 +243,9 @@ func newProducer(cfg *config.Config, st Settings, sp *spool.Spool, set *metrics.
 			return nil, fmt.Errorf("-kafka-compression: %w", err)
 		}
 	}
+	if st.ClickProducer != "writer" && st.ClickProducer != "raw" {
+		return nil, fmt.Errorf("-click-producer: %q is neither writer nor raw", st.ClickProducer)
+	}
 	bots, err := click.NewBotDetector(st.BotCacheEntries)
 	if err != nil {
 		return nil, err
@@ -259,6 +264,7 @@ func newProducer(cfg *config.Config, st Settings, sp *spool.Spool, set *metrics.
 		ReplayInterval:   st.SpoolReplay,
 		AutoCreateTopics: st.KafkaAutoCreate,
 		Compression:      compression,
+		RawClicks:        st.ClickProducer == "raw",
 		Logger:           logger,
 		Metrics:          producer.NewMetrics(set),
 	}), nil
