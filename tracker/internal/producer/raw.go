@@ -2,6 +2,7 @@ package producer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -58,7 +59,7 @@ func newRawClicks(o Options, transport kafka.RoundTripper) *rawClicks {
 		client:  &kafka.Client{Addr: kafka.TCP(o.Brokers...), Timeout: o.WriteTimeout, Transport: transport},
 		topic:   o.ClicksTopic,
 		codec:   o.Compression.Codec(),
-		maxRecs: max(o.PartitionBatch, 1),
+		maxRecs: cmp.Or(o.PartitionBatch, DefaultPartitionBatch),
 		byPart:  make(map[int][]int),
 	}
 }
@@ -97,13 +98,7 @@ func (r *rawClicks) write(ctx context.Context, msgs []kafka.Message) (failed []k
 	if err != nil {
 		return msgs
 	}
-	for k, v := range r.byPart {
-		r.byPart[k] = v[:0]
-	}
-	for i := range msgs {
-		p := r.balancer.Balance(msgs[i], parts...)
-		r.byPart[p] = append(r.byPart[p], i)
-	}
+	r.assign(msgs, parts)
 	// Chunks: per partition, in order, at most maxRecs records and about
 	// rawChunkBytes each.
 	n := 0
@@ -144,6 +139,9 @@ func (r *rawClicks) write(ctx context.Context, msgs []kafka.Message) (failed []k
 					cs[i].err = r.produce(ctx, &cs[i])
 				}
 				if cs[i].err != nil {
+					// A request given up on (deadline) may still be read
+					// from c.out by kafka-go: the next batch gets a new one.
+					cs[i].out = bytes.Buffer{}
 					for j := i + 1; j < len(cs); j++ { // keep the partition's order
 						cs[j].err = cs[i].err
 					}
@@ -162,6 +160,19 @@ func (r *rawClicks) write(ctx context.Context, msgs []kafka.Message) (failed []k
 		}
 	}
 	return failed
+}
+
+// assign fills r.byPart: the messages of each partition, in order. The
+// balancer returns a position in parts (the Writer gives it 0..n-1 and
+// takes the position as the partition).
+func (r *rawClicks) assign(msgs []kafka.Message, parts []int) {
+	for k, v := range r.byPart {
+		r.byPart[k] = v[:0]
+	}
+	for i := range msgs {
+		p := parts[r.balancer.Balance(msgs[i], parts...)]
+		r.byPart[p] = append(r.byPart[p], i)
+	}
 }
 
 func (r *rawClicks) produce(ctx context.Context, c *rawChunk) error {

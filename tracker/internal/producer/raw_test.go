@@ -2,6 +2,7 @@ package producer
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -56,5 +57,57 @@ func TestRawEncodeDecodes(t *testing.T) {
 				t.Fatalf("decoded %d records, want %d", n, len(c.msgs))
 			}
 		})
+	}
+}
+
+// The raw path puts a device's clicks on the partition the Writer would
+// (kafka.Hash over the partitions 0..n-1), and a write that fails returns
+// every message, each once, in order within its partition, even when a
+// partition has several chunks and only the first was tried.
+func TestRawAssignAndFail(t *testing.T) {
+	var msgs []kafka.Message
+	for i := range 200 {
+		msgs = append(msgs, kafka.Message{Key: fmt.Appendf(nil, "AAAAAAAAAAAAAAAAAAA%03d.sig", i), Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	parts := []int{0, 1, 2, 3, 4}
+	r := newRawClicks(Options{Brokers: []string{"127.0.0.1:1"}, ClicksTopic: "t", PartitionBatch: 7, WriteTimeout: time.Second}, nil)
+	r.assign(msgs, parts)
+	var writer kafka.Hash
+	seen := 0
+	for _, p := range parts {
+		for _, i := range r.byPart[p] {
+			if want := writer.Balance(msgs[i], parts...); want != p {
+				t.Fatalf("message %d on partition %d, the Writer's is %d", i, p, want)
+			}
+			seen++
+		}
+	}
+	if seen != len(msgs) {
+		t.Fatalf("%d of %d messages assigned", seen, len(msgs))
+	}
+
+	r.parts, r.until = parts, time.Now().Add(time.Hour) // no metadata request
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	failed := r.write(ctx, msgs)
+	if len(failed) != len(msgs) {
+		t.Fatalf("%d of %d messages returned as failed", len(failed), len(msgs))
+	}
+	pos := map[string]int{}
+	for i, m := range msgs {
+		pos[string(m.Key)] = i
+	}
+	last := map[int]int{}
+	for _, m := range failed {
+		i, ok := pos[string(m.Key)]
+		if !ok {
+			t.Fatalf("unknown or repeated message %s", m.Key)
+		}
+		delete(pos, string(m.Key))
+		p := writer.Balance(m, parts...)
+		if prev, ok := last[p]; ok && prev > i {
+			t.Fatalf("partition %d: message %d returned after %d", p, i, prev)
+		}
+		last[p] = i
 	}
 }
