@@ -74,14 +74,18 @@ func (r *rawClicks) partitions(ctx context.Context, now time.Time) ([]int, error
 	if err != nil {
 		return nil, err
 	}
-	if len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) == 0 {
-		if len(md.Topics) == 1 && md.Topics[0].Error != nil {
-			return nil, md.Topics[0].Error
-		}
+	if len(md.Topics) != 1 {
+		return nil, fmt.Errorf("no metadata for topic %s", r.topic)
+	}
+	t := md.Topics[0]
+	if t.Error != nil {
+		return nil, t.Error
+	}
+	if len(t.Partitions) == 0 {
 		return nil, fmt.Errorf("topic %s has no partitions", r.topic)
 	}
 	r.parts = r.parts[:0]
-	for _, p := range md.Topics[0].Partitions {
+	for _, p := range t.Partitions {
 		r.parts = append(r.parts, p.ID)
 	}
 	// In order, as the Writer hands them to its balancer: a device's

@@ -132,7 +132,7 @@ func (p *Producer) deliverClicks(e *encoded) {
 // deliverClickMsgs is deliver for the sender's batches: through the raw
 // path when configured, then the Writer for whatever it did not deliver.
 func (p *Producer) deliverClickMsgs(msgs []kafka.Message) (spooled int, err error) {
-	if p.raw == nil || !p.healthy.Load() || !p.opts.Spool.Empty() || p.stopped() {
+	if p.raw == nil || p.spoolFirst() {
 		return p.deliver(p.clicks, msgs)
 	}
 	ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
@@ -166,7 +166,7 @@ func (p *Producer) deliver(w *kafka.Writer, msgs []kafka.Message) (spooled int, 
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	if !p.healthy.Load() || !p.opts.Spool.Empty() || p.stopped() {
+	if p.spoolFirst() {
 		return len(msgs), p.spoolMsgs(msgs)
 	}
 	// Close's deadline cancels the write through stopCtx.
@@ -196,6 +196,13 @@ func (p *Producer) deliver(w *kafka.Writer, msgs []kafka.Message) (spooled int, 
 }
 
 func (p *Producer) stopped() bool { return p.stopCtx.Err() != nil }
+
+// spoolFirst reports whether new messages go straight to the spool: Kafka
+// is unhealthy, the spool holds records that must be replayed first, or
+// Close's deadline has passed.
+func (p *Producer) spoolFirst() bool {
+	return !p.healthy.Load() || !p.opts.Spool.Empty() || p.stopped()
+}
 
 func (p *Producer) spoolMsgs(msgs []kafka.Message) error {
 	recs := make([]spool.Record, len(msgs))
