@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Metrics reads a Prometheus text endpoint (a binary's GET /metrics) and
@@ -35,4 +37,17 @@ func Metrics(t testing.TB, url string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// ProcessCPU is the user+system CPU time of this process so far: the
+// difference over a benchmark's window is what the code under test cost,
+// a figure that depends far less than a rate on what else the machine runs
+// (services started as separate processes are not counted).
+func ProcessCPU(t testing.TB) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/openaff/affiliate/pkg/kafkatopic"
 	"github.com/openaff/affiliate/pkg/testenv"
 	"github.com/openaff/affiliate/tracker/internal/click"
 	"github.com/openaff/affiliate/tracker/internal/links"
@@ -34,9 +34,7 @@ func BenchmarkDeliverClicks(b *testing.B) {
 	env := testenv.Get(b)
 	brokers, prefix := env.KafkaBrokers(), env.TopicPrefix(b)
 	topic := prefix + "clicks"
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
-	if _, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: topic, NumPartitions: 4, ReplicationFactor: 1}}}); err != nil {
+	if err := kafkatopic.Create(context.Background(), brokers, []string{topic}, kafkatopic.Spec{Partitions: 4}); err != nil {
 		b.Fatal(err)
 	}
 	bots, err := click.NewBotDetector(100)
@@ -78,22 +76,16 @@ func BenchmarkDeliverClicks(b *testing.B) {
 				}
 			}
 			deliver() // connections, metadata
-			cpu0 := cpuTime()
+			cpu0 := testenv.ProcessCPU(b)
 			for b.Loop() {
 				deliver()
 			}
 			clicks := float64(b.N * len(msgs))
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/clicks, "cpu-µs/click")
+			b.ReportMetric(float64((testenv.ProcessCPU(b)-cpu0).Microseconds())/clicks, "cpu-µs/click")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/clicks, "ns/click")
 			if f := p.opts.Metrics.RawFallbacks.Get(); f != 0 {
 				b.Fatalf("%d clicks fell back to the Writer", f)
 			}
 		})
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

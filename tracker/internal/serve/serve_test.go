@@ -21,11 +21,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openaff/affiliate/pkg/config"
 	"github.com/openaff/affiliate/pkg/events"
+	"github.com/openaff/affiliate/pkg/kafkatopic"
 	"github.com/openaff/affiliate/pkg/testenv"
 )
 
@@ -210,9 +210,7 @@ func testClickLandsInKafka(t *testing.T, producer string) {
 	st := testSettings()
 	st.ClickProducer = producer
 	if producer == "raw" {
-		client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
-		if _, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-			{Topic: prefix + "clicks", NumPartitions: 3, ReplicationFactor: 1}}}); err != nil {
+		if err := kafkatopic.Create(context.Background(), brokers, []string{prefix + "clicks"}, kafkatopic.Spec{Partitions: 3}); err != nil {
 			t.Fatal(err)
 		}
 	}

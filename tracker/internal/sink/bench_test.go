@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -74,18 +73,6 @@ func produceClicks(b *testing.B, brokers []string, topic string, m int) {
 	}
 }
 
-// processCPU is the user+system CPU time of this process: in benchSink's
-// window the sink is all it runs (the clicks were produced before), so the
-// difference is the sink's CPU, a figure that depends far less than the rate
-// on what else the machine runs.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkSinkThroughput produces M clicks into the broker, then measures
 // sustained clicks/s into ClickHouse with one sink (from its first inserted
 // row to the last, so the group join is not counted). The baseline reads
@@ -143,7 +130,7 @@ func benchSink(b *testing.B, env *testenv.Env, brokers []string, m, parallel int
 			read := set.GetOrCreateCounter(`aff_sink_read_messages_total`)
 			sink.DefaultGC() // as `tracker sink` does
 			b.StartTimer()
-			cpu0 := processCPU(b)
+			cpu0 := testenv.ProcessCPU(b)
 			stop := startSink(b, sink.Config{Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(),
 				ClickHouseDB: db, PostgresURL: env.PostgresURL(b), Metrics: set, WatermarkInterval: time.Minute, InsertParallelism: parallel, BatchRows: benchBatchRows(b)})
 			var start, firstRead time.Time
@@ -176,7 +163,7 @@ func benchSink(b *testing.B, env *testenv.Env, brokers []string, m, parallel int
 			b.ReportMetric(float64(m)/time.Since(firstRead).Seconds(), "whole-run-clicks/s")
 			// All of the sink's CPU, from its start (group join, decoding
 			// ahead of the first insert) to the last row in ClickHouse.
-			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/1e3/float64(m), "sink-cpu-µs/click")
+			b.ReportMetric(float64((testenv.ProcessCPU(b)-cpu0).Nanoseconds())/1e3/float64(m), "sink-cpu-µs/click")
 			b.ReportMetric(float64(peakHeap)/1e6, "peak-heap-MB")
 			b.StopTimer()
 			if err := stop(); err != nil {
