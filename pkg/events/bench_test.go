@@ -160,3 +160,13 @@ func BenchmarkNewV7BaselineGoogleUUID(b *testing.B) {
 	}
 	sinkBytes = []byte(s)
 }
+
+// BenchmarkAppendString: a user agent of the usual shape, plain ASCII.
+func BenchmarkAppendString(b *testing.B) {
+	ua := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+	buf := make([]byte, 0, 256)
+	b.SetBytes(int64(len(ua)))
+	for b.Loop() {
+		buf = appendString(buf[:0], ua)
+	}
+}

@@ -463,6 +463,51 @@ func TestNewV7At(t *testing.T) {
 	}
 }
 
+// TestNewV7RandomBits: the 62 random bits come from a pool refilled every
+// 64 ids; across several refills no two ids share them, and every bit
+// position takes both values.
+func TestNewV7RandomBits(t *testing.T) {
+	at := time.Now()
+	seen := make(map[string]bool)
+	var or, and uint64 = 0, ^uint64(0)
+	for range 1000 {
+		id := AppendNewV7At(nil, at)
+		tail := string(id[19:23]) + string(id[24:]) // var_b: the last 16 hex digits
+		if seen[tail] {
+			t.Fatalf("random bits %s repeated (id %s)", tail, id)
+		}
+		seen[tail] = true
+		v, err := strconv.ParseUint(tail, 16, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		or, and = or|v, and&v
+	}
+	if want := uint64(0x3fffffffffffffff); or&want != want || and&want != 0 {
+		t.Fatalf("random bits: some position never varies (or %x, and %x)", or, and)
+	}
+}
+
+// TestAppendTime: appendTime writes what RFC3339Nano does, whatever second
+// it formatted before (its cache), including fractions with trailing
+// zeros, whole seconds, times before 1970 and years past 9999.
+func TestAppendTime(t *testing.T) {
+	base := time.Date(2026, 12, 1, 4, 53, 42, 0, time.UTC)
+	times := []time.Time{
+		base, base.Add(1), base.Add(120 * time.Microsecond), base.Add(999999999),
+		base.Add(time.Second), base, base.Add(-time.Nanosecond),
+		time.Date(1969, 12, 31, 23, 59, 59, 500_000_000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 7, time.UTC),
+		time.Date(2026, 6, 1, 12, 0, 0, 5_000, time.FixedZone("x", 3*3600+1800)),
+	}
+	for _, at := range times {
+		want := `"` + at.UTC().Format(time.RFC3339Nano) + `"`
+		if got := string(appendTime(nil, at)); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", at, got, want)
+		}
+	}
+}
+
 func TestAnonymizeIP(t *testing.T) {
 	f := func(in, want string) {
 		t.Helper()

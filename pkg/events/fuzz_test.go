@@ -219,6 +219,9 @@ func FuzzAppendClick(f *testing.F) {
 				t.Fatalf("%s: AppendClick gives %q, encoding/json %q", key, gotS, want)
 			}
 		}
+		if want := c.At.UTC().Format(time.RFC3339Nano); got["at"] != want {
+			t.Fatalf("at = %v, want %s", got["at"], want)
+		}
 		if got["bot"] != bot || got["repeat"] != repeat || got["v"] != float64(1) {
 			t.Fatalf("bools/version wrong: %s", out)
 		}
