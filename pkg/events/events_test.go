@@ -506,6 +506,16 @@ func TestAppendTime(t *testing.T) {
 			t.Errorf("appendTime(%v) = %s, want %s", at, got, want)
 		}
 	}
+	// An earlier second (a shop's order time among clicks) neither
+	// allocates nor evicts the latest one.
+	latest := lastSecond.Load()
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(10, func() { buf = appendTime(buf[:0], base.Add(-48*time.Hour)) }); n != 0 {
+		t.Errorf("appendTime of an earlier second allocates %v times", n)
+	}
+	if lastSecond.Load() != latest {
+		t.Errorf("an earlier second replaced the cached one")
+	}
 }
 
 func TestAnonymizeIP(t *testing.T) {

@@ -110,13 +110,20 @@ func skipPlain(s string, i int) int {
 func appendTime(dst []byte, t time.Time) []byte {
 	dst = append(dst, '"')
 	sec := t.Unix()
-	p := lastSecond.Load()
-	if p == nil || p.sec != sec {
-		p = &secondText{sec: sec}
-		p.text = time.Unix(sec, 0).UTC().AppendFormat(p.buf[:0], "2006-01-02T15:04:05")
-		lastSecond.Store(p)
+	if p := lastSecond.Load(); p != nil && p.sec == sec {
+		dst = append(dst, p.text...)
+	} else {
+		start := len(dst)
+		dst = time.Unix(sec, 0).UTC().AppendFormat(dst, "2006-01-02T15:04:05")
+		// Only a later second replaces the cached one: events of other
+		// times (a shop's orders, past commissions) do not evict the
+		// clicks' current second, and cost no allocation.
+		if p == nil || sec > p.sec {
+			n := &secondText{sec: sec}
+			n.text = append(n.buf[:0], dst[start:]...)
+			lastSecond.CompareAndSwap(p, n)
+		}
 	}
-	dst = append(dst, p.text...)
 	if ns := t.Nanosecond(); ns != 0 {
 		var frac [10]byte
 		frac[0] = '.'
@@ -140,7 +147,7 @@ type secondText struct {
 	buf  [24]byte
 }
 
-// lastSecond is the second appendTime formatted last (one allocation per
+// lastSecond is the latest second appendTime formatted (one allocation per
 // new second, shared by every goroutine).
 var lastSecond atomic.Pointer[secondText]
 
