@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -159,6 +160,28 @@ func (k *Kafka) Stop() {
 		return
 	}
 	k.kfake.Stop()
+}
+
+// Pause freezes the Apache broker (SIGSTOP): its connections stay open and
+// nothing answers, as with a broker that hangs. Resume undoes it; the
+// test's cleanup also resumes it before the broker is killed. Only the
+// Apache broker can be paused.
+func (k *Kafka) Pause() {
+	k.t.Helper()
+	if k.apache == nil {
+		k.t.Fatal("testenv: Pause needs the Apache broker (StartKafka(t, testenv.Apache))")
+	}
+	if err := k.apache.Proc().Signal(syscall.SIGSTOP); err != nil {
+		k.t.Fatalf("cannot pause Kafka: %v", err)
+	}
+	k.t.Cleanup(k.Resume)
+}
+
+// Resume lets a paused broker run again.
+func (k *Kafka) Resume() {
+	if k.apache != nil {
+		_ = k.apache.Proc().Signal(syscall.SIGCONT)
+	}
 }
 
 // Start starts the broker again on the same port and log and waits until

@@ -60,8 +60,9 @@ type Options struct {
 	// BatchWait is how long the sender waits to fill a batch once it has
 	// the first click.
 	BatchWait time.Duration
-	// WriteTimeout bounds one synchronous write to Kafka; after it the
-	// batch goes to the spool.
+	// WriteTimeout bounds one synchronous write to Kafka (for a click
+	// batch, the raw write and the Writer's fallback together); after it
+	// the batch goes to the spool.
 	WriteTimeout time.Duration
 	// SyncInterval bounds how long a click spooled by a handler (queue
 	// full) stays unsynced.

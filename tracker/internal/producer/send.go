@@ -130,26 +130,30 @@ func (p *Producer) deliverClicks(e *encoded) {
 }
 
 // deliverClickMsgs is deliver for the sender's batches: through the raw
-// path when configured, then the Writer for whatever it did not deliver.
+// path when configured, then the Writer for whatever it did not deliver,
+// both within one WriteTimeout (a broker that hangs sends the batch to the
+// spool after one timeout, not two).
 func (p *Producer) deliverClickMsgs(msgs []kafka.Message) (spooled int, err error) {
-	if p.raw == nil || p.spoolFirst() {
-		return p.deliver(p.clicks, msgs)
-	}
 	ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
+	defer cancel()
+	if p.raw == nil || p.spoolFirst() {
+		return p.deliver(ctx, p.clicks, msgs)
+	}
 	failed := p.raw.write(ctx, msgs)
-	cancel()
 	if len(failed) == 0 {
 		return 0, nil
 	}
 	p.opts.Metrics.RawFallbacks.Add(len(failed))
-	return p.deliver(p.clicks, failed)
+	return p.deliver(ctx, p.clicks, failed)
 }
 
 // Send writes shop events synchronously. It returns nil once every message
 // was acknowledged by Kafka or appended to the spool and fsynced, and
 // ErrUnavailable (wrapped) when neither was possible.
 func (p *Producer) Send(msgs []kafka.Message) error {
-	n, err := p.deliver(p.events, msgs)
+	ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
+	defer cancel()
+	n, err := p.deliver(ctx, p.events, msgs)
 	p.opts.Metrics.EventsProduced.Add(len(msgs) - n)
 	if err != nil {
 		return errors.Join(ErrUnavailable, err)
@@ -158,21 +162,19 @@ func (p *Producer) Send(msgs []kafka.Message) error {
 	return nil
 }
 
-// deliver writes msgs to Kafka, or to the spool (fsynced) when Kafka is
+// deliver writes msgs to Kafka within ctx (derived from stopCtx: Close's
+// deadline cancels the write), or to the spool (fsynced) when Kafka is
 // unhealthy, the spool already holds records, or the write fails. It
 // returns how many messages went to the spool, and an error only when the
 // spool refused them.
-func (p *Producer) deliver(w *kafka.Writer, msgs []kafka.Message) (spooled int, err error) {
+func (p *Producer) deliver(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) (spooled int, err error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
 	if p.spoolFirst() {
 		return len(msgs), p.spoolMsgs(msgs)
 	}
-	// Close's deadline cancels the write through stopCtx.
-	ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
 	werr := w.WriteMessages(ctx, msgs...)
-	cancel()
 	if werr == nil {
 		p.healthy.Store(true)
 		return 0, nil
