@@ -83,6 +83,7 @@ func startUp(t *testing.T, args []string, dir string) (stop func() int, out *syn
 	for !strings.Contains(out.String(), "devstack: running") {
 		select {
 		case code := <-done:
+			done <- code // for the cleanup's stop, which would otherwise wait 90 s
 			t.Fatalf("devstack up exited with %d before it was ready:\n%s", code, out)
 		case <-time.After(100 * time.Millisecond):
 		}
