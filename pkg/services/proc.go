@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -189,10 +191,61 @@ var portMu sync.Mutex
 var portsHanded = map[int]bool{}
 
 // FreePort returns a TCP port on 127.0.0.1 that nothing listens on and that
-// this process has not handed out before.
+// this process has not handed out before. It picks at random below the
+// kernel's ephemeral range (net.ipv4.ip_local_port_range), where no
+// outgoing connection can take the port as its source port in the seconds
+// before the service it is meant for binds it (a broker's JVM takes
+// several): with a port the kernel handed out for 127.0.0.1:0, any
+// connection made meanwhile could, and the service then failed with
+// "Address already in use". Between processes picking at once, the random
+// pick and the bind check make a collision unlikely.
 func FreePort() (int, error) {
 	portMu.Lock()
 	defer portMu.Unlock()
+	lo, hi := minPickedPort, ephemeralStart()
+	if hi-lo < 1000 {
+		return kernelPort()
+	}
+	for range 200 {
+		port := lo + rand.IntN(hi-lo)
+		if portsHanded[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsHanded[port] = true
+		return port, nil
+	}
+	return 0, fmt.Errorf("cannot find a free port in %d-%d: 200 tries", lo, hi-1)
+}
+
+// minPickedPort is the lowest port FreePort picks.
+const minPickedPort = 15000
+
+// ephemeralStart returns the first port of the kernel's ephemeral range
+// (32768 when it cannot be read).
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
+}
+
+// kernelPort is FreePort for a machine whose ephemeral range leaves no room
+// below it: a port the kernel picks, not handed out before.
+func kernelPort() (int, error) {
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
