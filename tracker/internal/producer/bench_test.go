@@ -17,7 +17,6 @@ import (
 	"github.com/openaff/affiliate/pkg/testenv"
 	"github.com/openaff/affiliate/tracker/internal/click"
 	"github.com/openaff/affiliate/tracker/internal/links"
-	"github.com/openaff/affiliate/tracker/internal/spool"
 )
 
 // The unit tests need no services; the benchmark starts a broker (Apache
@@ -57,11 +56,7 @@ func BenchmarkDeliverClicks(b *testing.B) {
 	}
 	for _, mode := range []string{"writer", "raw"} {
 		b.Run(mode, func(b *testing.B) {
-			sp, err := spool.Open(b.TempDir(), 1<<30, 1<<20)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer sp.Close()
+			sp := openSpool(b)
 			p := New(Options{
 				Brokers: brokers, ClicksTopic: topic, Spool: sp, Encoder: enc,
 				QueueSize: 1, BatchSize: len(msgs), PartitionBatch: DefaultPartitionBatch, BatchWait: time.Millisecond,

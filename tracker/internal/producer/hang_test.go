@@ -13,7 +13,6 @@ import (
 	"github.com/openaff/affiliate/pkg/testenv"
 	"github.com/openaff/affiliate/tracker/internal/click"
 	"github.com/openaff/affiliate/tracker/internal/links"
-	"github.com/openaff/affiliate/tracker/internal/spool"
 )
 
 // A broker that hangs (stopped with SIGSTOP: connections open, no answers)
@@ -47,11 +46,7 @@ func TestBrokerHangSpoolsWithinOneTimeout(t *testing.T) {
 	const timeout = time.Second
 	for _, mode := range []string{"raw", "writer"} {
 		t.Run(mode, func(t *testing.T) {
-			sp, err := spool.Open(t.TempDir(), 1<<30, 1<<20)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sp.Close()
+			sp := openSpool(t)
 			m := NewMetrics(metrics.NewSet())
 			p := New(Options{
 				Brokers: k.Brokers(), ClicksTopic: topic, Spool: sp, RawClicks: mode == "raw",

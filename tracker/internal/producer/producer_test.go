@@ -16,14 +16,22 @@ import (
 	"github.com/openaff/affiliate/tracker/internal/spool"
 )
 
+// openSpool opens a spool in a temporary directory, closed when tb ends.
+func openSpool(tb testing.TB) *spool.Spool {
+	tb.Helper()
+	sp, err := spool.Open(tb.TempDir(), 1<<30, 1<<20)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sp.Close() })
+	return sp
+}
+
 // With no broker at all, every click and event must end up in the spool:
 // through the sender's fallback, the handlers' queue-full path, and the
 // drain on Close. (Delivery to a real broker is tested in package serve.)
 func TestEverythingSpooledWithoutKafka(t *testing.T) {
-	sp, err := spool.Open(t.TempDir(), 1<<30, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := openSpool(t)
 	bots, err := click.NewBotDetector(100)
 	if err != nil {
 		t.Fatal(err)
@@ -87,10 +95,7 @@ func TestEverythingSpooledWithoutKafka(t *testing.T) {
 // kafka-go allocates that many per partition a write touches.
 func TestPartitionBatch(t *testing.T) {
 	for _, c := range []struct{ set, want int }{{0, DefaultPartitionBatch}, {7, 7}} {
-		sp, err := spool.Open(t.TempDir(), 1<<30, 1<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sp := openSpool(t)
 		p := New(Options{
 			Brokers: []string{"127.0.0.1:1"}, ClicksTopic: "t.clicks", Spool: sp, Encoder: &click.Encoder{},
 			QueueSize: 4, BatchSize: 10000, PartitionBatch: c.set, BatchWait: time.Millisecond, WriteTimeout: 200 * time.Millisecond,
@@ -100,7 +105,6 @@ func TestPartitionBatch(t *testing.T) {
 			t.Errorf("PartitionBatch %d: writers batch %d clicks, %d events; want %d", c.set, p.clicks.BatchSize, p.events.BatchSize, c.want)
 		}
 		p.Close(context.Background())
-		sp.Close()
 	}
 }
 
@@ -109,11 +113,7 @@ func TestPartitionBatch(t *testing.T) {
 // comes first; it takes what queued in ticks, so clicks offered during the
 // wait join the batch.
 func TestSenderBatches(t *testing.T) {
-	sp, err := spool.Open(t.TempDir(), 1<<30, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := openSpool(t)
 	m := NewMetrics(metrics.NewSet())
 	const wait = 500 * time.Millisecond
 	p := New(Options{
