@@ -51,7 +51,7 @@ func main() {
 	flag.StringVar(&o.tracker, "tracker", "bin/tracker", "tracker binary")
 	flag.StringVar(&o.bare, "bare", "bin/tracker-bare", "bare baseline binary")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "wrk duration per server")
-	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "wrk warm-up per server, not measured")
+	flag.DurationVar(&o.warmup, "warmup", 20*time.Second, "wrk warm-up per server before the first round, not measured (the broker's JIT keeps compiling for ~20 s of load)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of one run per server, alternating which goes first; the summary takes medians")
 	flag.IntVar(&o.threads, "threads", 1, "wrk threads")
 	flag.IntVar(&o.conns, "connections", 32, "wrk connections")
@@ -143,7 +143,11 @@ func run(o options) error {
 	servers := []server{{"bare fasthttp 302", "http://" + bareAddr + o.path, bare.Process.Pid},
 		{"tracker serve", "http://" + trackerAddr + o.path, tr.Process.Pid}}
 	for _, s := range servers {
-		wrk(o, s.url, o.warmup) // warm-up: JIT-free Go, but caches, topics, connections and the broker's JIT
+		// Warm-up: caches, topics, connections, the Go heap's size, and
+		// above all the broker's JIT, which compiled through the first
+		// ~20 s of load and cost the tracker's rounds up to twice the
+		// broker CPU per click of a warm broker (tracker/README.md).
+		wrk(o, s.url, o.warmup)
 	}
 	rounds := make([][2]result, max(1, o.rounds))
 	for i := range rounds {
