@@ -52,7 +52,7 @@ func main() {
 	flag.StringVar(&o.bare, "bare", "bin/tracker-bare", "bare baseline binary")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "wrk duration per server")
 	flag.DurationVar(&o.warmup, "warmup", 20*time.Second, "wrk warm-up per server before the first round, not measured (the broker's JIT keeps compiling for ~20 s of load)")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of one run per server, alternating which goes first; the summary takes medians")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds of one run per server, alternating which goes first; the summary takes medians")
 	flag.IntVar(&o.threads, "threads", 1, "wrk threads")
 	flag.IntVar(&o.conns, "connections", 32, "wrk connections")
 	flag.StringVar(&o.kafkaKind, "kafka", "apache", "broker: apache or kfake")
