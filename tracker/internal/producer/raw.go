@@ -114,7 +114,7 @@ func (r *rawClicks) write(ctx context.Context, msgs []kafka.Message) (failed []k
 			}
 			c := &r.chunks[n]
 			n++
-			c.partition, c.err = p, nil
+			c.partition = p
 			c.msgs = c.msgs[:0]
 			size := 0
 			for len(idx) > 0 && len(c.msgs) < r.maxRecs && size < rawChunkBytes {
@@ -123,9 +123,7 @@ func (r *rawClicks) write(ctx context.Context, msgs []kafka.Message) (failed []k
 				c.msgs = append(c.msgs, idx[0])
 				idx = idx[1:]
 			}
-			if err := r.encode(c, msgs, now); err != nil {
-				c.err = err
-			}
+			c.err = r.encode(c, msgs, now)
 		}
 	}
 	// One goroutine per partition sends its chunks in order.
