@@ -321,6 +321,42 @@ func TestPostgresGoTypes(t *testing.T) {
 	}
 }
 
+// TestPostgresOutboxPayloadLZ4 checks 00330: a settlement batch's outbox
+// row, large enough to be compressed, is compressed with LZ4, and reads back
+// whole.
+func TestPostgresOutboxPayloadLZ4(t *testing.T) {
+	env := testenv.Get(t)
+	ctx := testContext(t)
+	conn, err := pgx.Connect(ctx, env.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var msgs []string
+	for i := range 500 {
+		msgs = append(msgs, fmt.Sprintf(`{"key": "%d", "value": {"event_id": "lz4-%d", "amount_minor": %d}}`, i%7, i, i*13))
+	}
+	payload := `{"messages": [` + strings.Join(msgs, ", ") + `]}`
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'lz4-batch', '', $1, 500)`, payload); err != nil {
+		t.Fatal(err)
+	}
+	var method string
+	var n int
+	err = tx.QueryRow(ctx, `SELECT coalesce(pg_column_compression(payload), 'none'), jsonb_array_length(payload -> 'messages')
+		FROM outbox WHERE event_id = 'lz4-batch'`).Scan(&method, &n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if method != "lz4" || n != 500 {
+		t.Errorf("outbox payload of %d bytes: compression %s, %d messages; want lz4, 500", len(payload), method, n)
+	}
+}
+
 // TestPostgresHotQueriesUseIndexes checks that every query the settler, the
 // tracker and the dashboard run on large tables can be served by an index:
 // with sequential scans disabled, the plan must not scan the table.
