@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/openaff/affiliate/pkg/pgcopy"
 )
 
 func (e *engine) acct(owner, kind, currency string) *account {
@@ -240,10 +242,31 @@ func (e *engine) clawback(row *transferRow, avail *account) ([]leg, error) {
 	return legs, nil
 }
 
-var transferColumns = []string{"id", "idempotency_key", "request_hash", "operation", "partner_id", "currency",
-	"reference", "amount_minor", "note", "pending_id", "final", "release_at"}
+// The tables a batch writes by COPY (pgcopy: a quarter of the settler's CPU
+// went to pgx encoding these rows value by value). The row slices below
+// fill these columns in this order.
+var (
+	transferTable = pgcopy.NewTable("ledger_transfers", pgcopy.Col("id", pgcopy.Int8),
+		pgcopy.Col("idempotency_key", pgcopy.Text), pgcopy.Col("request_hash", pgcopy.Bytea),
+		pgcopy.Col("operation", pgcopy.Text), pgcopy.Col("partner_id", pgcopy.Text),
+		pgcopy.Col("currency", pgcopy.Text), pgcopy.Col("reference", pgcopy.Text),
+		pgcopy.Col("amount_minor", pgcopy.Int8), pgcopy.Col("note", pgcopy.Text),
+		pgcopy.Col("pending_id", pgcopy.Int8), pgcopy.Col("final", pgcopy.Bool),
+		pgcopy.Col("release_at", pgcopy.Timestamptz))
+	postingTable = pgcopy.NewTable("ledger_postings", pgcopy.Col("transfer_id", pgcopy.Int8),
+		pgcopy.Col("account_id", pgcopy.Int8), pgcopy.Col("phase", pgcopy.Int2),
+		pgcopy.Col("amount_minor", pgcopy.Int8), pgcopy.Col("posted_after", pgcopy.Int8))
+	pendingTable = pgcopy.NewTable("ledger_pending", pgcopy.Col("transfer_id", pgcopy.Int8),
+		pgcopy.Col("kind", pgcopy.Text), pgcopy.Col("reference", pgcopy.Text),
+		pgcopy.Col("partner_id", pgcopy.Text), pgcopy.Col("currency", pgcopy.Text),
+		pgcopy.Col("debit_account_id", pgcopy.Int8), pgcopy.Col("credit_account_id", pgcopy.Int8),
+		pgcopy.Col("amount_minor", pgcopy.Int8), pgcopy.Col("posted_minor", pgcopy.Int8),
+		pgcopy.Col("voided_minor", pgcopy.Int8), pgcopy.Col("closed", pgcopy.Bool))
 
-var postingColumns = []string{"transfer_id", "account_id", "phase", "amount_minor", "posted_after"}
+	transferColumns = transferTable.Columns()
+	postingColumns  = postingTable.Columns()
+	pendingColumns  = pendingTable.Columns()
+)
 
 // copyThreshold is the number of transfers from which write uses COPY; below it the rows
 // go in the same pipelined round trip as the balance updates (fewer round trips).
@@ -266,10 +289,10 @@ func (e *engine) write(ctx context.Context, t0 *time.Time) error {
 	}
 	b := &pgx.Batch{}
 	if len(rows) >= copyThreshold {
-		if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_transfers"}, transferColumns, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := transferTable.Copy(ctx, e.tx, rows); err != nil {
 			return fmt.Errorf("cannot write transfers: %w", err)
 		}
-		if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_postings"}, postingColumns, pgx.CopyFromRows(e.postings)); err != nil {
+		if _, err := postingTable.Copy(ctx, e.tx, e.postings); err != nil {
 			return fmt.Errorf("cannot write postings: %w", err)
 		}
 	} else {
@@ -325,9 +348,6 @@ func (e *engine) queueAccounts(b *pgx.Batch) {
 		WHERE a.id = u.id`, ids, dp, cp, dpo, cpo)
 }
 
-var pendingColumns = []string{"transfer_id", "kind", "reference", "partner_id", "currency", "debit_account_id",
-	"credit_account_id", "amount_minor", "posted_minor", "voided_minor", "closed"}
-
 // writePendings copies new pending rows when there are many (one COPY round trip) and
 // queues the rest on b.
 func (e *engine) writePendings(ctx context.Context, b *pgx.Batch) error {
@@ -339,7 +359,7 @@ func (e *engine) writePendings(ctx context.Context, b *pgx.Batch) error {
 		}
 	}
 	if len(fresh) >= copyThreshold {
-		if _, err := e.tx.CopyFrom(ctx, pgx.Identifier{"ledger_pending"}, pendingColumns, pgx.CopyFromRows(fresh)); err != nil {
+		if _, err := pendingTable.Copy(ctx, e.tx, fresh); err != nil {
 			return fmt.Errorf("cannot write pending transfers: %w", err)
 		}
 	} else if len(fresh) > 0 {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/openaff/affiliate/pkg/pgcopy"
 )
 
 // maxReplay bounds the change events one batch applies.
@@ -354,9 +356,7 @@ ON CONFLICT (order_id) DO NOTHING RETURNING order_id`, ids, customers, devices, 
 			}
 		}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"order_lines"},
-		[]string{"order_id", "line_id", "product_id", "category_id", "quantity", "unit_price_minor", "discount_minor"},
-		pgx.CopyFromRows(lines)); err != nil {
+	if _, err := lineTable.Copy(ctx, tx, lines); err != nil {
 		return nil, fmt.Errorf("cannot insert order lines: %w", err)
 	}
 	pids := make([]string, 0, len(products))
@@ -410,3 +410,8 @@ ORDER BY e.order_id, e.at, e.event_id LIMIT $2`, orderIDs, maxReplay)
 	}
 	return ignored, nil
 }
+
+// lineTable is the COPY target of new order lines.
+var lineTable = pgcopy.NewTable("order_lines", pgcopy.Col("order_id", pgcopy.Text), pgcopy.Col("line_id", pgcopy.Text),
+	pgcopy.Col("product_id", pgcopy.Text), pgcopy.Col("category_id", pgcopy.Text), pgcopy.Col("quantity", pgcopy.Int8),
+	pgcopy.Col("unit_price_minor", pgcopy.Int8), pgcopy.Col("discount_minor", pgcopy.Int8))

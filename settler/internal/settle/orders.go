@@ -14,6 +14,7 @@ import (
 
 	"github.com/openaff/affiliate/pkg/attribution"
 	"github.com/openaff/affiliate/pkg/ledger"
+	"github.com/openaff/affiliate/pkg/pgcopy"
 	"github.com/openaff/affiliate/settler/internal/commission"
 )
 
@@ -565,12 +566,27 @@ func ledgerRef(orderID, lineID string, version int) string {
 	return "h" + hex.EncodeToString(sum[:20])
 }
 
+// The COPY targets of flush; its rows fill these columns in this order.
+var (
+	attributionTable = pgcopy.NewTable("attributions", pgcopy.Col("order_id", pgcopy.Text),
+		pgcopy.Col("version", pgcopy.Int4), pgcopy.Col("partner_id", pgcopy.Int8), pgcopy.Col("rule", pgcopy.Text),
+		pgcopy.Col("click_id", pgcopy.UUID), pgcopy.Col("binding_id", pgcopy.Int8), pgcopy.Col("override_id", pgcopy.Int8),
+		pgcopy.Col("candidates", pgcopy.JSONB), pgcopy.Col("watermark_forced", pgcopy.Bool),
+		pgcopy.Col("self_referral", pgcopy.Bool), pgcopy.Col("decided_at", pgcopy.Timestamptz))
+	commissionTable = pgcopy.NewTable("commissions", pgcopy.Col("order_id", pgcopy.Text),
+		pgcopy.Col("line_id", pgcopy.Text), pgcopy.Col("attribution_version", pgcopy.Int4),
+		pgcopy.Col("partner_id", pgcopy.Int8), pgcopy.Col("currency", pgcopy.Text), pgcopy.Col("base_minor", pgcopy.Int8),
+		pgcopy.Col("rate_upct", pgcopy.Int8), pgcopy.Col("rate_rule", pgcopy.Text), pgcopy.Col("amount_minor", pgcopy.Int8),
+		pgcopy.Col("state", pgcopy.Text), pgcopy.Col("voided_amount_minor", pgcopy.Int8),
+		pgcopy.Col("clawed_back_amount_minor", pgcopy.Int8), pgcopy.Col("accrual_transfer_key", pgcopy.Text),
+		pgcopy.Col("ledger_ref", pgcopy.Text), pgcopy.Col("approved_at", pgcopy.Timestamptz),
+		pgcopy.Col("created_at", pgcopy.Timestamptz), pgcopy.Col("updated_at", pgcopy.Timestamptz))
+)
+
 // flush writes the batch's new attributions, commissions and facts in bulk.
 func flush(ctx context.Context, tx pgx.Tx, b *batch) error {
 	if len(b.newAttrs) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"attributions"}, []string{"order_id", "version", "partner_id", "rule",
-			"click_id", "binding_id", "override_id", "candidates", "watermark_forced", "self_referral", "decided_at"},
-			pgx.CopyFromRows(b.newAttrs)); err != nil {
+		if _, err := attributionTable.Copy(ctx, tx, b.newAttrs); err != nil {
 			return fmt.Errorf("cannot insert attributions: %w", err)
 		}
 	}
@@ -586,10 +602,7 @@ func flush(ctx context.Context, tx pgx.Tx, b *batch) error {
 			rows[i] = []any{c.orderID, c.LineID, int32(c.Version), c.PartnerID, c.Currency, c.Base, c.rateUpct, c.rateRule,
 				c.Amount, c.State, c.Voided, c.Clawed, accrualKey, c.LedgerRef, approvedAt, b.now, b.now}
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"commissions"}, []string{"order_id", "line_id", "attribution_version",
-			"partner_id", "currency", "base_minor", "rate_upct", "rate_rule", "amount_minor", "state", "voided_amount_minor",
-			"clawed_back_amount_minor", "accrual_transfer_key", "ledger_ref", "approved_at", "created_at", "updated_at"},
-			pgx.CopyFromRows(rows)); err != nil {
+		if _, err := commissionTable.Copy(ctx, tx, rows); err != nil {
 			return fmt.Errorf("cannot insert commissions: %w", err)
 		}
 	}
