@@ -107,13 +107,7 @@ func TestPostgresMigrateConcurrently(t *testing.T) {
 // really bite. Each statement runs in its own rolled-back transaction on top
 // of a small fixture.
 func TestPostgresConstraints(t *testing.T) {
-	env := testenv.Get(t)
-	ctx := testContext(t)
-	conn, err := pgx.Connect(ctx, env.PostgresURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	ctx, conn := connectTest(t)
 	// Fresh database: the fixture's partner and user get id 1.
 	mustExec(t, conn, `
 		INSERT INTO partners (name, email, slug) VALUES ('Serdar', 'serdar@example.com', 'serdar');
@@ -287,17 +281,11 @@ func TestPostgresConstraints(t *testing.T) {
 // TestPostgresGoTypes checks the contracts between column types and Go:
 // durations scan into time.Duration, rates are money.Rate units.
 func TestPostgresGoTypes(t *testing.T) {
-	env := testenv.Get(t)
-	ctx := testContext(t)
-	conn, err := pgx.Connect(ctx, env.PostgresURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	ctx, conn := connectTest(t)
 
 	var rate, reserve int64
 	var window, binding time.Duration
-	err = conn.QueryRow(ctx, `SELECT default_rate_upct, reserve_upct, attribution_window, binding_window FROM program_settings`).
+	err := conn.QueryRow(ctx, `SELECT default_rate_upct, reserve_upct, attribution_window, binding_window FROM program_settings`).
 		Scan(&rate, &reserve, &window, &binding)
 	if err != nil {
 		t.Fatal(err)
@@ -325,13 +313,7 @@ func TestPostgresGoTypes(t *testing.T) {
 // row, large enough to be compressed, is compressed with LZ4, and reads back
 // whole.
 func TestPostgresOutboxPayloadLZ4(t *testing.T) {
-	env := testenv.Get(t)
-	ctx := testContext(t)
-	conn, err := pgx.Connect(ctx, env.PostgresURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	ctx, conn := connectTest(t)
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -361,13 +343,7 @@ func TestPostgresOutboxPayloadLZ4(t *testing.T) {
 // tracker and the dashboard run on large tables can be served by an index:
 // with sequential scans disabled, the plan must not scan the table.
 func TestPostgresHotQueriesUseIndexes(t *testing.T) {
-	env := testenv.Get(t)
-	ctx := testContext(t)
-	conn, err := pgx.Connect(ctx, env.PostgresURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	ctx, conn := connectTest(t)
 	mustExec(t, conn, `SET enable_seqscan = off`)
 	f := func(table, query string) {
 		t.Helper()
@@ -523,6 +499,18 @@ func foundationFiles(t *testing.T) []string {
 		t.Fatal("no foundation migrations embedded")
 	}
 	return out
+}
+
+// connectTest connects to the test database; the connection closes with t.
+func connectTest(t *testing.T) (context.Context, *pgx.Conn) {
+	t.Helper()
+	ctx := testContext(t)
+	conn, err := pgx.Connect(ctx, testenv.Get(t).PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return ctx, conn
 }
 
 func mustExec(t *testing.T, conn *pgx.Conn, sql string) {
