@@ -23,9 +23,11 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,19 +74,26 @@ func Col(name string, t Type) Column { return Column{Name: name, Type: t} }
 
 // Table is a COPY target: a table and the columns every row fills, in order.
 type Table struct {
-	sql  string
-	cols []Column
+	table string
+	sql   string
+	cols  []Column
 }
 
-// NewTable returns the COPY target for table's columns.
+// NewTable returns the COPY target for table's columns. It panics on a
+// column without a name or with a Type that is not one of the constants: the
+// tables are declared once, in package variables.
 func NewTable(table string, cols ...Column) *Table {
 	names := make([]string, len(cols))
 	for i, c := range cols {
+		if c.Name == "" || sqlTypes[c.Type] == nil {
+			panic(fmt.Sprintf("pgcopy: table %s, column %d: name %q, type %v", table, i, c.Name, c.Type))
+		}
 		names[i] = pgx.Identifier{c.Name}.Sanitize()
 	}
 	return &Table{
-		sql:  "COPY " + pgx.Identifier{table}.Sanitize() + " (" + strings.Join(names, ", ") + ") FROM STDIN (FORMAT binary)",
-		cols: cols,
+		table: table,
+		sql:   "COPY " + pgx.Identifier{table}.Sanitize() + " (" + strings.Join(names, ", ") + ") FROM STDIN (FORMAT binary)",
+		cols:  cols,
 	}
 }
 
@@ -106,17 +115,63 @@ func (t *Table) Copy(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, error
 // CopyConn is Copy on a connection.
 func (t *Table) CopyConn(ctx context.Context, conn *pgconn.PgConn, rows [][]any) (int64, error) {
 	bp := bufs.Get().(*[]byte)
-	defer bufs.Put(bp)
 	buf, err := t.Append((*bp)[:0], rows)
 	if err != nil {
+		bufs.Put(bp)
 		return 0, err
 	}
 	*bp = buf
 	tag, err := conn.CopyFrom(ctx, bytes.NewReader(buf), t.sql)
 	if err != nil {
+		// On some errors (a cancelled context, a broken connection) pgconn
+		// returns before its sending goroutine has stopped reading buf: the
+		// buffer is left to the garbage collector, not reused.
 		return 0, err
 	}
+	bufs.Put(bp)
 	return tag.RowsAffected(), nil
+}
+
+// Querier is what Check reads the schema with: a *pgx.Conn, *pgxpool.Pool
+// or pgx.Tx.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// sqlTypes are the Postgres types (format_type) each Type may be written to.
+var sqlTypes = map[Type][]string{
+	Int8: {"bigint"}, Int4: {"integer"}, Int2: {"smallint"},
+	Text: {"text", "character varying", "character"}, Bytea: {"bytea"}, Bool: {"boolean"},
+	Timestamptz: {"timestamp with time zone"}, UUID: {"uuid"}, JSONB: {"jsonb"},
+}
+
+// Check compares the declared column types with the table's in the
+// database conn is connected to: a Type written to a column of another
+// type would be refused by the server, or, where the byte lengths agree
+// (an Int8 into a timestamptz), stored as something else. The packages that
+// declare tables call it in their tests.
+func (t *Table) Check(ctx context.Context, db Querier) error {
+	rows, err := db.Query(ctx, `SELECT a.attname, format_type(a.atttypid, NULL)
+		FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`, t.table)
+	if err != nil {
+		return fmt.Errorf("pgcopy: cannot read the columns of %s: %w", t.table, err)
+	}
+	actual := map[string]string{}
+	var name, typ string
+	if _, err := pgx.ForEachRow(rows, []any{&name, &typ}, func() error { actual[name] = typ; return nil }); err != nil {
+		return fmt.Errorf("pgcopy: cannot read the columns of %s: %w", t.table, err)
+	}
+	var errs []error
+	for _, c := range t.cols {
+		got, ok := actual[c.Name]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("pgcopy: %s has no column %s", t.table, c.Name))
+		case !slices.Contains(sqlTypes[c.Type], got):
+			errs = append(errs, fmt.Errorf("pgcopy: %s.%s is %s, declared %s", t.table, c.Name, got, c.Type))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // bufs holds COPY buffers for reuse: a settlement batch's COPY is hundreds

@@ -270,3 +270,37 @@ func parse(t *testing.T, buf []byte, ncols int) [][]byte {
 	}
 	return out
 }
+
+// TestCheck: Check names every declared column whose type is not the
+// table's, and every column the table lacks; a matching declaration passes.
+func TestCheck(t *testing.T) {
+	ctx, conn := setup(t)
+	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE chk (a bigint, b integer, c timestamptz, v varchar(10), ch char(3))`); err != nil {
+		t.Fatal(err)
+	}
+	good := pgcopy.NewTable("chk", pgcopy.Col("a", pgcopy.Int8), pgcopy.Col("b", pgcopy.Int4),
+		pgcopy.Col("c", pgcopy.Timestamptz), pgcopy.Col("v", pgcopy.Text), pgcopy.Col("ch", pgcopy.Text))
+	if err := good.Check(ctx, conn); err != nil {
+		t.Errorf("matching declaration: %v", err)
+	}
+	bad := pgcopy.NewTable("chk", pgcopy.Col("a", pgcopy.Int8), pgcopy.Col("b", pgcopy.Int8),
+		pgcopy.Col("c", pgcopy.Int8), pgcopy.Col("d", pgcopy.Text))
+	err := bad.Check(ctx, conn)
+	want := "pgcopy: chk.b is integer, declared int8\npgcopy: chk.c is timestamp with time zone, declared int8\npgcopy: chk has no column d"
+	if err == nil || err.Error() != want {
+		t.Errorf("mismatched declaration: %v, want\n%s", err, want)
+	}
+	if err := pgcopy.NewTable("no_such_table", pgcopy.Col("a", pgcopy.Int8)).Check(ctx, conn); err == nil || !strings.Contains(err.Error(), "no_such_table") {
+		t.Errorf("missing table: %v", err)
+	}
+	for _, c := range []pgcopy.Column{pgcopy.Col("", pgcopy.Int8), pgcopy.Col("x", pgcopy.Type(0)), pgcopy.Col("x", pgcopy.Type(99))} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewTable accepted column %+v", c)
+				}
+			}()
+			pgcopy.NewTable("t", c)
+		}()
+	}
+}

@@ -240,7 +240,7 @@ type AdminCounts struct {
 const PendingCountCap = 10000
 
 // AdminCounts reads the overview counters. Pending commissions are
-// counted through the partial index, up to PendingCountCap+1.
+// counted through commissions_state_idx, up to PendingCountCap+1.
 func (s *Storage) AdminCounts(ctx context.Context) (AdminCounts, error) {
 	var c AdminCounts
 	err := s.pool.QueryRow(ctx, `SELECT
