@@ -106,10 +106,16 @@ func (t *Table) Columns() []string {
 	return names
 }
 
-// Copy writes rows into the table on tx's connection and returns the number
-// of rows copied. A row must have one value per column.
+// Copy writes rows into the table within tx and returns the number of rows
+// copied. A row must have one value per column. Like pgx's Tx.CopyFrom, it
+// refuses a transaction that has ended: the rows would otherwise be written
+// outside any transaction, on the connection the Tx used.
 func (t *Table) Copy(ctx context.Context, tx pgx.Tx, rows [][]any) (int64, error) {
-	return t.CopyConn(ctx, tx.Conn().PgConn(), rows)
+	conn := tx.Conn().PgConn()
+	if conn.TxStatus() == 'I' {
+		return 0, fmt.Errorf("pgcopy: cannot copy into %s: the transaction has ended", t.table)
+	}
+	return t.CopyConn(ctx, conn, rows)
 }
 
 // CopyConn is Copy on a connection.
@@ -128,9 +134,15 @@ func (t *Table) CopyConn(ctx context.Context, conn *pgconn.PgConn, rows [][]any)
 		// buffer is left to the garbage collector, not reused.
 		return 0, err
 	}
-	bufs.Put(bp)
+	if cap(buf) <= maxPooled {
+		bufs.Put(bp)
+	}
 	return tag.RowsAffected(), nil
 }
+
+// maxPooled is the largest buffer kept for reuse; a rare huge COPY does not
+// stay in memory.
+const maxPooled = 16 << 20
 
 // Querier is what Check reads the schema with: a *pgx.Conn, *pgxpool.Pool
 // or pgx.Tx.

@@ -111,6 +111,15 @@ func TestCopyMatchesPgx(t *testing.T) {
 	if want := time.Date(1800, 1, 1, 0, 0, 0, 123_456_000, time.UTC); err != nil || !at.Equal(want) {
 		t.Errorf("1800 time = %v, %v; want %v", at, err, want)
 	}
+	// A transaction that has ended is refused, not used in autocommit.
+	if _, err := pgcopy.NewTable("by_pgcopy", cols...).Copy(ctx, tx, rows); err == nil ||
+		err.Error() != "pgcopy: cannot copy into by_pgcopy: the transaction has ended" {
+		t.Errorf("copy in a committed transaction: %v", err)
+	}
+	var count int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM by_pgcopy`).Scan(&count); err != nil || count != len(rows) {
+		t.Errorf("by_pgcopy has %d rows (%v), want %d", count, err, len(rows))
+	}
 	var nulls int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM by_pgcopy WHERE n = 3 AND num_nulls(i8, i4, i2, t, c, b, ok, at, u, j) = 10`).Scan(&nulls); err != nil || nulls != 1 {
 		t.Errorf("the all-NULL row: %d, %v", nulls, err)
