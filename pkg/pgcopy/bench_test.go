@@ -12,8 +12,8 @@ import (
 	"github.com/openaff/affiliate/pkg/testenv"
 )
 
-// BenchmarkCopy writes 1500 ledger-posting-like rows (five bigints) per
-// COPY, as a settlement batch of 500 orders does, with pgx's CopyFrom and
+// BenchmarkCopy writes 1500 ledger-posting-like rows (five integers, a
+// time and a text) per COPY, as a settlement batch of 500 orders does, with pgx's CopyFrom and
 // with pgcopy, into a temp table. Besides ns/op (client and server), it
 // reports the client's own CPU per row (getrusage), which is what pgcopy
 // changes.

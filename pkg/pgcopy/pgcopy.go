@@ -53,12 +53,28 @@ const (
 	JSONB                       // jsonb
 )
 
-var typeNames = [...]string{Int8: "int8", Int4: "int4", Int2: "int2", Text: "text", Bytea: "bytea", Bool: "bool",
-	Timestamptz: "timestamptz", UUID: "uuid", JSONB: "jsonb"}
+// types names each Type and lists the Postgres types (as format_type
+// prints them) a column of it may have; the zero entry is no Type.
+var types = [...]struct {
+	name string
+	sql  []string
+}{
+	Int8:        {"int8", []string{"bigint"}},
+	Int4:        {"int4", []string{"integer"}},
+	Int2:        {"int2", []string{"smallint"}},
+	Text:        {"text", []string{"text", "character varying", "character"}},
+	Bytea:       {"bytea", []string{"bytea"}},
+	Bool:        {"bool", []string{"boolean"}},
+	Timestamptz: {"timestamptz", []string{"timestamp with time zone"}},
+	UUID:        {"uuid", []string{"uuid"}},
+	JSONB:       {"jsonb", []string{"jsonb"}},
+}
+
+func (t Type) valid() bool { return t > 0 && int(t) < len(types) }
 
 func (t Type) String() string {
-	if int(t) < len(typeNames) && typeNames[t] != "" {
-		return typeNames[t]
+	if t.valid() {
+		return types[t].name
 	}
 	return fmt.Sprintf("pgcopy.Type(%d)", t)
 }
@@ -85,7 +101,7 @@ type Table struct {
 func NewTable(table string, cols ...Column) *Table {
 	names := make([]string, len(cols))
 	for i, c := range cols {
-		if c.Name == "" || sqlTypes[c.Type] == nil {
+		if c.Name == "" || !c.Type.valid() {
 			panic(fmt.Sprintf("pgcopy: table %s, column %d: name %q, type %v", table, i, c.Name, c.Type))
 		}
 		names[i] = pgx.Identifier{c.Name}.Sanitize()
@@ -150,13 +166,6 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// sqlTypes are the Postgres types (format_type) each Type may be written to.
-var sqlTypes = map[Type][]string{
-	Int8: {"bigint"}, Int4: {"integer"}, Int2: {"smallint"},
-	Text: {"text", "character varying", "character"}, Bytea: {"bytea"}, Bool: {"boolean"},
-	Timestamptz: {"timestamp with time zone"}, UUID: {"uuid"}, JSONB: {"jsonb"},
-}
-
 // Check compares the declared column types with the table's in the
 // database conn is connected to: a Type written to a column of another
 // type would be refused by the server, or, where the byte lengths agree
@@ -179,7 +188,7 @@ func (t *Table) Check(ctx context.Context, db Querier) error {
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("pgcopy: %s has no column %s", t.table, c.Name))
-		case !slices.Contains(sqlTypes[c.Type], got):
+		case !slices.Contains(types[c.Type].sql, got):
 			errs = append(errs, fmt.Errorf("pgcopy: %s.%s is %s, declared %s", t.table, c.Name, got, c.Type))
 		}
 	}
@@ -213,7 +222,7 @@ func (t *Table) Append(dst []byte, rows [][]any) ([]byte, error) {
 	return binary.BigEndian.AppendUint16(dst, 0xffff), nil
 }
 
-// pgEpoch is Postgres's timestamp origin, 2000-01-01 00:00:00 UTC, in Unix
+// pgEpochMicros is Postgres's timestamp origin, 2000-01-01 00:00:00 UTC, in Unix
 // microseconds.
 const pgEpochMicros = 946684800 * 1_000_000
 

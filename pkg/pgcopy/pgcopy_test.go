@@ -75,7 +75,8 @@ func TestCopyMatchesPgx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := pgcopy.NewTable("by_pgcopy", cols...).Copy(ctx, tx, rows)
+	tab := pgcopy.NewTable("by_pgcopy", cols...)
+	n, err := tab.Copy(ctx, tx, rows)
 	if err != nil || n != int64(len(rows)) {
 		t.Fatalf("pgcopy: %d rows, %v; want %d", n, err, len(rows))
 	}
@@ -112,7 +113,7 @@ func TestCopyMatchesPgx(t *testing.T) {
 		t.Errorf("1800 time = %v, %v; want %v", at, err, want)
 	}
 	// A transaction that has ended is refused, not used in autocommit.
-	if _, err := pgcopy.NewTable("by_pgcopy", cols...).Copy(ctx, tx, rows); err == nil ||
+	if _, err := tab.Copy(ctx, tx, rows); err == nil ||
 		err.Error() != "pgcopy: cannot copy into by_pgcopy: the transaction has ended" {
 		t.Errorf("copy in a committed transaction: %v", err)
 	}
