@@ -213,7 +213,6 @@ func TestPostgresConstraints(t *testing.T) {
 	f(`UPDATE order_lines SET refunded_quantity = 2, refunded_amount_minor = 2000 WHERE order_id = 'o1'`, ok)
 	f(`UPDATE orders SET shipping_fee_minor = -1`, check)
 	f(`UPDATE orders SET status = 'cancelled'`, check) // cancelled needs cancelled_at
-	f(`UPDATE orders SET settled_revision = revision + 1`, check)
 
 	// Bindings: at most one open binding per customer; history is allowed.
 	f(`INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at) VALUES ('c1', 1, 'claim', now())`, unique)
@@ -348,6 +347,126 @@ func TestPostgresOutboxPayloadLZ4(t *testing.T) {
 	}
 }
 
+// TestPostgresSettleQueue checks 00350's triggers: every way an order is
+// written queues it at its latest revision, an update that leaves the
+// revision alone does not, and settling (deleting the queue row of the
+// revision read) leaves a newer revision queued.
+func TestPostgresSettleQueue(t *testing.T) {
+	ctx, conn := connectTest(t)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	want := func(step, queue string) {
+		t.Helper()
+		var got string
+		err := tx.QueryRow(ctx, `SELECT coalesce(string_agg(q.order_id || '@' || q.revision, ' ' ORDER BY q.placed_at, q.order_id), '')
+			FROM settle_queue q JOIN orders o ON o.order_id = q.order_id AND o.placed_at = q.placed_at`).Scan(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != queue {
+			t.Errorf("%s: queue %q, want %q", step, got, queue)
+		}
+	}
+	exec(`INSERT INTO orders (order_id, currency, placed_at) VALUES ('q1', 'EUR', '2026-01-01')`)
+	want("one INSERT", "q1@1")
+	exec(`INSERT INTO orders (order_id, currency, placed_at) SELECT 'q' || i, 'EUR', '2026-01-01'::timestamptz + i * interval '1 hour' FROM generate_series(2, 3) i`)
+	want("INSERT … SELECT", "q1@1 q2@1 q3@1")
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"orders"}, []string{"order_id", "currency", "placed_at"},
+		pgx.CopyFromRows([][]any{{"q4", "EUR", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}}))
+	if err != nil || n != 1 {
+		t.Fatalf("COPY: %d rows, %v", n, err)
+	}
+	want("COPY", "q1@1 q2@1 q3@1 q4@1")
+
+	settle := `DELETE FROM settle_queue q USING unnest($1::text[], $2::bigint[]) AS s(order_id, rev)
+		WHERE q.order_id = s.order_id AND q.revision = s.rev`
+	exec(settle, []string{"q1", "q2"}, []int64{1, 1})
+	want("q1 and q2 settled", "q3@1 q4@1")
+	exec(`UPDATE orders SET updated_at = now() WHERE order_id IN ('q1', 'q3')`)
+	want("an update without a new revision", "q3@1 q4@1")
+	exec(`UPDATE orders SET revision = revision + 1, status = 'delivered', delivered_at = now() WHERE order_id IN ('q1', 'q3')`)
+	want("a new revision", "q1@2 q3@2 q4@1")
+	exec(settle, []string{"q3", "q4"}, []int64{1, 1})
+	want("settling a revision that is no longer the latest", "q1@2 q3@2")
+
+	// The queue row is the order as of its latest revision.
+	exec(`UPDATE orders SET revision = revision + 1, status = 'cancelled', cancelled_at = now(), customer_id = 'c9', device_token = 'd9'
+		WHERE order_id = 'q1'`)
+	var cust, dev, cur string
+	var cancelled bool
+	var placed, created time.Time
+	if err := tx.QueryRow(ctx, `SELECT customer_id, device_token, currency, cancelled, placed_at, created_at FROM settle_queue WHERE order_id = 'q1'`).
+		Scan(&cust, &dev, &cur, &cancelled, &placed, &created); err != nil {
+		t.Fatal(err)
+	}
+	if cust != "c9" || dev != "d9" || cur != "EUR" || !cancelled || !placed.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) || created.IsZero() {
+		t.Errorf("queue row of q1 = %s %s %s cancelled=%v placed %v created %v", cust, dev, cur, cancelled, placed, created)
+	}
+}
+
+// TestPostgresSettleQueueLock checks the locking the settler relies on: a
+// change to an order whose queue row a pass holds waits until the pass
+// commits, and then queues the order again at the new revision.
+func TestPostgresSettleQueueLock(t *testing.T) {
+	ctx := testContext(t)
+	url := testenv.Get(t).PostgresURL(t)
+	connect := func() *pgx.Conn {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		return conn
+	}
+	pass, other, third := connect(), connect(), connect()
+	mustExec(t, pass, `INSERT INTO orders (order_id, currency, placed_at) VALUES ('k1', 'EUR', now())`)
+	tx, err := pass.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var rev int64
+	if err := tx.QueryRow(ctx, `SELECT revision FROM settle_queue WHERE order_id = 'k1' FOR UPDATE SKIP LOCKED`).Scan(&rev); err != nil || rev != 1 {
+		t.Fatalf("pass read k1: revision %d, %v", rev, err)
+	}
+	changed := make(chan error, 1)
+	go func() {
+		_, err := other.Exec(ctx, `UPDATE orders SET revision = revision + 1, status = 'delivered', delivered_at = now() WHERE order_id = 'k1'`)
+		changed <- err
+	}()
+	select {
+	case err := <-changed:
+		t.Fatalf("the change did not wait for the pass: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// Another pass meanwhile skips the row.
+	var n int
+	if err := third.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM settle_queue WHERE order_id = 'k1' FOR UPDATE SKIP LOCKED) x`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("another pass saw %d locked rows (%v); want it to skip them", n, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM settle_queue WHERE order_id = 'k1' AND revision = $1`, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-changed; err != nil {
+		t.Fatalf("change after the pass: %v", err)
+	}
+	if err := pass.QueryRow(ctx, `SELECT revision FROM settle_queue WHERE order_id = 'k1'`).Scan(&rev); err != nil || rev != 2 {
+		t.Fatalf("k1 after the change: revision %d, %v; want queued at 2", rev, err)
+	}
+}
+
 // TestPostgresHotQueriesUseIndexes checks that every query the settler, the
 // tracker and the dashboard run on large tables can be served by an index:
 // with sequential scans disabled, the plan must not scan the table.
@@ -370,7 +489,12 @@ func TestPostgresHotQueriesUseIndexes(t *testing.T) {
 		}
 	}
 	// Settler.
-	f("orders", `SELECT order_id FROM orders WHERE settled_revision < revision ORDER BY placed_at LIMIT 1000`)
+	f("settle_queue", `SELECT o.order_id FROM settle_queue q JOIN orders o ON o.order_id = q.order_id
+WHERE (q.placed_at, q.order_id) > (now(), 'o1') ORDER BY q.placed_at, q.order_id LIMIT 500 FOR UPDATE OF o SKIP LOCKED`)
+	f("orders", `SELECT o.order_id FROM settle_queue q JOIN orders o ON o.order_id = q.order_id
+WHERE (q.placed_at, q.order_id) > (now(), 'o1') ORDER BY q.placed_at, q.order_id LIMIT 500 FOR UPDATE OF o SKIP LOCKED`)
+	f("settle_queue", `DELETE FROM settle_queue q USING unnest('{o1}'::text[], '{1}'::bigint[]) AS s(order_id, rev)
+WHERE q.order_id = s.order_id AND q.revision = s.rev`)
 	f("orders", `SELECT order_id FROM orders WHERE delivered_at <= now() - interval '14 days'`)
 	f("identities", `SELECT event_id FROM identities WHERE processed_at IS NULL ORDER BY at LIMIT 1000`)
 	f("order_events", `SELECT event_id FROM order_events WHERE order_id = 'o1' AND applied_at IS NULL AND ignored_reason IS NULL`)

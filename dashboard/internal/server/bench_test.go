@@ -45,8 +45,9 @@ var (
 func seedScale(ctx context.Context, pool *pgxpool.Pool) error {
 	stmts := []string{
 		`INSERT INTO partners (name, email, slug) SELECT 'Partner ' || i, 'p' || i || '@example.com', 'p' || i FROM generate_series(1, ` + itoa(benchPartners) + `) i`,
-		`INSERT INTO orders (order_id, customer_id, currency, placed_at, settled_revision)
-			SELECT 'o' || i, 'c' || i, 'EUR', now() - (i || ' minutes')::interval, 1 FROM generate_series(1, ` + itoa(benchOrders) + `) i`,
+		`INSERT INTO orders (order_id, customer_id, currency, placed_at)
+			SELECT 'o' || i, 'c' || i, 'EUR', now() - (i || ' minutes')::interval FROM generate_series(1, ` + itoa(benchOrders) + `) i`,
+		`DELETE FROM settle_queue`, // settled
 		`INSERT INTO order_lines (order_id, line_id, product_id, quantity, unit_price_minor)
 			SELECT 'o' || i, l::text, 'prod' || (i % 500), 1, 1000 FROM generate_series(1, ` + itoa(benchOrders) + `) i, generate_series(1, ` + itoa(linesPerOrder) + `) l`,
 		`INSERT INTO attributions (order_id, version, partner_id, rule, click_id)

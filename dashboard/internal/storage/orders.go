@@ -53,7 +53,7 @@ type OrderLine struct {
 }
 
 const orderColumns = `o.order_id, coalesce(o.customer_id, ''), o.currency, o.placed_at, o.status, o.shipping_fee_minor,
-	o.manual, o.settled_revision = o.revision,
+	o.manual, NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id),
 	coalesce((SELECT sum(unit_price_minor * quantity - discount_minor) FROM order_lines l WHERE l.order_id = o.order_id), 0)::bigint,
 	coalesce(a.partner_id, 0), coalesce(a.rule, ''), coalesce(a.click_id::text, '')`
 

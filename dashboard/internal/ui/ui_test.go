@@ -94,7 +94,8 @@ func (f *fixture) seedOrder(orderID string, partnerID, amountMinor int64) int64 
 	ctx := context.Background()
 	f.exec(`INSERT INTO customers (customer_id, email, first_seen_at) VALUES ('cust-'||$1, $1||'@buyer.example', now())`, orderID)
 	f.exec(`INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at) VALUES ('cust-'||$1, $2, 'admin', now() - interval '1 hour')`, orderID, partnerID)
-	f.exec(`INSERT INTO orders (order_id, customer_id, currency, placed_at, settled_revision) VALUES ($1, 'cust-'||$1, 'EUR', now(), 1)`, orderID)
+	f.exec(`INSERT INTO orders (order_id, customer_id, currency, placed_at) VALUES ($1, 'cust-'||$1, 'EUR', now())`, orderID)
+	f.exec(`DELETE FROM settle_queue WHERE order_id = $1`, orderID) // settled
 	f.exec(`INSERT INTO order_lines (order_id, line_id, product_id, quantity, unit_price_minor) VALUES ($1, '1', 'prod-'||$1, 1, $2)`, orderID, amountMinor*10)
 	f.exec(`INSERT INTO attributions (order_id, version, partner_id, rule, binding_id) VALUES ($1, 1, $2, 'customer_binding', (SELECT id FROM customer_bindings WHERE customer_id = 'cust-'||$1))`, orderID, partnerID)
 	var cid int64

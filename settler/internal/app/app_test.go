@@ -244,10 +244,10 @@ func TestTwoServeReplicasNeverRunAJobTwiceAtOnce(t *testing.T) {
 		go func() { errs <- ServeWith(ctx, w.cfg, opts, quiet) }()
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for w.one(`SELECT count(*) FROM orders WHERE settled_revision = revision`) < 50 {
+	for w.one(`SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id)`) < 50 {
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatalf("serve settled %d of 50 orders (%d ingested) in time", w.one(`SELECT count(*) FROM orders WHERE settled_revision = revision`), w.one(`SELECT count(*) FROM orders`))
+			t.Fatalf("serve settled %d of 50 orders (%d ingested) in time", w.one(`SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id)`), w.one(`SELECT count(*) FROM orders`))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

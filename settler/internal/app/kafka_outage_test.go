@@ -136,7 +136,7 @@ func TestServeSurvivesKafkaOutage(t *testing.T) {
 	deadline = time.Now().Add(3 * time.Minute)
 	for {
 		inbox := w.one(`SELECT count(*) FROM inbox`)
-		settled := w.one(`SELECT count(*) FROM orders WHERE settled_revision = revision`)
+		settled := w.one(`SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id)`)
 		unpublished := w.one(`SELECT count(*) FROM outbox WHERE published_at IS NULL`)
 		if inbox == int64(ev.distinct) && settled == outageOrders && unpublished == 0 {
 			break

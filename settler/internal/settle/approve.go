@@ -35,7 +35,7 @@ FROM commissions c
 JOIN orders o ON o.order_id = c.order_id
 JOIN attributions a ON a.order_id = c.order_id AND a.version = c.attribution_version AND a.superseded_at IS NULL
 WHERE c.state IN ('pending', 'partially_voided') AND o.delivered_at <= $1
-  AND o.cancelled_at IS NULL AND o.settled_revision = o.revision
+  AND o.cancelled_at IS NULL AND NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id)
 ORDER BY c.id LIMIT $2 FOR UPDATE OF c SKIP LOCKED`, now.Add(-prog.AutoApproveAfter), s.opts.BatchSize)
 			if err != nil {
 				return fmt.Errorf("cannot read commissions due for approval: %w", err)

@@ -135,9 +135,12 @@ func (s *Settler) readBatch(ctx context.Context, tx pgx.Tx, now time.Time, cur c
 	if b.wm, err = loadWatermark(ctx, tx); err != nil {
 		return nil, err
 	}
+	// The queue row holds the order as of its latest revision. Its lock is
+	// what a concurrent change of the order waits for: the change updates
+	// orders, whose trigger re-queues the order, until this batch commits.
 	rows, err := tx.Query(ctx, `SELECT order_id, COALESCE(customer_id, ''), COALESCE(device_token, ''), currency,
-placed_at, created_at, revision, cancelled_at IS NOT NULL
-FROM orders WHERE settled_revision < revision AND (placed_at, order_id) > ($1, $2)
+placed_at, created_at, revision, cancelled
+FROM settle_queue WHERE (placed_at, order_id) > ($1, $2)
 ORDER BY placed_at, order_id LIMIT $3 FOR UPDATE SKIP LOCKED`, cur.placedAt, cur.orderID, s.opts.BatchSize)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read changed orders: %w", err)
@@ -327,8 +330,9 @@ func (s *Settler) decideAll(ctx context.Context, tx pgx.Tx, b *batch) error {
 	if err := flush(ctx, tx, b); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE orders o SET settled_revision = s.rev
-FROM unnest($1::text[], $2::bigint[]) AS s(order_id, rev) WHERE o.order_id = s.order_id`, settled, revs)
+	// Settled: out of the queue, at the revision read under the row's lock.
+	_, err = tx.Exec(ctx, `DELETE FROM settle_queue q
+USING unnest($1::text[], $2::bigint[]) AS s(order_id, rev) WHERE q.order_id = s.order_id AND q.revision = s.rev`, settled, revs)
 	if err != nil {
 		return fmt.Errorf("cannot mark orders settled: %w", err)
 	}
