@@ -2,11 +2,13 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/openaff/affiliate/pkg/pgcopy"
 )
@@ -306,7 +308,7 @@ func (e *engine) write(ctx context.Context, t0 *time.Time) error {
 	}
 	e.queueReserves(b)
 	if err := sendBatch(ctx, e.tx, b); err != nil {
-		return fmt.Errorf("cannot write transfers and balances: %w", err)
+		return e.duplicatePending(fmt.Errorf("cannot write transfers and balances: %w", err))
 	}
 	stage("write_state", t0)
 	return nil
@@ -360,7 +362,7 @@ func (e *engine) writePendings(ctx context.Context, b *pgx.Batch) error {
 	}
 	if len(fresh) >= copyThreshold {
 		if _, err := pendingTable.Copy(ctx, e.tx, fresh); err != nil {
-			return fmt.Errorf("cannot write pending transfers: %w", err)
+			return e.duplicatePending(fmt.Errorf("cannot write pending transfers: %w", err))
 		}
 	} else if len(fresh) > 0 {
 		queueInsert(b, "ledger_pending", pendingColumns, fresh)
@@ -425,4 +427,34 @@ func (e *engine) queueReserves(b *pgx.Batch) {
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(c, held, clawed, rel)
 			WHERE r.commission_id = u.c`, upd.ids, upd.held, upd.clawed, upd.releaseIDs)
 	}
+}
+
+// duplicatePending turns the refusal of ledger_pending's primary key, raised when an
+// operation opens a pending transfer for a reference that already has one (committed
+// before this batch: see queuePendingLocks), into ErrDuplicateReference on that operation.
+// The transaction is aborted by then, as after any error of ApplyBatch.
+func (e *engine) duplicatePending(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" || pgErr.ConstraintName != "ledger_pending_pkey" {
+		return err
+	}
+	first := -1
+	for i := range e.reqs {
+		r := &e.reqs[i]
+		if e.done[i] || !opens(r.op) {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		// The server names the key in its detail, unquoted; English messages assumed, else
+		// the first opening operation is named with the server's detail.
+		if pgErr.Detail == "Key (kind, reference)=("+pendingKindOf(r.op)+", "+r.ref+") already exists." {
+			return e.fail(i, fmt.Errorf("%s %q: %w", refName(r.op), r.ref, ErrDuplicateReference))
+		}
+	}
+	if first < 0 {
+		return err
+	}
+	return e.fail(first, fmt.Errorf("%s: %w", pgErr.Detail, ErrDuplicateReference))
 }

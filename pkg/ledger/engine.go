@@ -295,10 +295,20 @@ func pendingKindOf(op opKind) string {
 	return ""
 }
 
+// opens reports whether op creates a pending transfer (rather than resolving one).
+func opens(op opKind) bool {
+	return op == opAccrue || op == opPayoutRequest || op == opStoreCreditRequest
+}
+
+// queuePendingLocks locks the pending transfers the batch resolves. Operations that open
+// one are not looked up: a reference that already has one is almost never the case (an
+// accrual's key is derived from its reference, so a repeat is a replay), and the primary
+// key of ledger_pending refuses it at the write, which duplicatePending reports as
+// ErrDuplicateReference. At 1M accruals the lookup was 15 µs of statement time per order.
 func (e *engine) queuePendingLocks(b *pgx.Batch) {
 	var kinds, refs []string
 	for i := range e.reqs {
-		if k := pendingKindOf(e.reqs[i].op); k != "" && !e.done[i] {
+		if k := pendingKindOf(e.reqs[i].op); k != "" && !e.done[i] && !opens(e.reqs[i].op) {
 			kinds = append(kinds, k)
 			refs = append(refs, e.reqs[i].ref)
 		}
@@ -419,7 +429,7 @@ func (e *engine) owners() error {
 	for i := range e.reqs {
 		r := &e.reqs[i]
 		if e.done[i] || r.partnerID != "" {
-			if !e.done[i] && (r.op == opAccrue || r.op == opPayoutRequest || r.op == opStoreCreditRequest) {
+			if !e.done[i] && opens(r.op) {
 				created[pendKey{pendingKindOf(r.op), r.ref}] = owner{r.partnerID, r.currency}
 			}
 			continue

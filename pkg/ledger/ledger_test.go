@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -268,6 +269,51 @@ func TestIdempotency(t *testing.T) {
 		t.Fatalf("batch with a conflicting repeat: %v, want BatchError at 1 with ErrIdempotencyConflict", err)
 	}
 	mustBalance(t, l, "p3", Balance{Currency: "USD", AvailableMinor: 7})
+	mustVerify(t, l)
+}
+
+// TestDuplicateReferenceInBatch: an accrual, payout or store-credit request for a
+// reference that already has a pending transfer (under another key) fails its batch with
+// ErrDuplicateReference naming that operation, whether the batch's pending rows go in by
+// INSERT (few) or by COPY (many), and writes nothing.
+func TestDuplicateReferenceInBatch(t *testing.T) {
+	l, pool := newLedger(t, 4)
+	ctx := context.Background()
+	if _, err := l.Batch(ctx, []Op{
+		AccrueParams{Key: "first", PartnerID: "p1", Currency: "EUR", AmountMinor: 100, CommissionID: "taken"},
+		AdjustmentParams{Key: "funds", PartnerID: "p1", Currency: "EUR", AmountMinor: 1000, Reason: "x"},
+		PayoutRequestParams{Key: "pay-first", PartnerID: "p1", Currency: "EUR", AmountMinor: 10, PayoutID: "pay-taken"},
+		StoreCreditRequestParams{Key: "sc-first", PartnerID: "p1", Currency: "EUR", AmountMinor: 10, RequestID: "sc-taken", CustomerID: "cu"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	transfers, pendings := count(t, pool, "ledger_transfers"), count(t, pool, "ledger_pending")
+	for _, tc := range []struct {
+		name string
+		dup  Op
+	}{
+		{"accrual", AccrueParams{Key: "second", PartnerID: "p1", Currency: "EUR", AmountMinor: 5, CommissionID: "taken"}},
+		{"payout", PayoutRequestParams{Key: "pay-second", PartnerID: "p1", Currency: "EUR", AmountMinor: 5, PayoutID: "pay-taken"}},
+		{"store credit", StoreCreditRequestParams{Key: "sc-second", PartnerID: "p1", Currency: "EUR", AmountMinor: 5, RequestID: "sc-taken", CustomerID: "cu"}},
+	} {
+		for _, size := range []int{3, 2 * copyThreshold} {
+			var ops []Op
+			for i := range size {
+				ops = append(ops, AccrueParams{Key: fmt.Sprintf("%s-%d-%d", tc.name, size, i), PartnerID: "p2", Currency: "EUR",
+					AmountMinor: 1, CommissionID: fmt.Sprintf("%s-%d-%d", tc.name, size, i)})
+			}
+			at := size - 2
+			ops[at] = tc.dup
+			_, err := l.Batch(ctx, ops)
+			var be *BatchError
+			if !errors.As(err, &be) || be.Index != at || !errors.Is(err, ErrDuplicateReference) {
+				t.Errorf("%s in a batch of %d: %v; want BatchError at %d with ErrDuplicateReference", tc.name, size, err, at)
+			}
+		}
+	}
+	if n, m := count(t, pool, "ledger_transfers"), count(t, pool, "ledger_pending"); n != transfers || m != pendings {
+		t.Errorf("refused batches wrote: %d transfers and %d pending rows, want %d and %d", n, m, transfers, pendings)
+	}
 	mustVerify(t, l)
 }
 
