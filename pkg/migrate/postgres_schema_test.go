@@ -312,12 +312,7 @@ func TestPostgresGoTypes(t *testing.T) {
 // row, large enough to be compressed, is compressed with LZ4, and reads back
 // whole.
 func TestPostgresOutboxPayloadLZ4(t *testing.T) {
-	ctx, conn := connectTest(t)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	ctx, tx := beginTest(t)
 	var msgs []string
 	for i := range 500 {
 		msgs = append(msgs, fmt.Sprintf(`{"key": "%d", "value": {"event_id": "lz4-%d", "amount_minor": %d}}`, i%7, i, i*13))
@@ -328,7 +323,7 @@ func TestPostgresOutboxPayloadLZ4(t *testing.T) {
 	}
 	var method string
 	var n int
-	err = tx.QueryRow(ctx, `SELECT coalesce(pg_column_compression(payload), 'none'), jsonb_array_length(payload -> 'messages')
+	err := tx.QueryRow(ctx, `SELECT coalesce(pg_column_compression(payload), 'none'), jsonb_array_length(payload -> 'messages')
 		FROM outbox WHERE event_id = 'lz4-batch'`).Scan(&method, &n)
 	if err != nil {
 		t.Fatal(err)
@@ -352,12 +347,7 @@ func TestPostgresOutboxPayloadLZ4(t *testing.T) {
 // revision alone does not, and settling (deleting the queue row of the
 // revision read) leaves a newer revision queued.
 func TestPostgresSettleQueue(t *testing.T) {
-	ctx, conn := connectTest(t)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	ctx, tx := beginTest(t)
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := tx.Exec(ctx, q, args...); err != nil {
@@ -652,6 +642,18 @@ func connectTest(t *testing.T) (context.Context, *pgx.Conn) {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return ctx, conn
+}
+
+// beginTest opens a transaction on a fresh test database, rolled back at the end.
+func beginTest(t *testing.T) (context.Context, pgx.Tx) {
+	t.Helper()
+	ctx, conn := connectTest(t)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	return ctx, tx
 }
 
 func mustExec(t *testing.T, conn *pgx.Conn, sql string) {
