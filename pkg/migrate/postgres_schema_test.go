@@ -405,7 +405,11 @@ func TestPostgresSettleQueue(t *testing.T) {
 
 // TestPostgresSettleQueueLock checks the locking the settler relies on: a
 // change to an order whose queue row a pass holds waits until the pass
-// commits, and then queues the order again at the new revision.
+// commits, and then queues the order again at the new revision. The change
+// locks the order as the ingest does (FOR NO KEY UPDATE, then UPDATE), and
+// the pass meanwhile records a self-referral, whose foreign key takes KEY
+// SHARE on the same order: that must not wait (with FOR UPDATE in the
+// ingest the two waited on each other until the deadlock detector ended it).
 func TestPostgresSettleQueueLock(t *testing.T) {
 	ctx := testContext(t)
 	url := testenv.Get(t).PostgresURL(t)
@@ -418,7 +422,8 @@ func TestPostgresSettleQueueLock(t *testing.T) {
 		return conn
 	}
 	pass, other, third := connect(), connect(), connect()
-	mustExec(t, pass, `INSERT INTO orders (order_id, currency, placed_at) VALUES ('k1', 'EUR', now())`)
+	mustExec(t, pass, `INSERT INTO orders (order_id, currency, placed_at) VALUES ('k1', 'EUR', now());
+		INSERT INTO partners (name, email, slug) VALUES ('k', 'k@example.com', 'k')`)
 	tx, err := pass.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -430,7 +435,10 @@ func TestPostgresSettleQueueLock(t *testing.T) {
 	}
 	changed := make(chan error, 1)
 	go func() {
-		_, err := other.Exec(ctx, `UPDATE orders SET revision = revision + 1, status = 'delivered', delivered_at = now() WHERE order_id = 'k1'`)
+		_, err := other.Exec(ctx, `BEGIN;
+			SELECT status FROM orders WHERE order_id = 'k1' FOR NO KEY UPDATE;
+			UPDATE orders SET revision = revision + 1, status = 'delivered', delivered_at = now() WHERE order_id = 'k1';
+			COMMIT`)
 		changed <- err
 	}()
 	select {
@@ -442,6 +450,11 @@ func TestPostgresSettleQueueLock(t *testing.T) {
 	var n int
 	if err := third.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM settle_queue WHERE order_id = 'k1' FOR UPDATE SKIP LOCKED) x`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("another pass saw %d locked rows (%v); want it to skip them", n, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := tx.Exec(sctx, `INSERT INTO self_referrals (order_id, partner_id, customer_id) SELECT 'k1', id, 'c1' FROM partners WHERE slug = 'k'`); err != nil {
+		t.Fatalf("the pass's self-referral while the change waits: %v", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM settle_queue WHERE order_id = 'k1' AND revision = $1`, rev); err != nil {
 		t.Fatal(err)
@@ -479,12 +492,13 @@ func TestPostgresHotQueriesUseIndexes(t *testing.T) {
 		}
 	}
 	// Settler.
-	f("settle_queue", `SELECT o.order_id FROM settle_queue q JOIN orders o ON o.order_id = q.order_id
-WHERE (q.placed_at, q.order_id) > (now(), 'o1') ORDER BY q.placed_at, q.order_id LIMIT 500 FOR UPDATE OF o SKIP LOCKED`)
-	f("orders", `SELECT o.order_id FROM settle_queue q JOIN orders o ON o.order_id = q.order_id
-WHERE (q.placed_at, q.order_id) > (now(), 'o1') ORDER BY q.placed_at, q.order_id LIMIT 500 FOR UPDATE OF o SKIP LOCKED`)
+	f("settle_queue", `SELECT order_id, customer_id, device_token, currency, placed_at, created_at, revision, cancelled
+FROM settle_queue WHERE (placed_at, order_id) > (now(), 'o1') ORDER BY placed_at, order_id LIMIT 500 FOR UPDATE SKIP LOCKED`)
 	f("settle_queue", `DELETE FROM settle_queue q USING unnest('{o1}'::text[], '{1}'::bigint[]) AS s(order_id, rev)
 WHERE q.order_id = s.order_id AND q.revision = s.rev`)
+	f("settle_queue", `SELECT c.id FROM commissions c JOIN orders o ON o.order_id = c.order_id
+WHERE c.state IN ('pending', 'partially_voided') AND o.delivered_at <= now()
+  AND NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id) ORDER BY c.id LIMIT 500`)
 	f("orders", `SELECT order_id FROM orders WHERE delivered_at <= now() - interval '14 days'`)
 	f("identities", `SELECT event_id FROM identities WHERE processed_at IS NULL ORDER BY at LIMIT 1000`)
 	f("order_events", `SELECT event_id FROM order_events WHERE order_id = 'o1' AND applied_at IS NULL AND ignored_reason IS NULL`)

@@ -77,13 +77,14 @@ DROP INDEX orders_unsettled_key_idx;
 ALTER TABLE orders DROP COLUMN settled_revision;
 
 -- +goose Down
+-- The triggers go first, so that marking the settled orders does not queue them.
+DROP TRIGGER orders_queue_update ON orders;
+DROP TRIGGER orders_queue_insert ON orders;
+DROP FUNCTION settle_queue_orders();
 ALTER TABLE orders ADD COLUMN settled_revision bigint NOT NULL DEFAULT 0;
 UPDATE orders o SET settled_revision = o.revision
 WHERE NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id);
 ALTER TABLE orders ADD CHECK (settled_revision BETWEEN 0 AND revision);
 CREATE INDEX orders_unsettled_idx ON orders (placed_at) WHERE settled_revision < revision;
 CREATE INDEX orders_unsettled_key_idx ON orders (placed_at, order_id) WHERE settled_revision < revision;
-DROP TRIGGER orders_queue_update ON orders;
-DROP TRIGGER orders_queue_insert ON orders;
-DROP FUNCTION settle_queue_orders();
 DROP TABLE settle_queue;

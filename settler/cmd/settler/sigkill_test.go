@@ -358,7 +358,7 @@ func ledgerDump(t *testing.T, pool *pgxpool.Pool) string {
 	var b strings.Builder
 	for _, q := range []string{
 		`SELECT topic, event_id FROM inbox ORDER BY 1, 2`,
-		`SELECT order_id, status, revision, NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id) FROM orders o ORDER BY 1`,
+		`SELECT order_id, status, revision, (SELECT q.revision FROM settle_queue q WHERE q.order_id = o.order_id) FROM orders o ORDER BY 1`,
 		`SELECT order_id, line_id, refunded_quantity, refunded_amount_minor FROM order_lines ORDER BY 1, 2`,
 		`SELECT customer_id, partner_id, bound_at, identity_event_id FROM customer_bindings ORDER BY 1, 3`,
 		// Binding ids come from a sequence, which killed transactions

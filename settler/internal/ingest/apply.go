@@ -133,7 +133,11 @@ type lineState struct {
 // returns a reason when the event is ignored instead.
 func applyChange(ctx context.Context, tx pgx.Tx, ev OrderEvent) (string, error) {
 	var currency, status string
-	if err := tx.QueryRow(ctx, `SELECT currency, status FROM orders WHERE order_id = $1 FOR UPDATE`, ev.OrderID).Scan(&currency, &status); err != nil {
+	// NO KEY UPDATE, as the UPDATE that follows takes: a settlement batch
+	// that holds the order's queue row (which this change's trigger then
+	// waits for) may still take KEY SHARE on the order for a foreign key
+	// (self_referrals), and FOR UPDATE would make the two wait on each other.
+	if err := tx.QueryRow(ctx, `SELECT currency, status FROM orders WHERE order_id = $1 FOR NO KEY UPDATE`, ev.OrderID).Scan(&currency, &status); err != nil {
 		return "", fmt.Errorf("cannot lock order: %w", err)
 	}
 	switch ev.Type {

@@ -25,7 +25,7 @@ func dump(t *testing.T, pool *pgxpool.Pool) string {
 		`SELECT commission_id, approved_minor, reserve_minor, held_minor, clawed_minor, release_at FROM ledger_reserves ORDER BY commission_id`,
 		`SELECT order_id, line_id, attribution_version, partner_id, amount_minor, state, voided_amount_minor, clawed_back_amount_minor, ledger_ref, approved_at FROM commissions ORDER BY 1, 2, 3`,
 		`SELECT order_id, version, partner_id, rule, candidates::text, watermark_forced, self_referral, superseded_at IS NULL FROM attributions ORDER BY 1, 2`,
-		`SELECT order_id, revision, NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id) FROM orders o ORDER BY 1`,
+		`SELECT order_id, revision, (SELECT q.revision FROM settle_queue q WHERE q.order_id = o.order_id) FROM orders o ORDER BY 1`,
 		`SELECT customer_id, partner_id, bound_at FROM customer_bindings ORDER BY 1, 3`,
 		`SELECT event_id, payload::text FROM outbox_messages ORDER BY event_id`,
 	} {
