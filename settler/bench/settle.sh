@@ -20,7 +20,7 @@ ORDERS=${ORDERS:-1000000}
 export AFF_BENCH_ORDERS=$ORDERS
 export AFF_BENCH_CLICKS=${CLICKS:-$((10 * ORDERS))}
 export AFF_BENCH_NEW=${NEW:-1000}
-export AFF_BENCH_BATCH=${BATCH:-500}
+export AFF_BENCH_BATCH=${BATCH:-1500}
 export AFF_BENCH_WORKERS=${WORKERS:-3}
 # A Postgres sized for a million orders rather than pkg/testenv's 64 MB test
 # server: PG_SETTINGS="" runs on the test settings.

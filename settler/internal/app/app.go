@@ -72,7 +72,7 @@ func DefaultOptions() Options {
 		ReleaseSchedule: "0 * * * *",
 		RelaySchedule:   "@every 5s",
 		MaxWait:         time.Hour,
-		BatchSize:       500,
+		BatchSize:       settle.DefaultBatchSize,
 		IngestBatchSize: 1000,
 		RelayBatchSize:  1000,
 		DrainTimeout:    10 * time.Minute,

@@ -100,7 +100,7 @@ func BenchmarkSettlePass(b *testing.B) {
 // AFF_BENCH_ORDERS orders of 3 lines each (default 20000), AFF_BENCH_CLICKS
 // clicks (default 10 per order), AFF_BENCH_NEW orders of the incremental
 // pass (default 1000); AFF_BENCH_BATCH and AFF_BENCH_WORKERS set the
-// settler's batch size (500) and order workers (3). The size is
+// settler's batch size (DefaultBatchSize) and order workers (3). The size is
 // AFF_BENCH_ORDERS=1000000 AFF_BENCH_CLICKS=10000000 (settler/bench/settle.sh).
 func benchSize(b *testing.B, name string, def int) int {
 	v := os.Getenv(name)
@@ -292,7 +292,7 @@ func BenchmarkSettleHistory(b *testing.B) {
 	orders := benchSize(b, "AFF_BENCH_ORDERS", 20_000)
 	clicks := benchSize(b, "AFF_BENCH_CLICKS", 10*orders)
 	fresh := benchSize(b, "AFF_BENCH_NEW", 1000)
-	batchSize := benchSize(b, "AFF_BENCH_BATCH", 500)
+	batchSize := benchSize(b, "AFF_BENCH_BATCH", DefaultBatchSize)
 	workers := benchSize(b, "AFF_BENCH_WORKERS", 3)
 	devices := 3 * (orders + fresh)
 	// Orders span 10 days after T0 whatever their number.

@@ -30,11 +30,19 @@ import (
 	"github.com/openaff/affiliate/pkg/money"
 )
 
+// DefaultBatchSize is the default Options.BatchSize. 1500 rather than 500:
+// each batch reloads the program, partners and rates, asks ClickHouse once
+// and writes one outbox row, and the 100k-order pass took 10-12 % less CPU
+// and wall time (5 alternating runs against 500; 3000 was no better and
+// doubled the settler's peak memory again, to ~350 MB).
+const DefaultBatchSize = 1500
+
 // Options configures a Settler. Zero fields take the documented defaults.
 type Options struct {
 	// ClickHouseDB is the database holding device_clicks.
 	ClickHouseDB string
-	// BatchSize bounds the orders or identities handled in one transaction; default 500.
+	// BatchSize bounds the orders or identities handled in one transaction;
+	// default DefaultBatchSize.
 	BatchSize int
 	// MaxWait is how long after an order (or identity) was received it is
 	// decided even though the sink watermark has not passed its time; the
@@ -56,7 +64,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.BatchSize <= 0 {
-		o.BatchSize = 500
+		o.BatchSize = DefaultBatchSize
 	}
 	if o.MaxWait <= 0 {
 		o.MaxWait = time.Hour
