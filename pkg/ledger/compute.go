@@ -308,7 +308,7 @@ func (e *engine) write(ctx context.Context, t0 *time.Time) error {
 	}
 	e.queueReserves(b)
 	if err := sendBatch(ctx, e.tx, b); err != nil {
-		return e.duplicatePending(fmt.Errorf("cannot write transfers and balances: %w", err))
+		return fmt.Errorf("cannot write transfers and balances: %w", err)
 	}
 	stage("write_state", t0)
 	return nil
@@ -362,7 +362,7 @@ func (e *engine) writePendings(ctx context.Context, b *pgx.Batch) error {
 	}
 	if len(fresh) >= copyThreshold {
 		if _, err := pendingTable.Copy(ctx, e.tx, fresh); err != nil {
-			return e.duplicatePending(fmt.Errorf("cannot write pending transfers: %w", err))
+			return fmt.Errorf("cannot write pending transfers: %w", err)
 		}
 	} else if len(fresh) > 0 {
 		queueInsert(b, "ledger_pending", pendingColumns, fresh)
@@ -429,10 +429,11 @@ func (e *engine) queueReserves(b *pgx.Batch) {
 	}
 }
 
-// duplicatePending turns the refusal of ledger_pending's primary key, raised when an
-// operation opens a pending transfer for a reference that already has one (committed
-// before this batch: see queuePendingLocks), into ErrDuplicateReference on that operation.
-// The transaction is aborted by then, as after any error of ApplyBatch.
+// duplicatePending turns the refusal of ledger_pending's primary key, raised by write when
+// an operation opens a pending transfer for a reference that already has one (committed
+// before this batch: see queuePendingLocks), into ErrDuplicateReference on that operation;
+// other errors pass unchanged. The transaction is aborted by then, as after any error of
+// ApplyBatch.
 func (e *engine) duplicatePending(err error) error {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "23505" || pgErr.ConstraintName != "ledger_pending_pkey" {

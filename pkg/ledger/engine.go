@@ -221,7 +221,7 @@ func (e *engine) run(ctx context.Context) error {
 	stage("compute", &t0)
 	if computed > 0 {
 		if err := e.write(ctx, &t0); err != nil {
-			return err
+			return e.duplicatePending(err)
 		}
 	}
 	for i, j := range e.dupOf {

@@ -413,15 +413,7 @@ func TestPostgresSettleQueue(t *testing.T) {
 func TestPostgresSettleQueueLock(t *testing.T) {
 	ctx := testContext(t)
 	url := testenv.Get(t).PostgresURL(t)
-	connect := func() *pgx.Conn {
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close(context.Background()) })
-		return conn
-	}
-	pass, other, third := connect(), connect(), connect()
+	pass, other, third := connectTo(t, ctx, url), connectTo(t, ctx, url), connectTo(t, ctx, url)
 	mustExec(t, pass, `INSERT INTO orders (order_id, currency, placed_at) VALUES ('k1', 'EUR', now());
 		INSERT INTO partners (name, email, slug) VALUES ('k', 'k@example.com', 'k')`)
 	tx, err := pass.Begin(ctx)
@@ -646,16 +638,22 @@ func foundationFiles(t *testing.T) []string {
 	return out
 }
 
-// connectTest connects to the test database; the connection closes with t.
+// connectTest connects to a fresh test database; the connection closes with t.
 func connectTest(t *testing.T) (context.Context, *pgx.Conn) {
 	t.Helper()
 	ctx := testContext(t)
-	conn, err := pgx.Connect(ctx, testenv.Get(t).PostgresURL(t))
+	return ctx, connectTo(t, ctx, testenv.Get(t).PostgresURL(t))
+}
+
+// connectTo opens one more connection to url; it closes with t.
+func connectTo(t *testing.T, ctx context.Context, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	return ctx, conn
+	return conn
 }
 
 // beginTest opens a transaction on a fresh test database, rolled back at the end.
