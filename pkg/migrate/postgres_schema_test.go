@@ -196,10 +196,13 @@ func TestPostgresConstraints(t *testing.T) {
 	f(`INSERT INTO order_events (event_id, order_id, type, at, payload) VALUES ('e3', 'o1', 'order.lost', now(), '{}')`, check)
 	f(`INSERT INTO identities (event_id, device_token, customer_id, at) VALUES ('i1', 'd2', 'c2', now())`, unique)
 	f(`INSERT INTO outbox (topic, event_id, key, payload) VALUES ('store_credits', 'sc1', '1', '{}')`, unique)
-	// An outbox row of several messages carries them in payload.messages (00320).
-	f(`INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'b1', '', '{"event_id": "x"}', 2)`, check)
-	f(`INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'b1', '', '{"messages": []}', 0)`, check)
-	f(`INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'b1', '', '{"messages": [{"key": "7", "value": {"event_id": "f1"}}]}', 1)`, ok)
+	// An outbox row of several messages carries them in batch (00320, 00370),
+	// and no payload; a row of one message the other way round.
+	f(`INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'b1', '', '{"messages": []}', 1)`, check)
+	f(`INSERT INTO outbox (topic, event_id, key, batch, messages) VALUES ('commissions', 'b1', '', convert_to(E'7\t{}\n', 'UTF8'), 0)`, check)
+	f(`INSERT INTO outbox (topic, event_id, key, batch) VALUES ('commissions', 'b1', '', convert_to(E'7\t{}\n', 'UTF8'))`, check)
+	f(`INSERT INTO outbox (topic, event_id, key, payload, batch, messages) VALUES ('commissions', 'b1', '', '{}', convert_to(E'7\t{}\n', 'UTF8'), 1)`, check)
+	f(`INSERT INTO outbox (topic, event_id, key, batch, messages) VALUES ('commissions', 'b1', '', convert_to(E'7\t{"event_id": "f1"}\n', 'UTF8'), 1)`, ok)
 
 	// Orders and lines: positive quantities, no refund beyond what was bought.
 	f(`INSERT INTO order_lines (order_id, line_id, product_id, quantity, unit_price_minor) VALUES ('o1', 'l2', 'p2', -1, 100)`, check)
@@ -308,28 +311,29 @@ func TestPostgresGoTypes(t *testing.T) {
 	}
 }
 
-// TestPostgresOutboxPayloadLZ4 checks 00330: a settlement batch's outbox
-// row, large enough to be compressed, is compressed with LZ4, and reads back
-// whole.
-func TestPostgresOutboxPayloadLZ4(t *testing.T) {
+// TestPostgresOutboxBatch checks 00330 and 00370: a settlement batch's
+// outbox row, large enough to be compressed, is compressed with LZ4 and
+// reads back whole; outbox_messages lists its messages and a one-message
+// row; 00370's Down turns the batch into payload.messages and its Up back
+// into the same bytes.
+func TestPostgresOutboxBatch(t *testing.T) {
 	ctx, tx := beginTest(t)
-	var msgs []string
+	var batch []byte
 	for i := range 500 {
-		msgs = append(msgs, fmt.Sprintf(`{"key": "%d", "value": {"event_id": "lz4-%d", "amount_minor": %d}}`, i%7, i, i*13))
+		batch = fmt.Appendf(batch, "%d\t{\"event_id\": \"lz4-%d\", \"amount_minor\": %d}\n", i%7, i, i*13)
 	}
-	payload := `{"messages": [` + strings.Join(msgs, ", ") + `]}`
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'lz4-batch', '', $1, 500)`, payload); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, batch, messages) VALUES ('commissions', 'lz4-batch', '', $1, 500)`, batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (topic, event_id, key, payload) VALUES ('store_credits', 'sc-1', 'c1', '{"event_id": "sc-1"}')`); err != nil {
 		t.Fatal(err)
 	}
 	var method string
-	var n int
-	err := tx.QueryRow(ctx, `SELECT coalesce(pg_column_compression(payload), 'none'), jsonb_array_length(payload -> 'messages')
-		FROM outbox WHERE event_id = 'lz4-batch'`).Scan(&method, &n)
-	if err != nil {
+	if err := tx.QueryRow(ctx, `SELECT coalesce(pg_column_compression(batch), 'none') FROM outbox WHERE event_id = 'lz4-batch'`).Scan(&method); err != nil {
 		t.Fatal(err)
 	}
-	// 00330 keeps pglz on a server built without LZ4 (not the case for the
-	// Debian and PGDG packages this runs on).
+	// 00330 and 00370 keep pglz on a server built without LZ4 (not the case
+	// for the Debian and PGDG packages this runs on).
 	want := "lz4"
 	if _, err := tx.Exec(ctx, `SAVEPOINT probe; SET LOCAL default_toast_compression = 'lz4'; RELEASE probe`); err != nil {
 		want = "pglz"
@@ -337,9 +341,61 @@ func TestPostgresOutboxPayloadLZ4(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if method != want || n != 500 {
-		t.Errorf("outbox payload of %d bytes: compression %s, %d messages; want %s, 500", len(payload), method, n, want)
+	if method != want {
+		t.Errorf("outbox batch of %d bytes: compression %s, want %s", len(batch), method, want)
 	}
+	const digest = `SELECT count(*) || ' ' || string_agg(concat_ws(':', topic, n, key, event_id, payload ->> 'amount_minor'), ' ' ORDER BY outbox_id, n)
+		FROM outbox_messages`
+	wantMessages := "501 commissions:1:0:lz4-0:0 commissions:2:1:lz4-1:13"
+	got := queryTx[string](t, tx, digest)
+	if !strings.HasPrefix(got, wantMessages+" ") || !strings.HasSuffix(got, " commissions:500:2:lz4-499:6487 store_credits:c1:sc-1") {
+		t.Fatalf("outbox messages %.200s ... %s; want %s ... commissions:500:2:lz4-499:6487 store_credits:c1:sc-1", got, got[max(0, len(got)-80):], wantMessages)
+	}
+
+	up, down := migrationSections(t, "00370_outbox_batch_bytes.sql")
+	if _, err := tx.Exec(ctx, down); err != nil {
+		t.Fatalf("00370 Down: %v", err)
+	}
+	if n := queryTx[int](t, tx, `SELECT jsonb_array_length(payload -> 'messages') FROM outbox WHERE event_id = 'lz4-batch'`); n != 500 {
+		t.Fatalf("after 00370 Down the batch row's payload holds %d messages, want 500", n)
+	}
+	if again := queryTx[string](t, tx, digest); again != got {
+		t.Fatalf("after 00370 Down outbox_messages lists\n%.300s\nwant\n%.300s", again, got)
+	}
+	if _, err := tx.Exec(ctx, up); err != nil {
+		t.Fatalf("00370 Up: %v", err)
+	}
+	if back := queryTx[[]byte](t, tx, `SELECT batch FROM outbox WHERE event_id = 'lz4-batch'`); string(back) != string(batch) {
+		t.Fatalf("after 00370 Down and Up the batch is %.200q..., want %.200q...", back, batch)
+	}
+	if again := queryTx[string](t, tx, digest); again != got {
+		t.Fatalf("after 00370 Down and Up outbox_messages lists\n%.300s\nwant\n%.300s", again, got)
+	}
+}
+
+// migrationSections returns the Up and Down SQL of a Postgres migration.
+func migrationSections(t *testing.T, name string) (up, down string) {
+	t.Helper()
+	b, err := fs.ReadFile(migrate.PostgresFS(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok1 := strings.Cut(string(b), "-- +goose Up")
+	up, down, ok2 := strings.Cut(rest, "-- +goose Down")
+	if !ok1 || !ok2 {
+		t.Fatalf("%s has no Up and Down sections", name)
+	}
+	return up, down
+}
+
+func queryTx[T any](t *testing.T, tx pgx.Tx, sql string) T {
+	t.Helper()
+	var v T
+	// Simple protocol: no cached plan, as the test recreates views.
+	if err := tx.QueryRow(context.Background(), sql, pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
 }
 
 // TestPostgresSettleQueue checks 00350's triggers: every way an order is

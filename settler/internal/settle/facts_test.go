@@ -61,3 +61,47 @@ func TestFactBatchRepeatIsSkipped(t *testing.T) {
 		t.Fatalf("outbox messages\n%s\nwant\n%s", got, want)
 	}
 }
+
+// factBatch's lines split back into the facts' keys and payloads, in order;
+// splitBatch refuses a line without its tab or newline.
+func TestSplitBatch(t *testing.T) {
+	facts := []fact{
+		{eventID: "e1", key: "7", payload: []byte(`{"event_id":"e1","note":"a\tb\nc"}`)},
+		{eventID: "e2", key: "", payload: []byte(`{}`)},
+	}
+	_, lines := factBatch(facts)
+	ms, err := splitBatch("commissions", lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].Key != "7" || string(ms[0].Payload) != string(facts[0].payload) || ms[1].Key != "" ||
+		string(ms[1].Payload) != "{}" || ms[1].Topic != "commissions" {
+		t.Fatalf("split %q into %+v", lines, ms)
+	}
+	for _, bad := range []string{"7\t{}", "7{}\n", "7\t{}\n8\n"} {
+		if ms, err := splitBatch("commissions", []byte(bad)); err == nil {
+			t.Errorf("split %q into %+v, want an error", bad, ms)
+		}
+	}
+}
+
+// FuzzSplitBatch: any bytes either split into messages that join back into
+// them, or are refused; never a panic.
+func FuzzSplitBatch(f *testing.F) {
+	f.Add([]byte("7\t{\"event_id\":\"e1\"}\n8\t{}\n"))
+	f.Add([]byte("\t\n"))
+	f.Add([]byte("7\t{}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ms, err := splitBatch("commissions", b)
+		if err != nil {
+			return
+		}
+		var joined []byte
+		for _, m := range ms {
+			joined = append(append(append(append(joined, m.Key...), '\t'), m.Payload...), '\n')
+		}
+		if string(joined) != string(b) {
+			t.Fatalf("%q split into %d messages that join into %q", b, len(ms), joined)
+		}
+	})
+}
