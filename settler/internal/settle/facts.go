@@ -3,6 +3,7 @@ package settle
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -105,6 +106,33 @@ func splitBatch(topic string, batch []byte) ([]outboxMessage, error) {
 	return out, nil
 }
 
+// splitPayloadMessages returns the messages of a batch row in the form
+// before migration 00370, payload {"messages": [{"key", "value"}, ...]}:
+// rows written before the upgrade, or by a settler of the previous release
+// while the upgrade rolls.
+func splitPayloadMessages(topic, key string, payload []byte) ([]outboxMessage, error) {
+	var p struct {
+		Messages []struct {
+			Key   *string         `json:"key"`
+			Value json.RawMessage `json:"value"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, fmt.Errorf("outbox payload.messages: %w", err)
+	}
+	out := make([]outboxMessage, len(p.Messages))
+	for i, m := range p.Messages {
+		if len(m.Value) == 0 {
+			return nil, fmt.Errorf("outbox payload.messages[%d] has no value", i)
+		}
+		out[i] = outboxMessage{Topic: topic, Key: key, Payload: m.Value}
+		if m.Key != nil { // else the row's key, as outbox_messages lists it
+			out[i].Key = *m.Key
+		}
+	}
+	return out, nil
+}
+
 type outboxMessage struct {
 	Topic, Key string
 	Payload    []byte
@@ -132,19 +160,26 @@ SELECT id FROM (SELECT id, sum(m) OVER (ORDER BY id) - m AS before FROM c) x WHE
 		if err != nil || len(ids) == 0 {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT topic, key, payload::text::bytea, batch FROM outbox WHERE id = ANY($1) ORDER BY id`, ids)
+		rows, err = tx.Query(ctx, `SELECT topic, key, payload::text::bytea, batch, messages IS NOT NULL FROM outbox
+WHERE id = ANY($1) ORDER BY id`, ids)
 		if err != nil {
 			return fmt.Errorf("cannot read outbox: %w", err)
 		}
 		var out []outboxMessage
 		var topic, key string
 		var payload, batch []byte
-		_, err = pgx.ForEachRow(rows, []any{&topic, &key, &payload, &batch}, func() error {
-			if batch == nil {
-				out = append(out, outboxMessage{Topic: topic, Key: key, Payload: payload})
-				return nil
+		var many bool
+		_, err = pgx.ForEachRow(rows, []any{&topic, &key, &payload, &batch, &many}, func() error {
+			var ms []outboxMessage
+			var err error
+			switch {
+			case batch != nil:
+				ms, err = splitBatch(topic, batch)
+			case many:
+				ms, err = splitPayloadMessages(topic, key, payload)
+			default:
+				ms = []outboxMessage{{Topic: topic, Key: key, Payload: payload}}
 			}
-			ms, err := splitBatch(topic, batch)
 			out = append(out, ms...)
 			return err
 		})

@@ -1,13 +1,21 @@
 package settle
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/openaff/affiliate/pkg/testenv"
 )
 
 // A settlement batch enqueues its commission facts as one outbox row
@@ -85,14 +93,29 @@ func TestSplitBatch(t *testing.T) {
 	}
 }
 
-// FuzzSplitBatch: any bytes either split into messages that join back into
-// them, or are refused; never a panic.
+// FuzzSplitBatch: facts of any tab- and newline-free keys and payloads
+// come back from factBatch's bytes one by one, in order; any other bytes
+// either split into messages that join back into them or are refused,
+// never a panic.
 func FuzzSplitBatch(f *testing.F) {
-	f.Add([]byte("7\t{\"event_id\":\"e1\"}\n8\t{}\n"))
-	f.Add([]byte("\t\n"))
-	f.Add([]byte("7\t{}"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ms, err := splitBatch("commissions", b)
+	f.Add("7", []byte(`{"event_id":"e1"}`), "8", []byte(`{}`), []byte("7\t{}\n"))
+	f.Add("", []byte{}, "9", []byte("x y"), []byte("\t\n"))
+	f.Add("1", []byte("a"), "2", []byte("b"), []byte("7\t{}"))
+	f.Fuzz(func(t *testing.T, k1 string, v1 []byte, k2 string, v2 []byte, raw []byte) {
+		if !strings.ContainsAny(k1+k2, "\t\n") && !bytes.ContainsAny(append(slices.Clone(v1), v2...), "\t\n") {
+			facts := []fact{{eventID: "e1", key: k1, payload: v1}, {eventID: "e2", key: k2, payload: v2}}
+			_, lines := factBatch(facts)
+			ms, err := splitBatch("commissions", lines)
+			if err != nil || len(ms) != 2 {
+				t.Fatalf("split %q: %d messages, %v", lines, len(ms), err)
+			}
+			for i, m := range ms {
+				if m.Key != facts[i].key || string(m.Payload) != string(facts[i].payload) {
+					t.Fatalf("message %d is %q %q, want %q %q", i, m.Key, m.Payload, facts[i].key, facts[i].payload)
+				}
+			}
+		}
+		ms, err := splitBatch("commissions", raw)
 		if err != nil {
 			return
 		}
@@ -100,8 +123,82 @@ func FuzzSplitBatch(f *testing.F) {
 		for _, m := range ms {
 			joined = append(append(append(append(joined, m.Key...), '\t'), m.Payload...), '\n')
 		}
-		if string(joined) != string(b) {
-			t.Fatalf("%q split into %d messages that join into %q", b, len(ms), joined)
+		if string(joined) != string(raw) {
+			t.Fatalf("%q split into %d messages that join into %q", raw, len(ms), joined)
 		}
 	})
+}
+
+// factBatch refuses a fact whose key or payload would split its line.
+func TestFactBatchRefusesTabsAndNewlines(t *testing.T) {
+	for _, f := range []fact{{eventID: "e1", key: "7\t", payload: []byte("{}")}, {eventID: "e2", key: "7", payload: []byte("{\n}")}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("factBatch took %q %q", f.key, f.payload)
+				}
+			}()
+			factBatch([]fact{f})
+		}()
+	}
+}
+
+// The relay publishes every form of outbox row, in order: a single message,
+// a batch as bytes (00370) and a batch as payload.messages (00320, written
+// before the upgrade or by the previous release), and marks them published.
+func TestRelayPublishesEveryOutboxForm(t *testing.T) {
+	f := newFixture(t)
+	env := testenv.Get(t)
+	ctx := context.Background()
+	f.exec(`INSERT INTO outbox (topic, event_id, key, payload) VALUES ('store_credits', 'sc-1', 'c1', '{"event_id": "sc-1", "n": 1}')`)
+	f.exec(`INSERT INTO outbox (topic, event_id, key, payload, messages) VALUES ('commissions', 'old-batch', '',
+'{"messages": [{"key": "7", "value": {"event_id": "f1", "n": 2}}, {"key": "8", "value": {"event_id": "f2", "n": 3}}]}', 2)`)
+	err := pgx.BeginFunc(ctx, f.pool, func(tx pgx.Tx) error {
+		return flushFacts(ctx, tx, &batch{now: T0, facts: []fact{
+			{eventID: "f3", key: "9", payload: []byte(`{"event_id":"f3","n":4}`)},
+			{eventID: "f4", key: "7", payload: []byte(`{"event_id":"f4","n":5}`)},
+		}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewOutboxWriter(env.KafkaBrokers())
+	defer w.Close()
+	prefix := env.TopicPrefix(t)
+	if n, err := f.s.Relay(ctx, w, prefix, 100); err != nil || n != 5 {
+		t.Fatalf("Relay = %d, %v; want 5 messages", n, err)
+	}
+	if n, err := f.s.Relay(ctx, w, prefix, 100); err != nil || n != 0 {
+		t.Fatalf("second Relay = %d, %v; want 0", n, err)
+	}
+	if n := queryOne[int](t, f.pool, `SELECT count(*) FROM outbox WHERE published_at IS NULL`); n != 0 {
+		t.Fatalf("%d outbox rows unpublished", n)
+	}
+	got := map[string][]string{}
+	for topic, want := range map[string]int{"commissions": 4, "store_credits": 1} {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: env.KafkaBrokers(), GroupID: "test-" + uuid.NewString(),
+			Topic: prefix + topic, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		for range want {
+			m, err := r.ReadMessage(rctx)
+			if err != nil {
+				t.Fatalf("read %s: %v (got %v)", topic, err, got[topic])
+			}
+			var v struct {
+				EventID string `json:"event_id"`
+				N       int    `json:"n"`
+			}
+			if err := json.Unmarshal(m.Value, &v); err != nil {
+				t.Fatalf("message %q on %s: %v", m.Value, topic, err)
+			}
+			got[topic] = append(got[topic], fmt.Sprintf("%s:%s:%d", m.Key, v.EventID, v.N))
+		}
+		cancel()
+		r.Close()
+		slices.Sort(got[topic])
+	}
+	want := map[string][]string{"commissions": {"7:f1:2", "7:f4:5", "8:f2:3", "9:f3:4"}, "store_credits": {"c1:sc-1:1"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("published %v, want %v", got, want)
+	}
 }
