@@ -8,6 +8,8 @@
 #   settler/bench/settle.sh                    # 1M orders, 10M clicks (the size)
 #   ORDERS=20000 settler/bench/settle.sh       # quick (10 clicks per order unless CLICKS is set)
 #   PGSS=1 ORDERS=100000 settler/bench/settle.sh   # also log the pass's costliest statements
+#   PROFILE=/tmp/prof ORDERS=100000 settler/bench/settle.sh   # profile the pass: Go pprof, and
+#                                              # perf of the whole machine when perf is installed
 #
 # Figures: s/full-pass, orders/s, peak-RSS-MB (this process: the settler's
 # side), cpu-s/full-pass (CPU of the test process plus the Postgres and
@@ -29,6 +31,9 @@ export AFF_TEST_PG_SETTINGS=${PG_SETTINGS-"shared_buffers=2GB max_wal_size=8GB"}
 # (cmd/settler); the benchmark runs the pass in the test binary, so it sets
 # the same. GOGC=100 measures Go's default.
 export GOGC=${GOGC:-400}
+if [ -n "${PROFILE:-}" ]; then
+	export AFF_BENCH_PROFILE=$PROFILE
+fi
 if [ -n "${PGSS:-}" ]; then
 	export AFF_BENCH_PGSS=1
 	AFF_TEST_PG_SETTINGS="$AFF_TEST_PG_SETTINGS shared_preload_libraries=pg_stat_statements"

@@ -5,7 +5,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,6 +274,52 @@ var cpuBy map[string]int64
 
 // resetPeakRSS starts a new VmHWM measurement (Linux clear_refs 5), after
 // a GC, so the peak is the pass's and not the seeding's.
+// startProfiles, when dir is set, profiles the full pass alone (not the
+// seeding): this process's Go CPU profile into dir/settler.pprof and, when
+// perf is installed (and allowed: root, or perf_event_paranoid <= 0), the
+// whole machine's (Postgres and ClickHouse included) into dir/perf.data.
+// The returned func stops them. perf's own CPU is then part of the pass's
+// (listed as "perf" in the CPU by process).
+func startProfiles(b *testing.B, dir string) func() {
+	b.Helper()
+	if dir == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "settler.pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	var perf *exec.Cmd
+	if path, err := exec.LookPath("perf"); err == nil {
+		perf = exec.Command(path, "record", "-a", "-g", "-F", "199", "-o", filepath.Join(dir, "perf.data"))
+		perf.Stderr = os.Stderr
+		if err := perf.Start(); err != nil {
+			b.Logf("perf record did not start: %v", err)
+			perf = nil
+		}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		how := fmt.Sprintf("go tool pprof -top %s", filepath.Join(dir, "settler.pprof"))
+		if perf != nil {
+			perf.Process.Signal(os.Interrupt)
+			// perf stops on the interrupt; Wait reports how it ended.
+			if err := perf.Wait(); err != nil && !strings.Contains(err.Error(), "interrupt") {
+				b.Logf("perf record: %v", err)
+			}
+			how += fmt.Sprintf("; perf report -i %s --comm postgres --children", filepath.Join(dir, "perf.data"))
+		}
+		b.Logf("profiles of the full pass: %s", how)
+	}
+}
+
 func resetPeakRSS(b *testing.B) {
 	b.Helper()
 	runtime.GC()
@@ -330,10 +379,12 @@ func BenchmarkSettleHistory(b *testing.B) {
 		resetPeakRSS(b)
 		b.StartTimer()
 
+		stopProfiles := startProfiles(b, os.Getenv("AFF_BENCH_PROFILE"))
 		cpu0 := treeCPU(b)
 		start = time.Now()
 		c := fullPassCounts(b, f, now)
 		full := time.Since(start)
+		stopProfiles()
 		by0 := cpuBy
 		cpu := treeCPU(b) - cpu0
 		var parts []string
