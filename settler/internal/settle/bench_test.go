@@ -278,8 +278,8 @@ var cpuBy map[string]int64
 // seeding): this process's Go CPU profile into dir/settler.pprof and, when
 // perf is installed (and allowed: root, or perf_event_paranoid <= 0), the
 // whole machine's (Postgres and ClickHouse included) into dir/perf.data.
-// The returned func stops them. perf's own CPU is then part of the pass's
-// (listed as "perf" in the CPU by process).
+// The returned func stops them. perf's own CPU then counts in the test
+// process's (perf is its child, waited for).
 func startProfiles(b *testing.B, dir string) func() {
 	b.Helper()
 	if dir == "" {
