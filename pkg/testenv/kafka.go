@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/segmentio/kafka-go"
+
 	"github.com/openaff/affiliate/pkg/services"
 )
 
@@ -94,6 +97,27 @@ func (e *Env) KafkaBrokers() []string {
 		fail(e.t, "cannot start Kafka", err)
 	}
 	return b
+}
+
+// ReadMessages returns the first n messages of topic, from every partition
+// and the first offset on, read by a consumer group of its own; it fails t
+// when they have not all arrived within 20 s.
+func ReadMessages(t testing.TB, brokers []string, topic string, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "test-" + uuid.NewString(),
+		Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s: got %d of %d messages: %v", topic, len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // TopicPrefix returns a topic-name prefix unique to t, across packages and

@@ -70,17 +70,8 @@ func (w *world) produce(topic string, bodies ...string) {
 
 func (w *world) consumeAll(topic string, want int) [][]byte {
 	w.t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: w.cfg.KafkaBrokers, GroupID: "test-" + uuid.NewString(),
-		Topic: w.cfg.Topic(topic), StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	var out [][]byte
-	for len(out) < want {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			w.t.Fatalf("read %s: got %d of %d messages: %v", topic, len(out), want, err)
-		}
+	for _, m := range testenv.ReadMessages(w.t, w.cfg.KafkaBrokers, w.cfg.Topic(topic), want) {
 		out = append(out, m.Value)
 	}
 	return out

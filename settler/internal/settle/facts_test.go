@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/openaff/affiliate/pkg/testenv"
 )
@@ -176,14 +175,7 @@ func TestRelayPublishesEveryOutboxForm(t *testing.T) {
 	}
 	got := map[string][]string{}
 	for topic, want := range map[string]int{"commissions": 4, "store_credits": 1} {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: env.KafkaBrokers(), GroupID: "test-" + uuid.NewString(),
-			Topic: prefix + topic, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
-		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		for range want {
-			m, err := r.ReadMessage(rctx)
-			if err != nil {
-				t.Fatalf("read %s: %v (got %v)", topic, err, got[topic])
-			}
+		for _, m := range testenv.ReadMessages(t, env.KafkaBrokers(), prefix+topic, want) {
 			var v struct {
 				EventID string `json:"event_id"`
 				N       int    `json:"n"`
@@ -193,8 +185,6 @@ func TestRelayPublishesEveryOutboxForm(t *testing.T) {
 			}
 			got[topic] = append(got[topic], fmt.Sprintf("%s:%s:%d", m.Key, v.EventID, v.N))
 		}
-		cancel()
-		r.Close()
 		slices.Sort(got[topic])
 	}
 	want := map[string][]string{"commissions": {"7:f1:2", "7:f4:5", "8:f2:3", "9:f3:4"}, "store_credits": {"c1:sc-1:1"}}
