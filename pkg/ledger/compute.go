@@ -30,7 +30,7 @@ func (e *engine) compute(i int) error {
 	var legs []leg
 	var err error
 	switch r.op {
-	case opAccrue, opPayoutRequest, opStoreCreditRequest:
+	case opAccrue, opAccrueGroup, opPayoutRequest, opStoreCreditRequest:
 		legs, err = e.open(&row, avail)
 	case opVoid, opPartialVoid, opPayoutFailed, opStoreCreditRejected:
 		legs, err = e.void(&row)
@@ -61,18 +61,23 @@ func (e *engine) compute(i int) error {
 	return nil
 }
 
-// open creates a pending transfer: an accrued commission (expense → partner's available,
-// as credits_pending) or a payout / store-credit request (partner's available → clearing
-// or liability, as debits_pending, only if available covers it).
+// open creates a pending transfer: an accrued commission or group of commissions (expense
+// → partner's available, as credits_pending) or a payout / store-credit request (partner's
+// available → clearing or liability, as debits_pending, only if available covers it).
 func (e *engine) open(row *transferRow, avail *account) ([]leg, error) {
 	r := row.req
-	k := pendKey{pendingKindOf(r.op), r.ref}
-	if e.pendings[k] != nil {
-		return nil, fmt.Errorf("%s %q: %w", refName(r.op), r.ref, ErrDuplicateReference)
+	var dup error
+	r.openedRefs(func(ref string) {
+		if dup == nil && e.pendings[pendKey{pendingKindOf(r.op), ref}] != nil {
+			dup = fmt.Errorf("%s %q: %w", refName(r.op), ref, ErrDuplicateReference)
+		}
+	})
+	if dup != nil {
+		return nil, dup
 	}
 	var debit, credit *account
 	switch r.op {
-	case opAccrue:
+	case opAccrue, opAccrueGroup:
 		debit, credit = e.acct(ProgramOwner, KindCommissionExpense, r.currency), avail
 	case opPayoutRequest:
 		debit, credit = avail, e.acct(ProgramOwner, KindPayoutClearing, r.currency)
@@ -84,9 +89,21 @@ func (e *engine) open(row *transferRow, avail *account) ([]leg, error) {
 			return nil, fmt.Errorf("%w: available %d, asked %d", ErrInsufficientFunds, have, r.amount)
 		}
 	}
-	e.pendings[k] = &pending{
-		transferID: row.id, key: k, partnerID: r.partnerID, currency: r.currency,
-		debitID: debit.id, creditID: credit.id, amount: r.amount, isNew: true,
+	if r.op == opAccrueGroup {
+		// One pending state per commission, all on this transfer.
+		for _, c := range r.items {
+			k := pendKey{pendingCommission, c.CommissionID}
+			e.pendings[k] = &pending{
+				transferID: row.id, key: k, partnerID: r.partnerID, currency: r.currency,
+				debitID: debit.id, creditID: credit.id, amount: c.AmountMinor, isNew: true,
+			}
+		}
+	} else {
+		k := pendKey{pendingKindOf(r.op), r.ref}
+		e.pendings[k] = &pending{
+			transferID: row.id, key: k, partnerID: r.partnerID, currency: r.currency,
+			debitID: debit.id, creditID: credit.id, amount: r.amount, isNew: true,
+		}
 	}
 	return []leg{{debit, phasePending, -r.amount}, {credit, phasePending, r.amount}}, nil
 }
@@ -450,8 +467,14 @@ func (e *engine) duplicatePending(err error) error {
 		}
 		// The server names the key in its detail, unquoted; English messages assumed, else
 		// the first opening operation is named with the server's detail.
-		if pgErr.Detail == "Key (kind, reference)=("+pendingKindOf(r.op)+", "+r.ref+") already exists." {
-			return e.fail(i, fmt.Errorf("%s %q: %w", refName(r.op), r.ref, ErrDuplicateReference))
+		var found error
+		r.openedRefs(func(ref string) {
+			if found == nil && pgErr.Detail == "Key (kind, reference)=("+pendingKindOf(r.op)+", "+ref+") already exists." {
+				found = fmt.Errorf("%s %q: %w", refName(r.op), ref, ErrDuplicateReference)
+			}
+		})
+		if found != nil {
+			return e.fail(i, found)
 		}
 	}
 	if first < 0 {

@@ -285,7 +285,7 @@ func (e *engine) dedupe() error {
 
 func pendingKindOf(op opKind) string {
 	switch op {
-	case opAccrue, opVoid, opPartialVoid, opApprove:
+	case opAccrue, opAccrueGroup, opVoid, opPartialVoid, opApprove:
 		return pendingCommission
 	case opPayoutRequest, opPayoutPaid, opPayoutFailed:
 		return pendingPayout
@@ -297,7 +297,19 @@ func pendingKindOf(op opKind) string {
 
 // opens reports whether op creates a pending transfer (rather than resolving one).
 func opens(op opKind) bool {
-	return op == opAccrue || op == opPayoutRequest || op == opStoreCreditRequest
+	return op == opAccrue || op == opAccrueGroup || op == opPayoutRequest || op == opStoreCreditRequest
+}
+
+// openedRefs calls f with every reference r opens a pending transfer for: the commissions
+// of a group accrual, else r's own reference.
+func (r *request) openedRefs(f func(ref string)) {
+	if r.op == opAccrueGroup {
+		for _, c := range r.items {
+			f(c.CommissionID)
+		}
+		return
+	}
+	f(r.ref)
 }
 
 // queuePendingLocks locks the pending transfers the batch resolves. Operations that open
@@ -321,7 +333,7 @@ func (e *engine) queuePendingLocks(b *pgx.Batch) {
 		       credit_account_id, amount_minor, posted_minor, voided_minor
 		FROM ledger_pending
 		WHERE (kind, reference) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-		ORDER BY transfer_id
+		ORDER BY transfer_id, kind, reference -- the commissions of a group accrual share a transfer
 		FOR UPDATE`, kinds, refs).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			p := &pending{}
@@ -399,7 +411,7 @@ func (e *engine) queueReplays(b *pgx.Batch) {
 // accountKinds lists the accounts an operation touches: partner kinds, then program kinds.
 func accountKinds(op opKind) (partner, program []string) {
 	switch op {
-	case opAccrue, opVoid, opPartialVoid:
+	case opAccrue, opAccrueGroup, opVoid, opPartialVoid:
 		return []string{KindAvailable}, []string{KindCommissionExpense}
 	case opApprove, opClawback:
 		return []string{KindAvailable, KindReserved}, []string{KindCommissionExpense}
@@ -430,7 +442,7 @@ func (e *engine) owners() error {
 		r := &e.reqs[i]
 		if e.done[i] || r.partnerID != "" {
 			if !e.done[i] && opens(r.op) {
-				created[pendKey{pendingKindOf(r.op), r.ref}] = owner{r.partnerID, r.currency}
+				r.openedRefs(func(ref string) { created[pendKey{pendingKindOf(r.op), ref}] = owner{r.partnerID, r.currency} })
 			}
 			continue
 		}

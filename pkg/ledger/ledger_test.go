@@ -295,6 +295,8 @@ func TestDuplicateReferenceInBatch(t *testing.T) {
 		{"accrual", AccrueParams{Key: "second", PartnerID: "p1", Currency: "EUR", AmountMinor: 5, CommissionID: "taken"}},
 		{"payout", PayoutRequestParams{Key: "pay-second", PartnerID: "p1", Currency: "EUR", AmountMinor: 5, PayoutID: "pay-taken"}},
 		{"store credit", StoreCreditRequestParams{Key: "sc-second", PartnerID: "p1", Currency: "EUR", AmountMinor: 5, RequestID: "sc-taken", CustomerID: "cu"}},
+		{"group accrual", AccrueGroupParams{Key: "group-second", PartnerID: "p1", Currency: "EUR", GroupID: "o",
+			Commissions: []GroupAccrual{{CommissionID: "fresh", AmountMinor: 3}, {CommissionID: "taken", AmountMinor: 5}}}},
 	} {
 		for _, size := range []int{3, 2 * copyThreshold} {
 			var ops []Op
@@ -354,6 +356,19 @@ func TestValidation(t *testing.T) {
 	f(PayoutPaidParams{Key: "k", PayoutID: "a\x00b"}, "PayoutID")
 	f(PayoutPaidParams{Key: "k", PayoutID: "\xff"}, "PayoutID")
 	f(StoreCreditRequestParams{Key: "k", PartnerID: "p", Currency: "EUR", AmountMinor: 1, RequestID: "r"}, "CustomerID")
+	// group accruals: 1..10000 distinct commissions, each amount and the total bounded
+	g := func(cs ...GroupAccrual) AccrueGroupParams {
+		return AccrueGroupParams{Key: "k", PartnerID: "p", Currency: "EUR", GroupID: "o", Commissions: cs}
+	}
+	f(g(), "Commissions")
+	f(g(make([]GroupAccrual, maxGroupCommissions+1)...), "Commissions")
+	f(g(GroupAccrual{AmountMinor: 1}), "Commissions[0].CommissionID")
+	f(g(GroupAccrual{"a", 1}, GroupAccrual{"a", 2}), "Commissions[1].CommissionID")
+	f(g(GroupAccrual{"a", 1}, GroupAccrual{"b", 0}), "Commissions[1].AmountMinor")
+	f(g(GroupAccrual{"a", MaxAmountMinor}, GroupAccrual{"b", 1}), "Commissions")
+	noGroup := g(GroupAccrual{"a", 1})
+	noGroup.GroupID = ""
+	f(noGroup, "GroupID")
 	f(nil, "op")
 
 	// A batch names the failing operation and its key.

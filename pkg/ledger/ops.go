@@ -21,6 +21,7 @@ type opKind string
 
 const (
 	opAccrue              opKind = "accrue"
+	opAccrueGroup         opKind = "accrue_group"
 	opVoid                opKind = "void"
 	opPartialVoid         opKind = "partial_void"
 	opApprove             opKind = "approve"
@@ -48,6 +49,7 @@ type request struct {
 	bp        int64
 	releaseAt time.Time
 	note      string
+	items     []GroupAccrual // AccrueGroup only: the commissions; ref is the group, amount their total
 }
 
 // AccrueParams records a pending commission: a pending transfer from the program's
@@ -59,6 +61,29 @@ type AccrueParams struct {
 	AmountMinor  int64
 	CommissionID string
 }
+
+// AccrueGroupParams records several pending commissions of one partner and currency (the
+// lines of one order) as one pending transfer of their total: two postings instead of two
+// per commission. Every commission still gets its own pending state, under its own id, and
+// is resolved on its own afterwards (Approve, Void, PartialVoid by CommissionID) exactly as
+// if it had been accrued alone; each resolution releases its part of the shared transfer.
+// GroupID is the transfer's reference (the order), for statements.
+type AccrueGroupParams struct {
+	Key         string `json:"-"`
+	PartnerID   string
+	Currency    string
+	GroupID     string
+	Commissions []GroupAccrual
+}
+
+// GroupAccrual is one commission of an AccrueGroupParams.
+type GroupAccrual struct {
+	CommissionID string
+	AmountMinor  int64
+}
+
+// maxGroupCommissions bounds the commissions of one AccrueGroupParams.
+const maxGroupCommissions = 10000
 
 // VoidParams voids whatever remains of a pending commission (cancelled or refunded before approval).
 type VoidParams struct {
@@ -168,6 +193,35 @@ type StoreCreditRejectedParams struct {
 func (p AccrueParams) request() (request, error) {
 	r := request{op: opAccrue, key: p.Key, partnerID: p.PartnerID, currency: p.Currency, ref: p.CommissionID, amount: p.AmountMinor}
 	return r.check(p, "CommissionID", true, true)
+}
+
+func (p AccrueGroupParams) request() (request, error) {
+	n := len(p.Commissions)
+	if n == 0 || n > maxGroupCommissions {
+		return request{}, &FieldError{Field: "Commissions", Msg: fmt.Sprintf("%d commissions, want 1..%d", n, maxGroupCommissions)}
+	}
+	var total int64
+	seen := make(map[string]bool, n)
+	for i, c := range p.Commissions {
+		field := fmt.Sprintf("Commissions[%d]", i)
+		if err := checkText(field+".CommissionID", c.CommissionID, false); err != nil {
+			return request{}, err
+		}
+		if seen[c.CommissionID] {
+			return request{}, &FieldError{Field: field + ".CommissionID", Msg: fmt.Sprintf("%q appears twice", c.CommissionID)}
+		}
+		seen[c.CommissionID] = true
+		if c.AmountMinor <= 0 || c.AmountMinor > MaxAmountMinor {
+			return request{}, &FieldError{Field: field + ".AmountMinor", Msg: fmt.Sprintf("%d is outside 1..%d", c.AmountMinor, MaxAmountMinor)}
+		}
+		total += c.AmountMinor // no overflow: n ≤ 10^4 amounts ≤ 2^49
+	}
+	if total > MaxAmountMinor {
+		return request{}, &FieldError{Field: "Commissions", Msg: fmt.Sprintf("total %d is above %d", total, MaxAmountMinor)}
+	}
+	r := request{op: opAccrueGroup, key: p.Key, partnerID: p.PartnerID, currency: p.Currency, ref: p.GroupID,
+		amount: total, items: p.Commissions}
+	return r.check(p, "GroupID", true, true)
 }
 
 func (p VoidParams) request() (request, error) {
@@ -357,6 +411,11 @@ func opKey(op Op) string {
 
 // Accrue records a pending commission. See AccrueParams.
 func (l *Ledger) Accrue(ctx context.Context, p AccrueParams) (Transfer, error) { return l.one(ctx, p) }
+
+// AccrueGroup records several pending commissions as one transfer. See AccrueGroupParams.
+func (l *Ledger) AccrueGroup(ctx context.Context, p AccrueGroupParams) (Transfer, error) {
+	return l.one(ctx, p)
+}
 
 // Void voids what remains of a pending commission. See VoidParams.
 func (l *Ledger) Void(ctx context.Context, p VoidParams) (Transfer, error) { return l.one(ctx, p) }

@@ -32,10 +32,15 @@ type Imbalance struct {
 	SumMinor   int64
 }
 
-// PendingDiff is a pending transfer whose stored remaining amount differs from its
-// pending postings minus the releases recorded against it.
+// PendingDiff is a pending transfer whose stored remaining amount (summed over its
+// pending rows: a group accrual has one per commission) differs from its pending postings
+// minus the releases recorded against it.
+// With Reference set, it is one pending row (a commission, payout or store-credit
+// request) whose posted + voided differs from what the resolutions naming it released;
+// Stored and Derived are then those resolved amounts.
 type PendingDiff struct {
 	TransferID      int64
+	Reference       string
 	Stored, Derived int64
 }
 
@@ -78,6 +83,10 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "\ntransfer %d has fewer than two postings", id)
 	}
 	for _, d := range r.Pending {
+		if d.Reference != "" {
+			fmt.Fprintf(&b, "\npending transfer %d, %q: stored resolved %d, derived %d", d.TransferID, d.Reference, d.Stored, d.Derived)
+			continue
+		}
 		fmt.Fprintf(&b, "\npending transfer %d: stored remaining %d, derived %d", d.TransferID, d.Stored, d.Derived)
 	}
 	for _, d := range r.Dangling {
@@ -217,20 +226,30 @@ func (r *Report) verifyPending(ctx context.Context, tx pgx.Tx) error {
 		), derived AS (
 			SELECT coalesce(o.id, r.id) AS id, coalesce(o.s, 0) - coalesce(r.s, 0) AS remaining
 			FROM opened o FULL JOIN released r ON r.id = o.id
+		), stored AS ( -- the commissions of a group accrual share one pending transfer
+			SELECT transfer_id AS id, sum(amount_minor - posted_minor - voided_minor) AS remaining
+			FROM ledger_pending GROUP BY transfer_id
+		), by_ref AS ( -- what the resolutions of each pending row released
+			SELECT t.pending_id AS id, t.reference AS ref, sum(p.amount_minor) AS s
+			FROM ledger_postings p JOIN ledger_transfers t ON t.id = p.transfer_id
+			WHERE p.phase = 2 AND p.amount_minor > 0 GROUP BY t.pending_id, t.reference
 		)
-		SELECT coalesce(lp.transfer_id, d.id),
-			coalesce(lp.amount_minor - lp.posted_minor - lp.voided_minor, 0)::bigint,
-			coalesce(d.remaining, 0)::bigint
-		FROM ledger_pending lp FULL JOIN derived d ON d.id = lp.transfer_id
-		WHERE coalesce(lp.amount_minor - lp.posted_minor - lp.voided_minor, 0) <> coalesce(d.remaining, 0)
-		ORDER BY 1
+		SELECT coalesce(s.id, d.id), '', coalesce(s.remaining, 0)::bigint, coalesce(d.remaining, 0)::bigint
+		FROM stored s FULL JOIN derived d ON d.id = s.id
+		WHERE coalesce(s.remaining, 0) <> coalesce(d.remaining, 0)
+		UNION ALL
+		SELECT coalesce(lp.transfer_id, b.id), coalesce(lp.reference, b.ref),
+			coalesce(lp.posted_minor + lp.voided_minor, 0)::bigint, coalesce(b.s, 0)::bigint
+		FROM ledger_pending lp FULL JOIN by_ref b ON b.id = lp.transfer_id AND b.ref = lp.reference
+		WHERE coalesce(lp.posted_minor + lp.voided_minor, 0) <> coalesce(b.s, 0)
+		ORDER BY 1, 2
 		LIMIT $1`, maxReportItems+1)
 	if err != nil {
 		return err
 	}
 	r.Pending, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (PendingDiff, error) {
 		var d PendingDiff
-		err := row.Scan(&d.TransferID, &d.Stored, &d.Derived)
+		err := row.Scan(&d.TransferID, &d.Reference, &d.Stored, &d.Derived)
 		return d, err
 	})
 	if len(r.Pending) > maxReportItems {
