@@ -202,17 +202,18 @@ func (p AccrueGroupParams) request() (request, error) {
 	}
 	var total int64
 	seen := make(map[string]bool, n)
+	field := func(i int, name string) string { return fmt.Sprintf("Commissions[%d].%s", i, name) }
 	for i, c := range p.Commissions {
-		field := fmt.Sprintf("Commissions[%d]", i)
-		if err := checkText(field+".CommissionID", c.CommissionID, false); err != nil {
+		if err := checkText("CommissionID", c.CommissionID, false); err != nil {
+			err.(*FieldError).Field = field(i, "CommissionID")
 			return request{}, err
 		}
 		if seen[c.CommissionID] {
-			return request{}, &FieldError{Field: field + ".CommissionID", Msg: fmt.Sprintf("%q appears twice", c.CommissionID)}
+			return request{}, &FieldError{Field: field(i, "CommissionID"), Msg: fmt.Sprintf("%q appears twice", c.CommissionID)}
 		}
 		seen[c.CommissionID] = true
 		if c.AmountMinor <= 0 || c.AmountMinor > MaxAmountMinor {
-			return request{}, &FieldError{Field: field + ".AmountMinor", Msg: fmt.Sprintf("%d is outside 1..%d", c.AmountMinor, MaxAmountMinor)}
+			return request{}, &FieldError{Field: field(i, "AmountMinor"), Msg: fmt.Sprintf("%d is outside 1..%d", c.AmountMinor, MaxAmountMinor)}
 		}
 		total += c.AmountMinor // no overflow: n ≤ 10^4 amounts ≤ 2^49
 	}

@@ -34,6 +34,18 @@ func TestRequestHash(t *testing.T) {
 	// the same fields under another operation are another request
 	f(PenaltyParams{Key: "k1", PartnerID: "p", Currency: "EUR", AmountMinor: 5, OrderID: "r"}, false)
 
+	// A group accrual's hash covers every commission, in order.
+	group := func(cs ...GroupAccrual) []byte {
+		return hash(AccrueGroupParams{Key: "g", PartnerID: "p", Currency: "EUR", GroupID: "o", Commissions: cs})
+	}
+	g := group(GroupAccrual{"a", 1}, GroupAccrual{"b", 2})
+	for _, other := range [][]byte{group(GroupAccrual{"a", 1}), group(GroupAccrual{"b", 2}, GroupAccrual{"a", 1}),
+		group(GroupAccrual{"a", 1}, GroupAccrual{"b", 3}), group(GroupAccrual{"a", 1}, GroupAccrual{"c", 2})} {
+		if bytes.Equal(g, other) {
+			t.Fatal("two different groups hash alike")
+		}
+	}
+
 	// A release time is compared at the precision Postgres keeps, in UTC.
 	at := time.Date(2030, 1, 2, 3, 4, 5, 6007, time.FixedZone("x", 3600))
 	a := hash(ApproveParams{Key: "a", CommissionID: "c", ReleaseAt: at})
@@ -58,6 +70,8 @@ func FuzzRequest(f *testing.F) {
 			PartialVoidParams{Key: key, CommissionID: ref, AmountMinor: amount},
 			ApproveParams{Key: key, CommissionID: ref, ReserveBasisPoints: amount % 20000, ReleaseAt: time.Unix(amount%1e10, 0), AmountMinor: amount},
 			StoreCreditRequestParams{Key: key, PartnerID: partner, Currency: currency, AmountMinor: amount, RequestID: ref, CustomerID: note},
+			AccrueGroupParams{Key: key, PartnerID: partner, Currency: currency, GroupID: note,
+				Commissions: []GroupAccrual{{ref, amount}, {note, amount / 3}}},
 		}
 		for _, op := range ops {
 			r, err := newRequest(op)

@@ -771,3 +771,59 @@ func diffLines(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestPostgresFinalResolutionPerReference checks 00380: a pending transfer
+// may have one final resolution per reference (the commissions of a group
+// accrual), never two for the same one; Down refuses, changing nothing,
+// once a transfer has two, and goes back to one per transfer otherwise.
+func TestPostgresFinalResolutionPerReference(t *testing.T) {
+	ctx, tx := beginTest(t)
+	hash := strings.Repeat("h", 32)
+	insert := func(key, ref string, pending any, final bool) error {
+		_, err := tx.Exec(ctx, `SAVEPOINT s`)
+		if err == nil {
+			_, err = tx.Exec(ctx, `INSERT INTO ledger_transfers (id, idempotency_key, request_hash, operation, partner_id, currency, reference, pending_id, final)
+				VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_transfers), $1, $2::bytea, 'x', 'p', 'EUR', $3, $4, $5)`, key, hash, ref, pending, final)
+		}
+		if err != nil {
+			_, _ = tx.Exec(ctx, `ROLLBACK TO s`)
+			return err
+		}
+		_, err = tx.Exec(ctx, `RELEASE s`)
+		return err
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(insert("single", "c0", nil, false))
+	single := queryTx[int64](t, tx, `SELECT id FROM ledger_transfers WHERE idempotency_key = 'single'`)
+	must(insert("void:c0", "c0", single, true))
+	up, down := migrationSections(t, "00380_ledger_group_accruals.sql")
+	// Down and Up again while no transfer has two final resolutions.
+	if _, err := tx.Exec(ctx, down); err != nil {
+		t.Fatalf("00380 Down: %v", err)
+	}
+	if _, err := tx.Exec(ctx, up); err != nil {
+		t.Fatalf("00380 Up: %v", err)
+	}
+	must(insert("group", "o1", nil, false))
+	group := queryTx[int64](t, tx, `SELECT id FROM ledger_transfers WHERE idempotency_key = 'group'`)
+	must(insert("approve:a", "a", group, true))
+	must(insert("void:b", "b", group, true))
+	if err := insert("void:a", "a", group, true); err == nil || !strings.Contains(err.Error(), "ledger_transfers_final_resolution_ref") {
+		t.Fatalf("a second final resolution of commission a: %v; want the unique index to refuse it", err)
+	}
+	_, err := tx.Exec(ctx, `SAVEPOINT d`)
+	must(err)
+	if _, err := tx.Exec(ctx, down); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("pending transfer %d has more than one final resolution", group)) {
+		t.Fatalf("00380 Down with a group resolved twice: %v; want a refusal naming transfer %d", err, group)
+	}
+	_, err = tx.Exec(ctx, `ROLLBACK TO d`)
+	must(err)
+	if n := queryTx[int](t, tx, `SELECT count(*) FROM pg_indexes WHERE indexname = 'ledger_transfers_final_resolution_ref'`); n != 1 {
+		t.Fatalf("the refused Down left %d indexes of 00380", n)
+	}
+}

@@ -118,7 +118,7 @@ UPDATE orders SET revision = revision + 1 WHERE order_id = 'o0004'`)
 	}
 
 	// The scenario exercised every kind of money movement.
-	for _, op := range []string{"accrue", "partial_void", "approve", "release_reserve", "clawback"} {
+	for _, op := range []string{"accrue_group", "partial_void", "approve", "release_reserve", "clawback"} {
 		if n := queryInt(t, clean["AFF_POSTGRES_URL"], `SELECT count(*) FROM ledger_transfers WHERE operation = $1`, op); n == 0 {
 			t.Errorf("the scenario wrote no %s transfer", op)
 		}

@@ -110,9 +110,24 @@ func TestFullCancelVoidsEverything(t *testing.T) {
 	p := f.partner("serdar")
 	f.attributedOrder(p, "o1", T0, line("l1", "x", 1, "100.00"), line("l2", "y", 2, "10.00"))
 	f.wantBalance(p, 1200, 0, 0)
+	// The order's two commissions: one ledger transfer of two postings, a pending row
+	// each, and the transfer's key on both.
+	shape := `SELECT (SELECT count(*) FROM ledger_transfers) || ' ' || (SELECT count(*) FROM ledger_postings) || ' ' ||
+		(SELECT string_agg(t.operation || ':' || t.reference || ':' || t.amount_minor || '>' || lp.reference || ':' || lp.amount_minor, ' ' ORDER BY lp.reference)
+		 FROM ledger_pending lp JOIN ledger_transfers t ON t.id = lp.transfer_id) || ' ' ||
+		(SELECT string_agg(DISTINCT accrual_transfer_key, ',') FROM commissions)`
+	if got, want := queryOne[string](t, f.pool, shape), "1 2 accrue_group:o1/1:1200>o1/l1/1:1000 accrue_group:o1/1:1200>o1/l2/1:200 accrue-order:o1/1"; got != want {
+		t.Fatalf("ledger after the order: %s, want %s", got, want)
+	}
 	f.events(orderEvent("c1", "order.cancelled", "o1", T0.Add(time.Hour)))
 	if c := f.settle(T0.Add(time.Hour)); c.Voids != 2 {
 		t.Fatalf("counts %+v", c)
+	}
+	// Each commission's void is a final resolution of the shared transfer.
+	finals := `SELECT string_agg(t.operation || ':' || t.reference, ' ' ORDER BY t.reference) FROM ledger_transfers t
+		JOIN ledger_transfers a ON a.id = t.pending_id WHERE t.final AND a.operation = 'accrue_group'`
+	if got, want := queryOne[string](t, f.pool, finals), "partial_void:o1/l1/1 partial_void:o1/l2/1"; got != want {
+		t.Fatalf("final resolutions: %s, want %s", got, want)
 	}
 	if got := f.commissions("o1"); got != fmt.Sprintf("l1:%d:1000:voided:1000:0 l2:%d:200:voided:200:0", p, p) {
 		t.Fatalf("commissions %s", got)

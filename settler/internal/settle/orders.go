@@ -72,9 +72,10 @@ type commissionRow struct {
 	State                        string
 	LedgerRef                    *string
 	// Set on new rows only.
-	orderID  string
-	rateUpct int64
-	rateRule string
+	orderID    string
+	rateUpct   int64
+	rateRule   string
+	accrualKey string // the ledger key of the order's group accrual; "" when nothing accrued
 }
 
 // batch holds everything one order batch reads, keyed by order id.
@@ -540,7 +541,11 @@ func (s *Settler) accrue(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, v
 		// The ingest checked every line; a stored line that fails is a bug.
 		panic(fmt.Sprintf("BUG: stored order %q does not compute: %v", o.OrderID, err))
 	}
-	pid := strconv.FormatInt(partnerID, 10)
+	// One ledger transfer for the order's commissions (each keeps its own pending
+	// state under its ref): two postings per order instead of two per line.
+	group := ledger.AccrueGroupParams{PartnerID: strconv.FormatInt(partnerID, 10), Currency: o.Currency,
+		GroupID: groupRef(o.OrderID, version)}
+	group.Key = "accrue-order:" + group.GroupID
 	for _, lc := range lcs {
 		c := &commissionRow{LineID: lc.LineID, Version: version, PartnerID: partnerID, Currency: o.Currency,
 			Base: lc.BaseMinor, Amount: lc.AmountMinor, State: "pending",
@@ -548,13 +553,16 @@ func (s *Settler) accrue(ctx context.Context, tx pgx.Tx, b *batch, o orderRow, v
 		if lc.AmountMinor > 0 {
 			ref := ledgerRef(o.OrderID, lc.LineID, version)
 			c.LedgerRef = &ref
-			b.ops = append(b.ops, ledger.AccrueParams{Key: "accrue:" + ref, PartnerID: pid, Currency: o.Currency,
-				AmountMinor: lc.AmountMinor, CommissionID: ref})
+			c.accrualKey = group.Key
+			group.Commissions = append(group.Commissions, ledger.GroupAccrual{CommissionID: ref, AmountMinor: lc.AmountMinor})
 			b.addFact(o.OrderID, c, "accrue:"+ref)
 		}
 		b.counts.Commissions++
 		b.commissions[o.OrderID] = append(b.commissions[o.OrderID], c)
 		b.newCommissions = append(b.newCommissions, c)
+	}
+	if len(group.Commissions) > 0 {
+		b.ops = append(b.ops, group)
 	}
 	return nil
 }
@@ -627,6 +635,18 @@ WHERE id = $1`, c.ID, c.State, c.Voided, c.Clawed, b.now); err != nil {
 	return nil
 }
 
+// groupRef names an order's group accrual in the ledger (the transfer's
+// reference; its key is "accrue-order:" + groupRef), like ledgerRef
+// without the line; "g" marks a hashed one.
+func groupRef(orderID string, version int) string {
+	ref := orderID + "/" + strconv.Itoa(version)
+	if len(ref) <= 100 && !strings.Contains(orderID, "/") {
+		return ref
+	}
+	sum := sha256.Sum256([]byte(ref))
+	return "g" + hex.EncodeToString(sum[:20])
+}
+
 // ledgerRef is the commission's id in the ledger, derived from what
 // identifies it; long ids are hashed to keep it within 150 bytes.
 func ledgerRef(orderID, lineID string, version int) string {
@@ -667,9 +687,8 @@ func flush(ctx context.Context, tx pgx.Tx, b *batch) error {
 		rows := make([][]any, len(b.newCommissions))
 		for i, c := range b.newCommissions {
 			var accrualKey *string
-			if c.LedgerRef != nil {
-				k := "accrue:" + *c.LedgerRef
-				accrualKey = &k
+			if c.accrualKey != "" {
+				accrualKey = &c.accrualKey
 			}
 			var approvedAt *time.Time
 			rows[i] = []any{c.orderID, c.LineID, int32(c.Version), c.PartnerID, c.Currency, c.Base, c.rateUpct, c.rateRule,
