@@ -9,6 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/openaff/affiliate/pkg/testenv"
 )
 
 // TestConcurrentResolution: racing approvals, voids and approve-vs-void of one pending
@@ -209,4 +213,68 @@ func isRefusal(err error) bool {
 		}
 	}
 	return false
+}
+
+// TestGroupResolutionNoDeadlock: workers resolving the commissions of one group accrual
+// (its pending rows share a transfer) in different orders, with retries off, never
+// deadlock; each commission is resolved finally once.
+func TestGroupResolutionNoDeadlock(t *testing.T) {
+	// The plan of a large ledger: pending rows found through the primary key in the
+	// batch's order (a small table is hashed and read in heap order, the same for all).
+	cfg, err := pgxpool.ParseConfig(testenv.Get(t).PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 10
+	for _, p := range []string{"enable_seqscan", "enable_hashjoin", "enable_mergejoin", "enable_bitmapscan"} {
+		cfg.ConnConfig.RuntimeParams[p] = "off"
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	l := New(pool, Options{MaxAttempts: 1})
+	ctx := context.Background()
+	const rounds, workers, size = 15, 4, 6
+	release := time.Now().Add(time.Hour)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for round := range rounds {
+		g := AccrueGroupParams{Key: fmt.Sprintf("g%d", round), PartnerID: "p", Currency: "EUR", GroupID: fmt.Sprintf("o%d", round)}
+		for i := range size {
+			g.Commissions = append(g.Commissions, GroupAccrual{CommissionID: fmt.Sprintf("o%d/%d", round, i), AmountMinor: 1000})
+		}
+		if _, err := l.AccrueGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		batches := make([][]Op, workers)
+		for w := range batches {
+			for _, i := range rng.Perm(size)[:2+rng.IntN(size-1)] {
+				c := g.Commissions[i].CommissionID
+				key := fmt.Sprintf("%s-w%d", c, w)
+				if rng.IntN(2) == 0 {
+					batches[w] = append(batches[w], ApproveParams{Key: key, CommissionID: c, ReserveBasisPoints: 1000, ReleaseAt: release})
+				} else {
+					batches[w] = append(batches[w], VoidParams{Key: key, CommissionID: c})
+				}
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, workers)
+		for w := range workers {
+			wg.Go(func() { _, errs[w] = l.Batch(ctx, batches[w]) })
+		}
+		wg.Wait()
+		for w, err := range errs {
+			var be *BatchError
+			if err != nil && !(errors.As(err, &be) && errors.Is(err, ErrPendingResolved)) {
+				t.Fatalf("round %d, worker %d: %v", round, w, err)
+			}
+		}
+	}
+	var twice int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM ledger_transfers WHERE final GROUP BY pending_id, reference HAVING count(*) > 1) x`).Scan(&twice); err != nil || twice != 0 {
+		t.Fatalf("%d commissions resolved finally more than once (%v)", twice, err)
+	}
+	mustVerify(t, l)
 }

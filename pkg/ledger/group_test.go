@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -115,6 +116,27 @@ func TestAccrueGroupInBatch(t *testing.T) {
 	mustBalance(t, l, "p", Balance{Currency: "USD", AvailableMinor: 750, ReservedMinor: 250})
 	mustVerify(t, l)
 
+	// Enough pending rows for COPY: a group of 40, half approved and a quarter voided in
+	// the same batch.
+	big := AccrueGroupParams{Key: "big", PartnerID: "q", Currency: "USD", GroupID: "big"}
+	ops := []Op{big}
+	for i := range 2 * copyThreshold {
+		id := fmt.Sprintf("big/%d", i)
+		big.Commissions = append(big.Commissions, GroupAccrual{CommissionID: id, AmountMinor: 100})
+		switch i % 4 {
+		case 0, 1:
+			ops = append(ops, ApproveParams{Key: "ap:" + id, CommissionID: id, ReserveBasisPoints: 1000, ReleaseAt: release})
+		case 2:
+			ops = append(ops, VoidParams{Key: "v:" + id, CommissionID: id})
+		}
+	}
+	ops[0] = big
+	if _, err := l.Batch(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	mustBalance(t, l, "q", Balance{Currency: "USD", PendingMinor: 1600, AvailableMinor: 2880, ReservedMinor: 320})
+	mustVerify(t, l)
+
 	_, err = l.Batch(ctx, []Op{
 		AccrueParams{Key: "c", PartnerID: "p", Currency: "USD", AmountMinor: 1, CommissionID: "c"},
 		AccrueGroupParams{Key: "g2", PartnerID: "p", Currency: "USD", GroupID: "o2",
@@ -128,7 +150,7 @@ func TestAccrueGroupInBatch(t *testing.T) {
 }
 
 // TestVerifyFindsGroupDamage: a pending row of a group edited by hand is named by its
-// commission, even when the group's total still matches.
+// commission, even when the group's totals still match.
 func TestVerifyFindsGroupDamage(t *testing.T) {
 	l, pool := newLedger(t, 2)
 	ctx := context.Background()
@@ -141,17 +163,42 @@ func TestVerifyFindsGroupDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustVerify(t, l)
-	// Move the void from a to b: the transfer's remaining total is unchanged.
-	if _, err := pool.Exec(ctx, `UPDATE ledger_pending SET voided_minor = CASE reference WHEN 'a' THEN 0 ELSE 40 END`); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name, edit string
+		want       []PendingDiff
+	}{
+		{"the void moved from a to b", `UPDATE ledger_pending SET voided_minor = CASE reference WHEN 'a' THEN 0 ELSE 40 END`,
+			[]PendingDiff{{TransferID: tr.ID, Reference: "a", Quantity: "resolved", Stored: 0, Derived: 40},
+				{TransferID: tr.ID, Reference: "b", Quantity: "resolved", Stored: 40, Derived: 0}}},
+		{"30 of a's amount moved to b", `UPDATE ledger_pending SET amount_minor = amount_minor + CASE reference WHEN 'a' THEN -30 ELSE 30 END`,
+			[]PendingDiff{{TransferID: tr.ID, Reference: "a", Quantity: "amount", Stored: 70, Derived: 100},
+				{TransferID: tr.ID, Reference: "b", Quantity: "amount", Stored: 130, Derived: 100}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, tc.edit); err != nil {
+				t.Fatal(err)
+			}
+			// Verify reads its own snapshot: commit the damage, undo it afterwards.
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r, err := l.Verify(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(r.Pending, tc.want) || r.OK() {
+				t.Errorf("Pending = %+v, want %+v", r.Pending, tc.want)
+			}
+			t.Logf("report:\n%s", r)
+			if _, err := pool.Exec(ctx, `UPDATE ledger_pending SET amount_minor = 100, voided_minor = CASE reference WHEN 'a' THEN 40 ELSE 0 END`); err != nil {
+				t.Fatal(err)
+			}
+			mustVerify(t, l)
+		})
 	}
-	r, err := l.Verify(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []PendingDiff{{TransferID: tr.ID, Reference: "a", Stored: 0, Derived: 40}, {TransferID: tr.ID, Reference: "b", Stored: 40, Derived: 0}}
-	if !slices.Equal(r.Pending, want) || r.OK() {
-		t.Fatalf("Pending = %+v, want %+v", r.Pending, want)
-	}
-	t.Logf("report:\n%s", r)
 }

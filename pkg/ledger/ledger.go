@@ -4,7 +4,7 @@
 // The model follows TigerBeetle: accounts carry debits_pending, credits_pending,
 // debits_posted and credits_posted; a transfer is a set of postings that sums to zero per
 // currency; a pending transfer reserves an amount and is later posted or voided, at most
-// once. Every transfer carries a caller-chosen idempotency key stored with a hash of the
+// once (per commission when it accrued several: AccrueGroup). Every transfer carries a caller-chosen idempotency key stored with a hash of the
 // request (as in Formance Ledger): the same key with the same request returns the original
 // transfer, with another request it is ErrIdempotencyConflict.
 //
@@ -29,7 +29,8 @@ import (
 
 // Limits. Every batch, amount and retry loop is bounded.
 const (
-	// MaxBatchOps is the largest number of operations one ApplyBatch call accepts.
+	// MaxBatchOps is the largest number of operations one ApplyBatch call accepts; each
+	// commission of a group accrual counts as one.
 	MaxBatchOps = 20000
 	// MaxAmountMinor is the largest amount, in minor units, of one operation (about 5.6e14).
 	// amount × 10000 (the reserve split) still fits in an int64.
@@ -192,12 +193,17 @@ func (l *Ledger) ApplyBatch(ctx context.Context, tx pgx.Tx, ops []Op) ([]Transfe
 		return nil, &FieldError{Field: "ops", Msg: fmt.Sprintf("%d operations, at most %d per batch", len(ops), MaxBatchOps)}
 	}
 	reqs := make([]request, len(ops))
+	size := 0
 	for i, op := range ops {
 		r, err := newRequest(op)
 		if err != nil {
 			return nil, &BatchError{Index: i, Key: opKey(op), Err: err}
 		}
 		reqs[i] = r
+		size += max(1, len(r.items))
+	}
+	if size > MaxBatchOps {
+		return nil, &FieldError{Field: "ops", Msg: fmt.Sprintf("%d operations (a group accrual counts its commissions), at most %d per batch", size, MaxBatchOps)}
 	}
 	e := newEngine(tx, reqs, l.known)
 	if err := e.run(ctx); err != nil {

@@ -67,7 +67,8 @@ type AccrueParams struct {
 // per commission. Every commission still gets its own pending state, under its own id, and
 // is resolved on its own afterwards (Approve, Void, PartialVoid by CommissionID) exactly as
 // if it had been accrued alone; each resolution releases its part of the shared transfer.
-// GroupID is the transfer's reference (the order), for statements.
+// GroupID is the transfer's reference (the order), for statements; the transfer's note
+// records the split (JSON: [{"CommissionID", "AmountMinor"}, ...]).
 type AccrueGroupParams struct {
 	Key         string `json:"-"`
 	PartnerID   string
@@ -220,8 +221,14 @@ func (p AccrueGroupParams) request() (request, error) {
 	if total > MaxAmountMinor {
 		return request{}, &FieldError{Field: "Commissions", Msg: fmt.Sprintf("total %d is above %d", total, MaxAmountMinor)}
 	}
+	// The split is recorded on the (append-only) transfer as its note, a JSON array of
+	// {CommissionID, AmountMinor}: Verify checks every commission's pending row against it.
+	split, err := json.Marshal(p.Commissions)
+	if err != nil {
+		panic(fmt.Sprintf("BUG: cannot encode group accrual: %v", err))
+	}
 	r := request{op: opAccrueGroup, key: p.Key, partnerID: p.PartnerID, currency: p.Currency, ref: p.GroupID,
-		amount: total, items: p.Commissions}
+		amount: total, items: p.Commissions, note: string(split)}
 	return r.check(p, "GroupID", true, true)
 }
 

@@ -225,11 +225,11 @@ func (g *gen) next() Op {
 	switch n := g.rng.IntN(100); {
 	case n < 10: // the commissions of one order: each resolved on its own later
 		p := AccrueGroupParams{Key: key, PartnerID: partner, Currency: cur, GroupID: "o" + key}
-		earlier := g.comms
+		earlier, picked := g.comms, false
 		for i := range 1 + g.rng.IntN(4) {
 			id := fmt.Sprintf("%s-c%d-%d", g.prefix, g.seq, i)
-			if g.rng.IntN(15) == 0 {
-				id = pick(earlier) // already accrued: the group is refused
+			if !picked && g.rng.IntN(15) == 0 {
+				id, picked = pick(earlier), true // already accrued (mostly): the group is refused
 			} else {
 				g.comms = append(g.comms, id)
 			}

@@ -32,15 +32,19 @@ type Imbalance struct {
 	SumMinor   int64
 }
 
-// PendingDiff is a pending transfer whose stored remaining amount (summed over its
-// pending rows: a group accrual has one per commission) differs from its pending postings
-// minus the releases recorded against it.
-// With Reference set, it is one pending row (a commission, payout or store-credit
-// request) whose posted + voided differs from what the resolutions naming it released;
-// Stored and Derived are then those resolved amounts.
+// PendingDiff is pending state that differs from the transfers and postings. Quantity
+// says which:
+//   - "remaining": a pending transfer's remaining amount, summed over its pending rows (a
+//     group accrual has one per commission), against its pending postings minus the
+//     releases recorded against it (Reference is empty);
+//   - "resolved": one pending row's posted + voided against what the resolutions naming it
+//     (pending_id, reference) released;
+//   - "amount": one pending row's amount against the transfer that opened it (a group
+//     accrual's split, recorded in its note).
 type PendingDiff struct {
 	TransferID      int64
 	Reference       string
+	Quantity        string
 	Stored, Derived int64
 }
 
@@ -83,11 +87,11 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "\ntransfer %d has fewer than two postings", id)
 	}
 	for _, d := range r.Pending {
+		fmt.Fprintf(&b, "\npending transfer %d", d.TransferID)
 		if d.Reference != "" {
-			fmt.Fprintf(&b, "\npending transfer %d, %q: stored resolved %d, derived %d", d.TransferID, d.Reference, d.Stored, d.Derived)
-			continue
+			fmt.Fprintf(&b, ", %q", d.Reference)
 		}
-		fmt.Fprintf(&b, "\npending transfer %d: stored remaining %d, derived %d", d.TransferID, d.Stored, d.Derived)
+		fmt.Fprintf(&b, ": stored %s %d, derived %d", d.Quantity, d.Stored, d.Derived)
 	}
 	for _, d := range r.Dangling {
 		b.WriteString("\n" + d)
@@ -233,23 +237,33 @@ func (r *Report) verifyPending(ctx context.Context, tx pgx.Tx) error {
 			SELECT t.pending_id AS id, t.reference AS ref, sum(p.amount_minor) AS s
 			FROM ledger_postings p JOIN ledger_transfers t ON t.id = p.transfer_id
 			WHERE p.phase = 2 AND p.amount_minor > 0 GROUP BY t.pending_id, t.reference
+		), opened_amount AS ( -- what the opening transfer says each pending row holds
+			SELECT lp.transfer_id AS id, lp.reference AS ref, lp.amount_minor AS stored,
+				CASE WHEN t.operation = 'accrue_group' THEN
+					(SELECT (e ->> 'AmountMinor')::bigint FROM jsonb_array_elements(t.note::jsonb) e
+					 WHERE e ->> 'CommissionID' = lp.reference)
+				ELSE t.amount_minor END AS derived
+			FROM ledger_pending lp JOIN ledger_transfers t ON t.id = lp.transfer_id
 		)
-		SELECT coalesce(s.id, d.id), '', coalesce(s.remaining, 0)::bigint, coalesce(d.remaining, 0)::bigint
+		SELECT coalesce(s.id, d.id), '', 'remaining', coalesce(s.remaining, 0)::bigint, coalesce(d.remaining, 0)::bigint
 		FROM stored s FULL JOIN derived d ON d.id = s.id
 		WHERE coalesce(s.remaining, 0) <> coalesce(d.remaining, 0)
 		UNION ALL
-		SELECT coalesce(lp.transfer_id, b.id), coalesce(lp.reference, b.ref),
+		SELECT coalesce(lp.transfer_id, b.id), coalesce(lp.reference, b.ref), 'resolved',
 			coalesce(lp.posted_minor + lp.voided_minor, 0)::bigint, coalesce(b.s, 0)::bigint
 		FROM ledger_pending lp FULL JOIN by_ref b ON b.id = lp.transfer_id AND b.ref = lp.reference
 		WHERE coalesce(lp.posted_minor + lp.voided_minor, 0) <> coalesce(b.s, 0)
-		ORDER BY 1, 2
+		UNION ALL
+		SELECT id, ref, 'amount', stored, coalesce(derived, 0)::bigint FROM opened_amount
+		WHERE stored IS DISTINCT FROM derived
+		ORDER BY 1, 2, 3
 		LIMIT $1`, maxReportItems+1)
 	if err != nil {
 		return err
 	}
 	r.Pending, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (PendingDiff, error) {
 		var d PendingDiff
-		err := row.Scan(&d.TransferID, &d.Reference, &d.Stored, &d.Derived)
+		err := row.Scan(&d.TransferID, &d.Reference, &d.Quantity, &d.Stored, &d.Derived)
 		return d, err
 	})
 	if len(r.Pending) > maxReportItems {

@@ -64,7 +64,7 @@ func TestVerifyFindsDamage(t *testing.T) {
 		t.Errorf("Transfers = %+v, want transfer %d posted 7", r.Transfers, adj.ID)
 	}
 	// The pending transfer as a whole, and its one pending row (commission c).
-	if want := []PendingDiff{{TransferID: 1, Stored: 90, Derived: 100}, {TransferID: 1, Reference: "c", Stored: 10, Derived: 0}}; !slices.Equal(r.Pending, want) {
+	if want := []PendingDiff{{TransferID: 1, Quantity: "remaining", Stored: 90, Derived: 100}, {TransferID: 1, Reference: "c", Quantity: "resolved", Stored: 10, Derived: 0}}; !slices.Equal(r.Pending, want) {
 		t.Errorf("Pending = %+v, want %+v", r.Pending, want)
 	}
 	var dangling []string

@@ -774,16 +774,17 @@ func diffLines(a, b string) string {
 
 // TestPostgresFinalResolutionPerReference checks 00380: a pending transfer
 // may have one final resolution per reference (the commissions of a group
-// accrual), never two for the same one; Down refuses, changing nothing,
-// once a transfer has two, and goes back to one per transfer otherwise.
+// accrual), never two for the same one, and a payout's only one; Down goes
+// back to one per transfer while no group exists and refuses, changing
+// nothing, once one does.
 func TestPostgresFinalResolutionPerReference(t *testing.T) {
 	ctx, tx := beginTest(t)
 	hash := strings.Repeat("h", 32)
-	insert := func(key, ref string, pending any, final bool) error {
+	// try runs q under a savepoint, so that a refusal leaves the transaction usable.
+	try := func(q string, args ...any) error {
 		_, err := tx.Exec(ctx, `SAVEPOINT s`)
 		if err == nil {
-			_, err = tx.Exec(ctx, `INSERT INTO ledger_transfers (id, idempotency_key, request_hash, operation, partner_id, currency, reference, pending_id, final)
-				VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_transfers), $1, $2::bytea, 'x', 'p', 'EUR', $3, $4, $5)`, key, hash, ref, pending, final)
+			_, err = tx.Exec(ctx, q, args...)
 		}
 		if err != nil {
 			_, _ = tx.Exec(ctx, `ROLLBACK TO s`)
@@ -792,38 +793,76 @@ func TestPostgresFinalResolutionPerReference(t *testing.T) {
 		_, err = tx.Exec(ctx, `RELEASE s`)
 		return err
 	}
-	must := func(err error) {
+	transfer := func(key, op, ref string, pending int64, final bool) (int64, error) {
+		var p any
+		if pending != 0 {
+			p = pending
+		}
+		err := try(`INSERT INTO ledger_transfers (id, idempotency_key, request_hash, operation, partner_id, currency, reference, pending_id, final)
+			VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_transfers), $1, $2::bytea, $3, 'p', 'EUR', $4, $5, $6)`, key, hash, op, ref, p, final)
+		if err != nil {
+			return 0, err
+		}
+		return queryTx[int64](t, tx, `SELECT max(id) FROM ledger_transfers`), nil
+	}
+	must := func(id int64, err error) int64 {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
+		return id
 	}
-	must(insert("single", "c0", nil, false))
-	single := queryTx[int64](t, tx, `SELECT id FROM ledger_transfers WHERE idempotency_key = 'single'`)
-	must(insert("void:c0", "c0", single, true))
+	pendingRow := func(transfer int64, kind, ref string) {
+		t.Helper()
+		must(0, try(`INSERT INTO ledger_pending (transfer_id, kind, reference, partner_id, currency, debit_account_id, credit_account_id, amount_minor)
+			VALUES ($1, $2, $3, 'p', 'EUR', 1, 2, 10)`, transfer, kind, ref))
+	}
+	indexes := func() string {
+		return queryTx[string](t, tx, `SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE indexname LIKE 'ledger_transfers_final%'`)
+	}
+	const after, before = "ledger_transfers_final_resolution_ref ledger_transfers_final_resolution_request", "ledger_transfers_final_resolution"
+	if got := indexes(); got != after {
+		t.Fatalf("indexes %s, want %s", got, after)
+	}
+	single := must(transfer("accrue:c0", "accrue", "c0", 0, false))
+	pendingRow(single, "commission", "c0")
+	must(transfer("void:c0", "void", "c0", single, true))
 	up, down := migrationSections(t, "00380_ledger_group_accruals.sql")
-	// Down and Up again while no transfer has two final resolutions.
-	if _, err := tx.Exec(ctx, down); err != nil {
+	// Down and Up again while every pending transfer has one pending row.
+	if err := try(down); err != nil {
 		t.Fatalf("00380 Down: %v", err)
 	}
-	if _, err := tx.Exec(ctx, up); err != nil {
+	if got := indexes(); got != before {
+		t.Fatalf("after 00380 Down: indexes %s, want %s", got, before)
+	}
+	if err := try(up); err != nil {
 		t.Fatalf("00380 Up: %v", err)
 	}
-	must(insert("group", "o1", nil, false))
-	group := queryTx[int64](t, tx, `SELECT id FROM ledger_transfers WHERE idempotency_key = 'group'`)
-	must(insert("approve:a", "a", group, true))
-	must(insert("void:b", "b", group, true))
-	if err := insert("void:a", "a", group, true); err == nil || !strings.Contains(err.Error(), "ledger_transfers_final_resolution_ref") {
-		t.Fatalf("a second final resolution of commission a: %v; want the unique index to refuse it", err)
+	if got := indexes(); got != after {
+		t.Fatalf("after 00380 Down and Up: indexes %s, want %s", got, after)
 	}
-	_, err := tx.Exec(ctx, `SAVEPOINT d`)
-	must(err)
-	if _, err := tx.Exec(ctx, down); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("pending transfer %d has more than one final resolution", group)) {
-		t.Fatalf("00380 Down with a group resolved twice: %v; want a refusal naming transfer %d", err, group)
+
+	// A group of two commissions: Down refuses while both are open.
+	group := must(transfer("accrue-order:o1", "accrue_group", "o1", 0, false))
+	pendingRow(group, "commission", "a")
+	pendingRow(group, "commission", "b")
+	if err := try(down); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("pending transfer %d is a group accrual", group)) {
+		t.Fatalf("00380 Down with a group: %v; want a refusal naming transfer %d", err, group)
 	}
-	_, err = tx.Exec(ctx, `ROLLBACK TO d`)
-	must(err)
-	if n := queryTx[int](t, tx, `SELECT count(*) FROM pg_indexes WHERE indexname = 'ledger_transfers_final_resolution_ref'`); n != 1 {
-		t.Fatalf("the refused Down left %d indexes of 00380", n)
+	if got := indexes(); got != after {
+		t.Fatalf("the refused Down left indexes %s, want %s", got, after)
+	}
+	// Each commission is resolved finally once.
+	must(transfer("approve:a", "approve", "a", group, true))
+	must(transfer("void:b", "partial_void", "b", group, true))
+	if _, err := transfer("void:a", "void", "a", group, true); err == nil || !strings.Contains(err.Error(), "ledger_transfers_final_resolution_ref") {
+		t.Fatalf("a second final resolution of commission a: %v; want ledger_transfers_final_resolution_ref to refuse it", err)
+	}
+	// A payout is resolved finally once, whatever reference its resolution carries.
+	payout := must(transfer("payout:x", "payout_request", "x", 0, false))
+	pendingRow(payout, "payout", "x")
+	must(transfer("paid:x", "payout_paid", "x", payout, true))
+	if _, err := transfer("failed:x", "payout_failed", "y", payout, true); err == nil || !strings.Contains(err.Error(), "ledger_transfers_final_resolution_request") {
+		t.Fatalf("a second final resolution of payout x: %v; want ledger_transfers_final_resolution_request to refuse it", err)
 	}
 }

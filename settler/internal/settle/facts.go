@@ -18,9 +18,12 @@ import (
 	"github.com/openaff/affiliate/settler/internal/produce"
 )
 
-// factNamespace derives commission fact ids from ledger keys, so a pass run
-// again enqueues the same ids (the outbox drops them) and the sink can
-// dedupe a republished fact.
+// factNamespace derives commission fact ids from the keys of the changes
+// they report ("accrue:<ledger ref>" for an accrual, the ledger key of a void
+// or clawback), so a pass run again enqueues the same ids (the outbox drops
+// them) and the sink can dedupe a republished fact. An accrual's fact keeps
+// its per-commission key although the ledger now accrues an order's
+// commissions under one key (accrue-order:...): one fact per commission.
 var factNamespace = uuid.MustParse("0b6f4f1e-8f3c-4d55-a0a9-7c9d2e4b1f60")
 
 // fact is one commission fact waiting to go on the outbox.
