@@ -237,13 +237,15 @@ func (r *Report) verifyPending(ctx context.Context, tx pgx.Tx) error {
 			SELECT t.pending_id AS id, t.reference AS ref, sum(p.amount_minor) AS s
 			FROM ledger_postings p JOIN ledger_transfers t ON t.id = p.transfer_id
 			WHERE p.phase = 2 AND p.amount_minor > 0 GROUP BY t.pending_id, t.reference
+		), split AS ( -- a group accrual's split, from its note (each note parsed once)
+			SELECT t.id, e ->> 'CommissionID' AS ref, (e ->> 'AmountMinor')::bigint AS amount
+			FROM ledger_transfers t CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN t.operation = 'accrue_group' THEN t.note::jsonb END) e
+			WHERE t.operation = 'accrue_group'
 		), opened_amount AS ( -- what the opening transfer says each pending row holds
 			SELECT lp.transfer_id AS id, lp.reference AS ref, lp.amount_minor AS stored,
-				CASE WHEN t.operation = 'accrue_group' THEN
-					(SELECT (e ->> 'AmountMinor')::bigint FROM jsonb_array_elements(t.note::jsonb) e
-					 WHERE e ->> 'CommissionID' = lp.reference)
-				ELSE t.amount_minor END AS derived
+				CASE WHEN t.operation = 'accrue_group' THEN g.amount ELSE t.amount_minor END AS derived
 			FROM ledger_pending lp JOIN ledger_transfers t ON t.id = lp.transfer_id
+			LEFT JOIN split g ON g.id = lp.transfer_id AND g.ref = lp.reference
 		)
 		SELECT coalesce(s.id, d.id), '', 'remaining', coalesce(s.remaining, 0)::bigint, coalesce(d.remaining, 0)::bigint
 		FROM stored s FULL JOIN derived d ON d.id = s.id
