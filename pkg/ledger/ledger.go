@@ -4,9 +4,10 @@
 // The model follows TigerBeetle: accounts carry debits_pending, credits_pending,
 // debits_posted and credits_posted; a transfer is a set of postings that sums to zero per
 // currency; a pending transfer reserves an amount and is later posted or voided, at most
-// once (per commission when it accrued several: AccrueGroup). Every transfer carries a caller-chosen idempotency key stored with a hash of the
-// request (as in Formance Ledger): the same key with the same request returns the original
-// transfer, with another request it is ErrIdempotencyConflict.
+// once (per commission, when it accrued several: AccrueGroup). Every transfer carries a
+// caller-chosen idempotency key stored with a hash of the request (as in Formance Ledger):
+// the same key with the same request returns the original transfer, with another request
+// it is ErrIdempotencyConflict.
 //
 // On top sits the partner money model of DESIGN §5 (Accrue, Approve, Void, Clawback,
 // payouts, store credit...). Each operation is one function and one database transaction;
