@@ -415,6 +415,16 @@ func BenchmarkSettleHistory(b *testing.B) {
 			b.Fatalf("idle pass settled %+v", c)
 		}
 		idle := time.Since(start)
+		// The ledger after it all is consistent (and what that check costs at this size).
+		start = time.Now()
+		report, err := f.ledger.Verify(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !report.OK() {
+			b.Fatalf("ledger Verify after the passes: %s", report)
+		}
+		b.Logf("ledger Verify: %s in %s", report, time.Since(start).Round(time.Millisecond))
 		byDevice := queryOne[int](b, pool, `SELECT count(*) FROM attributions WHERE rule = 'device'`)
 		b.Logf("full pass %s, %.1f CPU s (%d orders, %d by device), incremental %s, %.2f CPU s (%d orders), idle %s, peak RSS %.0f MB",
 			full.Round(time.Millisecond), cpu, orders, byDevice, incr.Round(time.Millisecond), incrCPU, fresh, idle.Round(time.Millisecond), rss/1e6)
