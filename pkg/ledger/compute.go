@@ -67,7 +67,7 @@ func (e *engine) compute(i int) error {
 func (e *engine) open(row *transferRow, avail *account) ([]leg, error) {
 	r := row.req
 	var dup error
-	r.openedRefs(func(ref string) {
+	r.openedRefs(func(ref string, _ int64) {
 		if dup == nil && e.pendings[pendKey{pendingKindOf(r.op), ref}] != nil {
 			dup = fmt.Errorf("%s %q: %w", refName(r.op), ref, ErrDuplicateReference)
 		}
@@ -89,22 +89,14 @@ func (e *engine) open(row *transferRow, avail *account) ([]leg, error) {
 			return nil, fmt.Errorf("%w: available %d, asked %d", ErrInsufficientFunds, have, r.amount)
 		}
 	}
-	if r.op == opAccrueGroup {
-		// One pending state per commission, all on this transfer.
-		for _, c := range r.items {
-			k := pendKey{pendingCommission, c.CommissionID}
-			e.pendings[k] = &pending{
-				transferID: row.id, key: k, partnerID: r.partnerID, currency: r.currency,
-				debitID: debit.id, creditID: credit.id, amount: c.AmountMinor, isNew: true,
-			}
-		}
-	} else {
-		k := pendKey{pendingKindOf(r.op), r.ref}
+	// One pending state per reference (per commission of a group), all on this transfer.
+	r.openedRefs(func(ref string, amount int64) {
+		k := pendKey{pendingKindOf(r.op), ref}
 		e.pendings[k] = &pending{
 			transferID: row.id, key: k, partnerID: r.partnerID, currency: r.currency,
-			debitID: debit.id, creditID: credit.id, amount: r.amount, isNew: true,
+			debitID: debit.id, creditID: credit.id, amount: amount, isNew: true,
 		}
-	}
+	})
 	return []leg{{debit, phasePending, -r.amount}, {credit, phasePending, r.amount}}, nil
 }
 
@@ -468,7 +460,7 @@ func (e *engine) duplicatePending(err error) error {
 		// The server names the key in its detail, unquoted; English messages assumed, else
 		// the first opening operation is named with the server's detail.
 		var found error
-		r.openedRefs(func(ref string) {
+		r.openedRefs(func(ref string, _ int64) {
 			if found == nil && pgErr.Detail == "Key (kind, reference)=("+pendingKindOf(r.op)+", "+ref+") already exists." {
 				found = fmt.Errorf("%s %q: %w", refName(r.op), ref, ErrDuplicateReference)
 			}

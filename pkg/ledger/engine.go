@@ -300,16 +300,16 @@ func opens(op opKind) bool {
 	return op == opAccrue || op == opAccrueGroup || op == opPayoutRequest || op == opStoreCreditRequest
 }
 
-// openedRefs calls f with every reference r opens a pending transfer for: the commissions
-// of a group accrual, else r's own reference.
-func (r *request) openedRefs(f func(ref string)) {
+// openedRefs calls f with every reference r opens a pending transfer for, and its amount:
+// the commissions of a group accrual, else r's own reference and amount.
+func (r *request) openedRefs(f func(ref string, amount int64)) {
 	if r.op == opAccrueGroup {
 		for _, c := range r.items {
-			f(c.CommissionID)
+			f(c.CommissionID, c.AmountMinor)
 		}
 		return
 	}
-	f(r.ref)
+	f(r.ref, r.amount)
 }
 
 // queuePendingLocks locks the pending transfers the batch resolves. Operations that open
@@ -442,7 +442,7 @@ func (e *engine) owners() error {
 		r := &e.reqs[i]
 		if e.done[i] || r.partnerID != "" {
 			if !e.done[i] && opens(r.op) {
-				r.openedRefs(func(ref string) { created[pendKey{pendingKindOf(r.op), ref}] = owner{r.partnerID, r.currency} })
+				r.openedRefs(func(ref string, _ int64) { created[pendKey{pendingKindOf(r.op), ref}] = owner{r.partnerID, r.currency} })
 			}
 			continue
 		}

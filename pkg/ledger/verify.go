@@ -223,20 +223,18 @@ func (r *Report) verifyPending(ctx context.Context, tx pgx.Tx) error {
 		WITH opened AS (
 			SELECT transfer_id AS id, sum(amount_minor) AS s FROM ledger_postings
 			WHERE phase = 1 AND amount_minor > 0 GROUP BY transfer_id
-		), released AS (
-			SELECT t.pending_id AS id, sum(p.amount_minor) AS s
+		), by_ref AS ( -- what the resolutions of each pending row released
+			SELECT t.pending_id AS id, t.reference AS ref, sum(p.amount_minor) AS s
 			FROM ledger_postings p JOIN ledger_transfers t ON t.id = p.transfer_id
-			WHERE p.phase = 2 AND p.amount_minor > 0 GROUP BY t.pending_id
+			WHERE p.phase = 2 AND p.amount_minor > 0 GROUP BY t.pending_id, t.reference
+		), released AS ( -- per pending transfer: the same releases, not read twice
+			SELECT id, sum(s) AS s FROM by_ref GROUP BY id
 		), derived AS (
 			SELECT coalesce(o.id, r.id) AS id, coalesce(o.s, 0) - coalesce(r.s, 0) AS remaining
 			FROM opened o FULL JOIN released r ON r.id = o.id
 		), stored AS ( -- the commissions of a group accrual share one pending transfer
 			SELECT transfer_id AS id, sum(amount_minor - posted_minor - voided_minor) AS remaining
 			FROM ledger_pending GROUP BY transfer_id
-		), by_ref AS ( -- what the resolutions of each pending row released
-			SELECT t.pending_id AS id, t.reference AS ref, sum(p.amount_minor) AS s
-			FROM ledger_postings p JOIN ledger_transfers t ON t.id = p.transfer_id
-			WHERE p.phase = 2 AND p.amount_minor > 0 GROUP BY t.pending_id, t.reference
 		), split AS ( -- a group accrual's split, from its note (each note parsed once)
 			SELECT t.id, e ->> 'CommissionID' AS ref, (e ->> 'AmountMinor')::bigint AS amount
 			FROM ledger_transfers t CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN t.operation = 'accrue_group' THEN t.note::jsonb END) e
