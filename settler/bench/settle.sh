@@ -22,7 +22,10 @@ ORDERS=${ORDERS:-1000000}
 export AFF_BENCH_ORDERS=$ORDERS
 export AFF_BENCH_CLICKS=${CLICKS:-$((10 * ORDERS))}
 export AFF_BENCH_NEW=${NEW:-1000}
-export AFF_BENCH_BATCH=${BATCH:-1500}
+# BATCH unset: the settler's default batch size (settle.DefaultBatchSize).
+if [ -n "${BATCH:-}" ]; then
+	export AFF_BENCH_BATCH=$BATCH
+fi
 export AFF_BENCH_WORKERS=${WORKERS:-3}
 # A Postgres sized for a million orders rather than pkg/testenv's 64 MB test
 # server: PG_SETTINGS="" runs on the test settings.
@@ -38,5 +41,5 @@ if [ -n "${PGSS:-}" ]; then
 	export AFF_BENCH_PGSS=1
 	AFF_TEST_PG_SETTINGS="$AFF_TEST_PG_SETTINGS shared_preload_libraries=pg_stat_statements"
 fi
-echo "orders=$AFF_BENCH_ORDERS clicks=$AFF_BENCH_CLICKS new=$AFF_BENCH_NEW batch=$AFF_BENCH_BATCH workers=$AFF_BENCH_WORKERS GOGC=$GOGC postgres: ${AFF_TEST_PG_SETTINGS:-test settings} load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "orders=$AFF_BENCH_ORDERS clicks=$AFF_BENCH_CLICKS new=$AFF_BENCH_NEW batch=${AFF_BENCH_BATCH:-default} workers=$AFF_BENCH_WORKERS GOGC=$GOGC postgres: ${AFF_TEST_PG_SETTINGS:-test settings} load: $(cut -d' ' -f1-3 /proc/loadavg)"
 exec go test -run '^$' -bench '^BenchmarkSettleHistory$' -benchtime 1x -timeout 3h -v ./internal/settle/

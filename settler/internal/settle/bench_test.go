@@ -272,8 +272,6 @@ func treeCPU(b *testing.B) float64 {
 // cpuBy is the last treeCPU's ticks by process name.
 var cpuBy map[string]int64
 
-// resetPeakRSS starts a new VmHWM measurement (Linux clear_refs 5), after
-// a GC, so the peak is the pass's and not the seeding's.
 // startProfiles, when dir is set, profiles the full pass alone (not the
 // seeding): this process's Go CPU profile into dir/settler.pprof and, when
 // perf is installed (and allowed: root, or perf_event_paranoid <= 0), the
@@ -320,6 +318,8 @@ func startProfiles(b *testing.B, dir string) func() {
 	}
 }
 
+// resetPeakRSS starts a new VmHWM measurement (Linux clear_refs 5), after
+// a GC, so the peak is the pass's and not the seeding's.
 func resetPeakRSS(b *testing.B) {
 	b.Helper()
 	runtime.GC()
@@ -356,6 +356,7 @@ func BenchmarkSettleHistory(b *testing.B) {
 		}
 		f := newFixtureOn(b, pool, chtest.DB(b))
 		f.s.opts.BatchSize, f.s.opts.Workers = batchSize, workers
+		b.Logf("%d orders per batch, %d workers", batchSize, workers)
 		var partners []int64
 		for i := range histPartners {
 			partners = append(partners, f.partner(fmt.Sprintf("p%d", i)))

@@ -636,27 +636,31 @@ WHERE id = $1`, c.ID, c.State, c.Voided, c.Clawed, b.now); err != nil {
 }
 
 // groupRef names an order's group accrual in the ledger (the transfer's
-// reference; its key is "accrue-order:" + groupRef), like ledgerRef
-// without the line; "g" marks a hashed one.
+// reference; its key is "accrue-order:" + groupRef); "g" marks a hashed one.
 func groupRef(orderID string, version int) string {
-	ref := orderID + "/" + strconv.Itoa(version)
-	if len(ref) <= 100 && !strings.Contains(orderID, "/") {
-		return ref
-	}
-	sum := sha256.Sum256([]byte(ref))
-	return "g" + hex.EncodeToString(sum[:20])
+	return derivedRef("g", version, orderID)
 }
 
 // ledgerRef is the commission's id in the ledger, derived from what
-// identifies it; long ids are hashed to keep it within 150 bytes.
+// identifies it; "h" marks a hashed one.
 func ledgerRef(orderID, lineID string, version int) string {
-	ref := orderID + "/" + lineID + "/" + strconv.Itoa(version)
-	// A "/" inside an id would make two commissions' refs ambiguous.
-	if len(ref) <= 100 && !strings.Contains(orderID, "/") && !strings.Contains(lineID, "/") {
+	return derivedRef("h", version, orderID, lineID)
+}
+
+// derivedRef joins ids and version with "/"; long ids are hashed (mark and
+// 40 hex digits) to keep it within 150 bytes, and so are ids holding a "/",
+// which would make two refs ambiguous.
+func derivedRef(mark string, version int, ids ...string) string {
+	ref := strings.Join(ids, "/") + "/" + strconv.Itoa(version)
+	plain := len(ref) <= 100
+	for _, id := range ids {
+		plain = plain && !strings.Contains(id, "/")
+	}
+	if plain {
 		return ref
 	}
 	sum := sha256.Sum256([]byte(ref))
-	return "h" + hex.EncodeToString(sum[:20])
+	return mark + hex.EncodeToString(sum[:20])
 }
 
 // The COPY targets of flush; its rows fill these columns in this order.
