@@ -15,7 +15,12 @@
 # side), cpu-s/full-pass (CPU of the test process plus the Postgres and
 # ClickHouse servers it started), s/incr-pass and incr-ratio (the
 # incremental pass's time per order over the full pass's: ~1 means time in
-# proportion to the new work), ms/idle-pass. Seeding is not timed.
+# proportion to the new work), ms/idle-pass, and the pass against the
+# storage floor measured after it in the same run (x-floor-time,
+# x-floor-cpu): the rows the passes wrote, copied again by binary COPY into
+# empty copies of their tables in as many chunks and sessions as the pass
+# had batches and workers, i.e. what storing the pass's output costs on
+# this host at that moment. Seeding is not timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ORDERS=${ORDERS:-1000000}
