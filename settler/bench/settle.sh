@@ -17,10 +17,10 @@
 # incremental pass's time per order over the full pass's: ~1 means time in
 # proportion to the new work), ms/idle-pass, and the pass against the
 # storage floor measured after it in the same run (x-floor-time,
-# x-floor-cpu): the rows the passes wrote, copied again by binary COPY into
-# empty copies of their tables in as many chunks and sessions as the pass
-# had batches and workers, i.e. what storing the pass's output costs on
-# this host at that moment. Seeding is not timed.
+# x-floor-cpu): the rows the full pass wrote, copied again by binary COPY
+# into empty copies of their tables in as many parts and sessions as the
+# pass had batches and workers, i.e. what storing the pass's output costs
+# on this host at that moment. Seeding is not timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ORDERS=${ORDERS:-1000000}

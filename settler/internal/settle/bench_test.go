@@ -2,9 +2,7 @@ package settle
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -340,8 +338,8 @@ func resetPeakRSS(b *testing.B) {
 // cost per order relative to the full pass's (incr-ratio: 1 means time
 // proportional to the new work alone); the idle pass's milliseconds; and
 // the full pass's time and CPU over the storage floor measured after it in
-// the same run (x-floor-time, x-floor-cpu; storageFloor), the baseline that
-// makes runs on a faster or slower host comparable.
+// the same run (x-floor-time, x-floor-cpu; storageFloor), a baseline meant
+// to let runs on a faster or slower host be compared.
 func BenchmarkSettleHistory(b *testing.B) {
 	orders := benchSize(b, "AFF_BENCH_ORDERS", 20_000)
 	clicks := benchSize(b, "AFF_BENCH_CLICKS", 10*orders)
@@ -407,6 +405,7 @@ func BenchmarkSettleHistory(b *testing.B) {
 		if c.Orders != orders || c.Attributed != orders || c.Commissions != 3*orders {
 			b.Fatalf("full pass settled %+v; want %d orders attributed, %d commissions", c, orders, 3*orders)
 		}
+		floorWall, floorCPU := storageFloor(b, pool, workers, (orders+batchSize-1)/batchSize)
 		seedOrders(b, f, orders, fresh, devices, every)
 		cpu0 = treeCPU(b)
 		start = time.Now()
@@ -431,7 +430,6 @@ func BenchmarkSettleHistory(b *testing.B) {
 			b.Fatalf("ledger Verify after the passes: %s", report)
 		}
 		b.Logf("ledger Verify: %s in %s", report, time.Since(start).Round(time.Millisecond))
-		floorWall, floorCPU := storageFloor(b, pool, workers, (orders+batchSize-1)/batchSize)
 		byDevice := queryOne[int](b, pool, `SELECT count(*) FROM attributions WHERE rule = 'device'`)
 		b.Logf("full pass %s, %.1f CPU s (%d orders, %d by device), incremental %s, %.2f CPU s (%d orders), idle %s, peak RSS %.0f MB",
 			full.Round(time.Millisecond), cpu, orders, byDevice, incr.Round(time.Millisecond), incrCPU, fresh, idle.Round(time.Millisecond), rss/1e6)
@@ -487,190 +485,5 @@ left(regexp_replace(query, '\s+', ' ', 'g'), 140) FROM pg_stat_statements ORDER 
 	})
 	if err != nil {
 		b.Fatalf("cannot read pg_stat_statements: %v", err)
-	}
-}
-
-// floorTables are the tables a settlement pass writes rows into.
-var floorTables = []string{"commissions", "ledger_pending", "attributions", "ledger_postings", "ledger_transfers", "outbox"}
-
-// storageFloor is the benchmark's baseline, measured in the same run on the
-// same server: the rows the passes wrote are read out (untimed), then
-// written again by binary COPY, as the pass writes them, into empty copies
-// of their tables (LIKE … INCLUDING ALL: the same columns, defaults,
-// identities, CHECKs and indexes; no foreign keys, which the pass leaves
-// NULL). Table by table, its rows go in batches chunks, in the order they
-// were written, taken chunk after chunk by workers sessions as the pass's
-// workers take batches. It logs each table's share and returns the wall
-// time and the CPU of the whole process tree summed over the tables. The
-// pass's time and CPU above it are the settler's own work: reading the
-// queue and the lines, the ClickHouse lookup, deciding, the ledger's locks
-// and balances, and more statements per batch.
-func storageFloor(b *testing.B, pool *pgxpool.Pool, workers, batches int) (time.Duration, float64) {
-	b.Helper()
-	ctx := context.Background()
-	var (
-		wall  time.Duration
-		cpu   float64
-		parts []string
-	)
-	for _, t := range floorTables {
-		// Identity columns are left to the copy's own sequence, as the pass
-		// leaves them to Postgres (or reserves them with nextval).
-		cols := queryOne[string](b, pool, `SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attidentity = '' AND attgenerated = ''`, t)
-		var buf bytes.Buffer
-		err := pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
-			_, err := c.Conn().PgConn().CopyTo(ctx, &buf, "COPY (SELECT "+cols+" FROM "+t+") TO STDOUT (FORMAT binary)")
-			return err
-		})
-		if err != nil {
-			b.Fatalf("cannot read %s: %v", t, err)
-		}
-		chunks, rows, err := splitBinaryCopy(buf.Bytes(), batches)
-		if err != nil {
-			b.Fatalf("%s: %v", t, err)
-		}
-		buf = bytes.Buffer{}
-		if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS floor_"+t+"; CREATE TABLE floor_"+t+" (LIKE "+t+" INCLUDING ALL)"); err != nil {
-			b.Fatalf("cannot create floor_%s: %v", t, err)
-		}
-		next := make(chan int, len(chunks))
-		for i := range chunks {
-			next <- i
-		}
-		close(next)
-		cpu0 := treeCPU(b)
-		start := time.Now()
-		errs := make(chan error, workers)
-		for range workers {
-			go func() {
-				errs <- pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
-					for i := range next {
-						tag, err := c.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(chunks[i]),
-							"COPY floor_"+t+" ("+cols+") FROM STDIN (FORMAT binary)")
-						if err != nil {
-							return err
-						}
-						if tag.RowsAffected() != int64(rows[i]) {
-							return fmt.Errorf("copied %d rows of %d", tag.RowsAffected(), rows[i])
-						}
-					}
-					return nil
-				})
-			}()
-		}
-		for range workers {
-			if err := <-errs; err != nil {
-				b.Fatalf("storage floor, %s: %v", t, err)
-			}
-		}
-		w, c := time.Since(start), treeCPU(b)-cpu0
-		wall, cpu = wall+w, cpu+c
-		parts = append(parts, fmt.Sprintf("%s %d rows %s %.1f CPU s", t, sum(rows), w.Round(time.Millisecond), c))
-		if _, err := pool.Exec(ctx, "DROP TABLE floor_"+t); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.Logf("storage floor (the passes' rows copied again, %d chunks per table, %d sessions): %s, %.1f CPU s: %s",
-		batches, workers, wall.Round(time.Millisecond), cpu, strings.Join(parts, "; "))
-	return wall, cpu
-}
-
-func sum(xs []int) int {
-	n := 0
-	for _, x := range xs {
-		n += x
-	}
-	return n
-}
-
-// splitBinaryCopy cuts a binary COPY stream (header, tuples, trailer) into
-// at most n streams of consecutive tuples, each with the header and the
-// trailer, and returns them with their tuple counts.
-func splitBinaryCopy(data []byte, n int) ([][]byte, []int, error) {
-	const sig = "PGCOPY\n\xff\r\n\x00"
-	if len(data) < len(sig)+8 || string(data[:len(sig)]) != sig {
-		return nil, nil, fmt.Errorf("not a binary COPY stream")
-	}
-	hlen := len(sig) + 8 + int(binary.BigEndian.Uint32(data[len(sig)+4:]))
-	header := data[:hlen]
-	var starts []int // offset of every tuple
-	pos := hlen
-	for {
-		if pos+2 > len(data) {
-			return nil, nil, fmt.Errorf("stream ends without its trailer")
-		}
-		fields := int16(binary.BigEndian.Uint16(data[pos:]))
-		if fields == -1 {
-			break
-		}
-		starts = append(starts, pos)
-		pos += 2
-		for range fields {
-			if pos+4 > len(data) {
-				return nil, nil, fmt.Errorf("tuple %d is cut short", len(starts))
-			}
-			size := int32(binary.BigEndian.Uint32(data[pos:]))
-			pos += 4
-			if size > 0 {
-				pos += int(size)
-			}
-		}
-	}
-	starts = append(starts, pos) // the trailer
-	tuples := len(starts) - 1
-	per := max(1, (tuples+n-1)/n)
-	var parts [][]byte
-	var rows []int
-	for i := 0; i < tuples; i += per {
-		j := min(i+per, tuples)
-		part := slices.Concat(header, data[starts[i]:starts[j]], []byte{0xff, 0xff})
-		parts = append(parts, part)
-		rows = append(rows, j-i)
-	}
-	return parts, rows, nil
-}
-
-// TestSplitBinaryCopy checks the benchmark's splitter on a stream of five
-// tuples (one with a NULL, one with no fields) and on broken streams.
-func TestSplitBinaryCopy(t *testing.T) {
-	stream := []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x02")
-	stream = append(stream, 0xab, 0xcd) // a 2-byte header extension
-	tuple := func(fields ...[]byte) []byte {
-		out := binary.BigEndian.AppendUint16(nil, uint16(len(fields)))
-		for _, f := range fields {
-			if f == nil {
-				out = binary.BigEndian.AppendUint32(out, 0xffffffff)
-				continue
-			}
-			out = binary.BigEndian.AppendUint32(out, uint32(len(f)))
-			out = append(out, f...)
-		}
-		return out
-	}
-	tuples := [][]byte{tuple([]byte("a"), []byte("bc")), tuple([]byte("d"), nil), tuple(), tuple([]byte("efgh")), tuple([]byte(""), []byte("i"))}
-	for _, tp := range tuples {
-		stream = append(stream, tp...)
-	}
-	stream = append(stream, 0xff, 0xff)
-	header := stream[:21]
-	parts, rows, err := splitBinaryCopy(stream, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := [][]byte{
-		slices.Concat(header, tuples[0], tuples[1], tuples[2], []byte{0xff, 0xff}),
-		slices.Concat(header, tuples[3], tuples[4], []byte{0xff, 0xff}),
-	}
-	if !slices.EqualFunc(parts, want, bytes.Equal) || !slices.Equal(rows, []int{3, 2}) {
-		t.Fatalf("split into %q (%v), want %q (3, 2)", parts, rows, want)
-	}
-	if parts, rows, err := splitBinaryCopy(stream, 9); err != nil || len(parts) != 5 || sum(rows) != 5 {
-		t.Fatalf("9 ways: %d parts, %v, %v; want 5 parts of one tuple", len(parts), rows, err)
-	}
-	for _, bad := range [][]byte{stream[:10], stream[:len(stream)-2], stream[:len(stream)-5], []byte("COPY" + string(stream[4:]))} {
-		if _, _, err := splitBinaryCopy(bad, 2); err == nil {
-			t.Errorf("splitBinaryCopy(%q) accepted a broken stream", bad)
-		}
 	}
 }
