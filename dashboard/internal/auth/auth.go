@@ -11,7 +11,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -38,26 +40,43 @@ func (h Hasher) Hash(password string) (string, error) {
 	if len(password) < MinPasswordLen || len(password) > MaxPasswordLen {
 		return "", ErrWeakPassword
 	}
-	cost := h.Cost
-	if cost == 0 {
-		cost = DefaultCost
-	}
-	b, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	b, err := bcrypt.GenerateFromPassword([]byte(password), h.cost())
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
 }
 
-// dummyHash is compared against when the user does not exist, so a login
-// for an unknown e-mail takes as long as one for a known e-mail.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password"), bcrypt.MinCost)
+func (h Hasher) cost() int {
+	if h.Cost == 0 {
+		return DefaultCost
+	}
+	return h.Cost
+}
+
+// dummies holds, per bcrypt cost, a hash compared against when the user
+// does not exist, so that a login for an unknown e-mail takes as long as
+// one for a known e-mail (whose hash has the Hasher's cost). Made on first
+// use: a cost-12 hash takes a quarter of a second.
+var dummies sync.Map // int → []byte
+
+func dummyHash(cost int) []byte {
+	if v, ok := dummies.Load(cost); ok {
+		return v.([]byte)
+	}
+	b, err := bcrypt.GenerateFromPassword([]byte("not-a-real-password"), cost)
+	if err != nil {
+		panic("BUG: bcrypt refused cost " + strconv.Itoa(cost) + ": " + err.Error())
+	}
+	v, _ := dummies.LoadOrStore(cost, b)
+	return v.([]byte)
+}
 
 // Check reports whether password matches hash. An empty hash (unknown
-// user) still costs one comparison.
+// user) still costs one comparison at the Hasher's cost.
 func (h Hasher) Check(hash, password string) bool {
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(h.cost()), []byte(password))
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil

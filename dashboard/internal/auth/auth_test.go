@@ -3,6 +3,8 @@ package auth
 import (
 	"errors"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestNormalizeIBAN(t *testing.T) {
@@ -92,5 +94,19 @@ func TestHasher(t *testing.T) {
 	}
 	if _, err := h.Hash("short"); !errors.Is(err, ErrWeakPassword) {
 		t.Errorf("Hash(short) error = %v, want ErrWeakPassword", err)
+	}
+}
+
+// An unknown user's comparison runs at the cost real hashes have, not at
+// bcrypt's minimum (which answered an unknown e-mail ~250 times faster).
+func TestDummyHashCost(t *testing.T) {
+	for _, cost := range []int{4, 6} {
+		got, err := bcrypt.Cost(dummyHash(cost))
+		if err != nil || got != cost {
+			t.Errorf("dummyHash(%d) has cost %d (%v)", cost, got, err)
+		}
+	}
+	if got := (Hasher{}).cost(); got != DefaultCost {
+		t.Errorf("zero Hasher's cost = %d, want DefaultCost %d", got, DefaultCost)
 	}
 }

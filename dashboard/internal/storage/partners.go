@@ -162,21 +162,32 @@ func (s *Storage) PartnerNames(ctx context.Context, ids []int64) (map[int64]stri
 	return out, rows.Err()
 }
 
-// UpdatePartner writes the editable profile fields of p (by p.ID).
+// UpdatePartner writes the editable profile fields of p (by p.ID). The
+// partner's login follows its e-mail in the same transaction: a login is
+// the partner's e-mail, so a changed address (say, after a mailbox was
+// taken over) leaves no login under the old one. An address another login
+// already has is a conflict on "email", and nothing is written.
 func (s *Storage) UpdatePartner(ctx context.Context, p Partner) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE partners SET name = $2, email = $3, slug = lower($4), status = $5,
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		email := strings.TrimSpace(p.Email)
+		tag, err := tx.Exec(ctx, `UPDATE partners SET name = $2, email = $3, slug = lower($4), status = $5,
 		default_rate_upct = $6, phone = $7, company = $8, website = $9, landing_url = $10,
 		customer_id = $11, updated_at = now()
-		WHERE id = $1`, p.ID, strings.TrimSpace(p.Name), strings.TrimSpace(p.Email), p.Slug, p.Status,
-		nullRate(p.DefaultRateUPct), nullStr(p.Phone), nullStr(p.Company), nullStr(p.Website),
-		nullStr(p.LandingURL), nullStr(p.CustomerID))
-	if err != nil {
-		return uniqueViolation(err, partnerFields)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+		WHERE id = $1`, p.ID, strings.TrimSpace(p.Name), email, p.Slug, p.Status,
+			nullRate(p.DefaultRateUPct), nullStr(p.Phone), nullStr(p.Company), nullStr(p.Website),
+			nullStr(p.LandingURL), nullStr(p.CustomerID))
+		if err != nil {
+			return uniqueViolation(err, partnerFields)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET email = $2, updated_at = now()
+		WHERE partner_id = $1 AND role = 'partner' AND email <> $2`, p.ID, email); err != nil {
+			return uniqueViolation(err, partnerFields)
+		}
+		return nil
+	})
 }
 
 // SetSlug changes a partner's custom site link.

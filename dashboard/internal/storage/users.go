@@ -17,6 +17,9 @@ const (
 )
 
 // User is a dashboard login. PartnerID is set exactly for partner users.
+// Disabled is true for a disabled login and for the login of a suspended
+// partner: neither can log in, and their sessions stop working at once
+// (and work again when the partner is made active).
 type User struct {
 	ID           int64
 	Email        string
@@ -26,7 +29,11 @@ type User struct {
 	Disabled     bool
 }
 
-const userColumns = `id, email, password_hash, role, coalesce(partner_id, 0), disabled_at IS NOT NULL`
+// loginDisabled is true for a users row u that may not log in.
+const loginDisabled = `(u.disabled_at IS NOT NULL OR EXISTS
+	(SELECT 1 FROM partners p WHERE p.id = u.partner_id AND p.status = 'suspended'))`
+
+const userColumns = `u.id, u.email, u.password_hash, u.role, coalesce(u.partner_id, 0), ` + loginDisabled
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
@@ -42,12 +49,20 @@ func scanUser(row pgx.Row) (User, error) {
 
 // UserByEmail finds a user by e-mail, case-insensitively.
 func (s *Storage) UserByEmail(ctx context.Context, email string) (User, error) {
-	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email))
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE lower(u.email) = lower($1)`, email))
 }
 
 // User finds a user by id.
 func (s *Storage) User(ctx context.Context, id int64) (User, error) {
-	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+}
+
+// UserByPartner finds the login of a partner: the oldest, should there be
+// several (logins follow the partner's e-mail, so there is one unless it
+// was created otherwise).
+func (s *Storage) UserByPartner(ctx context.Context, partnerID int64) (User, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u
+		WHERE u.partner_id = $1 AND u.role = 'partner' ORDER BY u.id LIMIT 1`, partnerID))
 }
 
 // CreateAdmin creates an admin user, or sets the password of an existing
@@ -114,14 +129,13 @@ func (s *Storage) CreateSession(ctx context.Context, tokenHash []byte, userID in
 }
 
 // SessionByTokenHash returns the live session with its user; an expired
-// session or a disabled user is ErrNotFound.
+// session or a disabled user (a suspended partner's too) is ErrNotFound.
 func (s *Storage) SessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error) {
 	var se Session
 	u := &se.User
-	err := s.pool.QueryRow(ctx, `SELECT u.id, u.email, u.password_hash, u.role, coalesce(u.partner_id, 0),
-			u.disabled_at IS NOT NULL, s.csrf_secret, s.expires_at
+	err := s.pool.QueryRow(ctx, `SELECT `+userColumns+`, s.csrf_secret, s.expires_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL`, tokenHash).Scan(
+		WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT `+loginDisabled, tokenHash).Scan(
 		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.PartnerID, &u.Disabled, &se.CSRFSecret, &se.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrNotFound
@@ -168,15 +182,18 @@ func (s *Storage) RecordLoginAttempt(ctx context.Context, email, ipPrefix string
 	return nil
 }
 
-// FailedLogins counts failed attempts since `since` for the e-mail and for
-// the address prefix.
-func (s *Storage) FailedLogins(ctx context.Context, email, ipPrefix string, since time.Time) (byEmail, byIP int, err error) {
+// FailedLogins counts failed attempts since `since`: for the e-mail from
+// the address prefix, for the address prefix, and for the e-mail from
+// anywhere.
+func (s *Storage) FailedLogins(ctx context.Context, email, ipPrefix string, since time.Time) (byPair, byIP, byEmail int, err error) {
 	err = s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM login_attempts WHERE email = lower($1) AND at >= $3 AND NOT success),
-		(SELECT count(*) FROM login_attempts WHERE ip_prefix = $2 AND at >= $3 AND NOT success)`,
-		email, ipPrefix, since).Scan(&byEmail, &byIP)
+		count(*) FILTER (WHERE email = lower($1)),
+		(SELECT count(*) FROM login_attempts WHERE ip_prefix = $2 AND at >= $3 AND NOT success),
+		(SELECT count(*) FROM login_attempts WHERE email = lower($1) AND at >= $3 AND NOT success)
+		FROM login_attempts WHERE ip_prefix = $2 AND at >= $3 AND NOT success`,
+		email, ipPrefix, since).Scan(&byPair, &byIP, &byEmail)
 	if err != nil {
-		return 0, 0, fmt.Errorf("cannot count failed logins: %w", err)
+		return 0, 0, 0, fmt.Errorf("cannot count failed logins: %w", err)
 	}
-	return byEmail, byIP, nil
+	return byPair, byIP, byEmail, nil
 }

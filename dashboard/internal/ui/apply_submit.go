@@ -33,6 +33,11 @@ func (h applySubmit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "message or website is too long")
 		return
 	}
+	if !h.applyLimit.allow(auth.IPPrefix(r.RemoteAddr), h.Now()) {
+		w.Header().Set("Retry-After", "900")
+		again(http.StatusTooManyRequests, "Too many applications from your network. Try again in 15 minutes.")
+		return
+	}
 	hash, err := h.Hasher.Hash(r.PostFormValue("password"))
 	if err != nil {
 		again(http.StatusBadRequest, "password must be 10 to 72 characters")
@@ -46,6 +51,5 @@ func (h applySubmit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	_ = auth.Equal
 	h.redirect(w, r, "/login", "Thank you! Your application was received. You can log in once it is approved.")
 }

@@ -11,8 +11,10 @@ import (
 
 type loginSubmit struct{ *UI }
 
-// ServeHTTP checks the password (rate-limited per e-mail and per address
-// prefix), then starts a session in Postgres and sets its cookie.
+// ServeHTTP checks the password (rate-limited per e-mail and address
+// prefix, per prefix, and per e-mail; ui.go), then starts a session in
+// Postgres and sets its cookie. A disabled login or a suspended partner's
+// is refused.
 func (h loginSubmit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
@@ -25,12 +27,12 @@ func (h loginSubmit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "Enter your e-mail and password.")
 		return
 	}
-	byEmail, byIP, err := h.Store.FailedLogins(r.Context(), email, ip, h.Now().Add(-LoginWindow))
+	byPair, byIP, byEmail, err := h.Store.FailedLogins(r.Context(), email, ip, h.Now().Add(-LoginWindow))
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	if byEmail >= MaxFailuresPerEmail || byIP >= MaxFailuresPerIP {
+	if byPair >= MaxFailuresPerEmail || byIP >= MaxFailuresPerIP || byEmail >= MaxFailuresPerEmailAll {
 		w.Header().Set("Retry-After", "900")
 		again(http.StatusTooManyRequests, "Too many failed logins. Try again in 15 minutes.")
 		return
@@ -40,9 +42,15 @@ func (h loginSubmit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	ok := h.Hasher.Check(u.PasswordHash, password) && !u.Disabled
+	match := h.Hasher.Check(u.PasswordHash, password)
+	ok := match && !u.Disabled
 	if err := h.Store.RecordLoginAttempt(r.Context(), email, ip, ok); err != nil {
 		h.serverError(w, r, err)
+		return
+	}
+	if match && u.Disabled {
+		// Only someone who knows the password learns the account exists.
+		again(http.StatusForbidden, "This account is suspended. Contact the program's administrator.")
 		return
 	}
 	if !ok {

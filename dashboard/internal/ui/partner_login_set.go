@@ -30,13 +30,17 @@ func (h partnerLoginSet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, back, "Error: password must be 10 to 72 characters")
 		return
 	}
-	u, err := h.Store.UserByEmail(ctx, p.Email)
+	// The partner's login is found by partner, not by e-mail: its e-mail
+	// follows the partner's (storage.UpdatePartner), and a second login
+	// for one partner is never made.
+	u, err := h.Store.UserByPartner(ctx, p.ID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		_, err = h.Store.CreatePartnerUser(ctx, p.ID, p.Email, hash)
-	case err == nil && u.PartnerID != p.ID:
-		h.redirect(w, r, back, "Error: that e-mail belongs to another login")
-		return
+		if errors.Is(err, storage.ErrConflict) {
+			h.redirect(w, r, back, "Error: that e-mail belongs to another login")
+			return
+		}
 	case err == nil:
 		err = h.Store.SetPassword(ctx, u.ID, hash)
 	}

@@ -44,10 +44,19 @@ const (
 	// which streams up to a million rows, has ExportTimeout).
 	RequestTimeout = 30 * time.Second
 	ExportTimeout  = 10 * time.Minute
-	// MaxFailuresPerEmail and MaxFailuresPerIP are the failed logins allowed
-	// per LoginWindow before further attempts are refused.
-	MaxFailuresPerEmail = 5
-	MaxFailuresPerIP    = 30
+	// Failed logins allowed per LoginWindow before further attempts are
+	// refused: for one e-mail from one address prefix, for one prefix, and
+	// for one e-mail from anywhere. The first is the guessing limit; the
+	// last is far higher, so that failing on purpose from elsewhere does not
+	// lock a user (the admin, say) out of their account from their own
+	// address, while guessing spread over many addresses still stops.
+	MaxFailuresPerEmail    = 5
+	MaxFailuresPerIP       = 30
+	MaxFailuresPerEmailAll = 100
+	// MaxApplicationsPerIP bounds the partner applications (each a bcrypt
+	// hash, a quarter of a second of CPU) from one address prefix per
+	// LoginWindow, counted by this process.
+	MaxApplicationsPerIP = 10
 )
 
 // Deps are what the panel handlers need.
@@ -68,6 +77,8 @@ type Deps struct {
 type UI struct {
 	Deps
 	pages map[string]*template.Template
+	// applyLimit bounds the applications one address prefix submits.
+	applyLimit *windowLimiter
 }
 
 // New parses every template (a missing or broken view fails here, at
@@ -76,7 +87,8 @@ func New(d Deps) (*UI, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	u := &UI{Deps: d, pages: map[string]*template.Template{}}
+	u := &UI{Deps: d, pages: map[string]*template.Template{},
+		applyLimit: newWindowLimiter(MaxApplicationsPerIP, LoginWindow)}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("cannot parse layout: %w", err)
