@@ -117,8 +117,9 @@ func ApplyRate(baseMinor int64, rate Rate) int64 {
 
 // SplitPercent splits amountMinor into a, the given percent of it rounded
 // half-even (ApplyRate), and b, the rest, so that a+b == amountMinor exactly.
-// The 90/10 split of an approved commission into available and reserved is
-// SplitPercent(commission, Percent(90)).
+// (The ledger's split of an approved commission into available and reserved
+// is not this one: it rounds the reserve down, in the partner's favour —
+// pkg/ledger ApproveParams.)
 func SplitPercent(amountMinor int64, percent Rate) (a, b int64) {
 	a = ApplyRate(amountMinor, percent)
 	return a, amountMinor - a

@@ -195,3 +195,29 @@ func TestBotAndExpiredClicksDoNotAttribute(t *testing.T) {
 		}
 	}
 }
+
+// The binding and order steps of a pass use one watermark. Were the order
+// step to read one that moved on meanwhile, it would decide an order whose
+// customer's binding (an identity between the two watermarks, before the
+// order) was not made yet, and the binding rule would be missed for good.
+func TestOnePassOneWatermark(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("serdar")
+	f.click("laptop", p, T0.Add(-10*time.Minute))
+	f.events(identity("i1", "alice", "laptop", T0.Add(5*time.Minute)))
+	// Alice orders from her phone, which never came through a link.
+	f.events(placed("e1", "o1", "alice", "phone", T0.Add(10*time.Minute), line("l1", "x", 1, "100.00")))
+	f.watermark(T0)
+	f.s.afterBind = func() { f.watermark(T0.Add(20 * time.Minute)) }
+	if c := f.settle(T0.Add(21 * time.Minute)); c.Bindings != 0 || c.Attributed != 0 {
+		t.Fatalf("first pass %+v: the order step used a later watermark than the binding step", c)
+	}
+	f.s.afterBind = nil
+	if c := f.settle(T0.Add(22 * time.Minute)); c.Bindings != 1 || c.Attributed != 1 {
+		t.Fatalf("second pass %+v", c)
+	}
+	if a := f.attribution("o1"); a.Rule != RuleBinding || a.PartnerID == nil || *a.PartnerID != p {
+		t.Fatalf("attribution %+v, want the customer binding to %d", a, p)
+	}
+	f.verify()
+}

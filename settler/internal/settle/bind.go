@@ -18,18 +18,14 @@ type identityRow struct {
 }
 
 // bindBatch evaluates the binding rule for one batch of identity events
-// whose time the sink watermark has passed (or that waited MaxWait): the
+// whose time the sink watermark wm has passed (or that waited MaxWait): the
 // customer is bound to the partner of the device's last click within the
 // binding window before the identity, unless already bound.
-func (s *Settler) bindBatch(ctx context.Context, now time.Time) (Counts, error) {
+func (s *Settler) bindBatch(ctx context.Context, now, wm time.Time) (Counts, error) {
 	var c Counts
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		c = Counts{}
 		prog, err := loadProgram(ctx, tx)
-		if err != nil {
-			return err
-		}
-		wm, err := loadWatermark(ctx, tx)
 		if err != nil {
 			return err
 		}

@@ -274,3 +274,61 @@ func TestOverrideAfterSettlementMovesTheCommission(t *testing.T) {
 	}
 	f.verify()
 }
+
+// A refund settled while an approval of the same commission is in flight
+// (the admin's, not yet committed) waits for it and claws back; before,
+// the pass read the commission as pending, voided part of it, and failed
+// on the approved row.
+func TestRefundWaitsForAnApprovalInFlight(t *testing.T) {
+	f := newFixture(t)
+	f.moneyProgram()
+	ctx := context.Background()
+	p := f.partner("serdar")
+	f.attributedOrder(p, "o1", T0, line("l1", "x", 3, "100.00")) // commission 30.00
+
+	tx, err := f.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var (
+		id  int64
+		ref string
+	)
+	if err := tx.QueryRow(ctx, `SELECT id, ledger_ref FROM commissions WHERE order_id = 'o1' FOR UPDATE`).Scan(&id, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE commissions SET state = 'approved', approved_at = $2, updated_at = $2 WHERE id = $1`, id, T0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ledger.ApplyBatch(ctx, tx, []ledger.Op{ledger.ApproveParams{Key: "approve:" + ref, CommissionID: ref,
+		ReserveBasisPoints: 1000, ReleaseAt: T0.Add(31 * 24 * time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+
+	f.events(refund("r1", "o1", T0.Add(2*time.Hour), line("l1", "x", 1, "100.00")))
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.s.Settle(ctx, T0.Add(3*time.Hour))
+		done <- err
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for queryOne[int64](t, f.pool, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pass never waited for the approval's locks")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("pass after the approval: %v", err)
+	}
+	if got := f.commissions("o1"); got != fmt.Sprintf("l1:%d:3000:partially_clawed_back:0:1000", p) {
+		t.Fatalf("commissions %s", got)
+	}
+	// 27.00 available and 3.00 reserved, then 10.00 clawed back, reserve first.
+	f.wantBalance(p, 0, 2000, 0)
+	f.verify()
+}

@@ -101,14 +101,14 @@ type batch struct {
 
 // orderBatch settles one batch of changed orders after cur. It returns the
 // cursor after the batch and how many orders it read.
-func (s *Settler) orderBatch(ctx context.Context, now time.Time, cur cursor) (Counts, cursor, int, error) {
+func (s *Settler) orderBatch(ctx context.Context, now, wm time.Time, cur cursor) (Counts, cursor, int, error) {
 	var (
 		b    *batch
 		next cursor
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		b, err = s.readBatch(ctx, tx, now, cur)
+		b, err = s.readBatch(ctx, tx, now, wm, cur)
 		if err != nil || len(b.orders) == 0 {
 			return err
 		}
@@ -117,10 +117,7 @@ func (s *Settler) orderBatch(ctx context.Context, now time.Time, cur cursor) (Co
 		if err := s.decideAll(ctx, tx, b); err != nil {
 			return err
 		}
-		if _, err := s.ledger.ApplyBatch(ctx, tx, b.ops); err != nil {
-			return fmt.Errorf("cannot write ledger transfers: %w", err)
-		}
-		return nil
+		return s.applyOps(ctx, tx, b.ops)
 	})
 	if err != nil {
 		return Counts{}, cur, 0, err
@@ -128,13 +125,43 @@ func (s *Settler) orderBatch(ctx context.Context, now time.Time, cur cursor) (Co
 	return b.counts, next, len(b.orders), nil
 }
 
-func (s *Settler) readBatch(ctx context.Context, tx pgx.Tx, now time.Time, cur cursor) (*batch, error) {
-	b := &batch{now: now}
+// applyOps applies a batch's ledger operations in order inside tx, in as
+// many calls as ledger.MaxBatchOps requires: a batch of orders with many
+// lines (up to 1000 each) can hold more commissions than one call takes,
+// and a group accrual counts its commissions. Later calls see what earlier
+// ones wrote (one transaction), and each operation is idempotent on its
+// own, so the split changes nothing but the number of calls.
+func (s *Settler) applyOps(ctx context.Context, tx pgx.Tx, ops []ledger.Op) error {
+	for len(ops) > 0 {
+		n, size := 0, 0
+		for n < len(ops) {
+			w := opSize(ops[n])
+			if n > 0 && size+w > ledger.MaxBatchOps {
+				break
+			}
+			size += w
+			n++
+		}
+		if _, err := s.ledger.ApplyBatch(ctx, tx, ops[:n]); err != nil {
+			return fmt.Errorf("cannot write ledger transfers: %w", err)
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
+// opSize is what an operation counts against ledger.MaxBatchOps.
+func opSize(op ledger.Op) int {
+	if g, ok := op.(ledger.AccrueGroupParams); ok {
+		return max(1, len(g.Commissions))
+	}
+	return 1
+}
+
+func (s *Settler) readBatch(ctx context.Context, tx pgx.Tx, now, wm time.Time, cur cursor) (*batch, error) {
+	b := &batch{now: now, wm: wm}
 	var err error
 	if b.prog, err = loadProgram(ctx, tx); err != nil {
-		return nil, err
-	}
-	if b.wm, err = loadWatermark(ctx, tx); err != nil {
 		return nil, err
 	}
 	// The queue row holds the order as of its latest revision. Its lock is
@@ -165,14 +192,22 @@ FROM attributions WHERE order_id = ANY($1) AND superseded_at IS NULL`, pgx.RowTo
 FROM order_overrides WHERE order_id = ANY($1) ORDER BY order_id, id DESC`, pgx.RowToStructByPos[overrideRow], ids); err != nil {
 		return nil, err
 	}
-	if b.lines, err = collectMany(ctx, tx, `SELECT order_id, line_id, product_id, COALESCE(category_id, ''),
+	// A line's category is the order event's, or else the catalog's for its
+	// product (the subquery runs only for lines without one), so that
+	// category rates apply to shops that send no categories with orders.
+	if b.lines, err = collectMany(ctx, tx, `SELECT order_id, line_id, product_id,
+COALESCE(category_id, (SELECT p.category_id FROM products p WHERE p.product_id = l.product_id), ''),
 quantity, unit_price_minor, discount_minor, refunded_quantity, refunded_amount_minor
-FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, line_id`, pgx.RowToStructByPos[lineRow], ids); err != nil {
+FROM order_lines l WHERE order_id = ANY($1) ORDER BY order_id, line_id`, pgx.RowToStructByPos[lineRow], ids); err != nil {
 		return nil, err
 	}
+	// Locked: an approval (the admin's, or AutoApprove's) of one of these
+	// commissions in flight is waited for, and the batch then sees it
+	// approved (a refund becomes a clawback, not a void of an approved
+	// commission, which the ledger and the table's checks refuse).
 	cs, err := collectMany(ctx, tx, `SELECT order_id, id, line_id, attribution_version, partner_id, currency,
 base_minor, amount_minor, voided_amount_minor, clawed_back_amount_minor, state, ledger_ref
-FROM commissions WHERE order_id = ANY($1) ORDER BY order_id, attribution_version, line_id`, pgx.RowToStructByPos[commissionRow], ids)
+FROM commissions WHERE order_id = ANY($1) ORDER BY order_id, attribution_version, line_id FOR UPDATE`, pgx.RowToStructByPos[commissionRow], ids)
 	if err != nil {
 		return nil, err
 	}

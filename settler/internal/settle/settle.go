@@ -91,6 +91,8 @@ type Settler struct {
 	ledger *ledger.Ledger
 	opts   Options
 	log    *slog.Logger
+	// afterBind, when set (tests), runs between the binding and order steps.
+	afterBind func()
 }
 
 // New returns a Settler.
@@ -165,7 +167,11 @@ reserve_upct, reserve_period, auto_approve_after FROM program_settings`).
 	return p, nil
 }
 
-func loadWatermark(ctx context.Context, q pgx.Tx) (time.Time, error) {
+// loadWatermark reads the sink watermark of clicks; zero when the sink has
+// not recorded one yet.
+func loadWatermark(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (time.Time, error) {
 	var wm time.Time
 	err := q.QueryRow(ctx, `SELECT watermark FROM sink_watermarks WHERE topic = $1`, WatermarkTopic).Scan(&wm)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -194,14 +200,22 @@ func (s *Settler) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 // Settle runs one settlement pass as of now: customer bindings, then
-// attribution and commission changes for every order that changed.
+// attribution and commission changes for every order that changed. Both
+// steps work with the sink watermark read once at the start: were the order
+// step to see a later one, it could decide an order whose customer's
+// binding (an identity between the two watermarks, before the order) the
+// binding step had not made yet, and rule 2 would be missed for good.
 func (s *Settler) Settle(ctx context.Context, now time.Time) (Counts, error) {
 	var total Counts
+	wm, err := loadWatermark(ctx, s.pool)
+	if err != nil {
+		return total, err
+	}
 	for i := 0; ; i++ {
 		if i >= s.opts.MaxBatches {
 			return total, fmt.Errorf("binding step stopped after %d batches", i)
 		}
-		c, err := s.bindBatch(ctx, now)
+		c, err := s.bindBatch(ctx, now, wm)
 		total.add(c)
 		if err != nil {
 			return total, fmt.Errorf("cannot bind customers: %w", err)
@@ -210,7 +224,10 @@ func (s *Settler) Settle(ctx context.Context, now time.Time) (Counts, error) {
 			break
 		}
 	}
-	c, err := s.settleOrders(ctx, now)
+	if s.afterBind != nil {
+		s.afterBind()
+	}
+	c, err := s.settleOrders(ctx, now, wm)
 	total.add(c)
 	return total, err
 }
@@ -218,7 +235,7 @@ func (s *Settler) Settle(ctx context.Context, now time.Time) (Counts, error) {
 // settleOrders runs the order step with opts.Workers workers, each walking
 // the changed orders in keyset order from the start; a worker skips the
 // orders another one holds and stops at its first short batch.
-func (s *Settler) settleOrders(ctx context.Context, now time.Time) (Counts, error) {
+func (s *Settler) settleOrders(ctx context.Context, now, wm time.Time) (Counts, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -244,7 +261,7 @@ func (s *Settler) settleOrders(ctx context.Context, now time.Time) (Counts, erro
 					fail(fmt.Errorf("order step stopped after %d batches", s.opts.MaxBatches))
 					return
 				}
-				c, next, n, err := s.orderBatch(ctx, now, cur)
+				c, next, n, err := s.orderBatch(ctx, now, wm, cur)
 				mu.Lock()
 				total.add(c)
 				mu.Unlock()
