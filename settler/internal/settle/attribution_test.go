@@ -1,6 +1,7 @@
 package settle
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,62 @@ func TestOnePassOneWatermark(t *testing.T) {
 	}
 	if a := f.attribution("o1"); a.Rule != RuleBinding || a.PartnerID == nil || *a.PartnerID != p {
 		t.Fatalf("attribution %+v, want the customer binding to %d", a, p)
+	}
+	f.verify()
+}
+
+// A suspended partner earns nothing new: its clicks bind no customer, its
+// binding and device candidates are recorded as suspended and do not win
+// (the next rule does), while an admin's override to it holds. Active
+// again, it earns again.
+func TestSuspendedPartnerEarnsNothingNew(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("serdar")
+	q := f.partner("other")
+	f.click("phone", p, T0)
+	f.events(identity("i0", "alice", "phone", T0.Add(time.Hour)))
+	f.watermark(T0.Add(2 * time.Hour))
+	if c := f.settle(T0.Add(2 * time.Hour)); c.Bindings != 1 {
+		t.Fatalf("binding before the suspension: %+v", c)
+	}
+	f.exec(`UPDATE partners SET status = 'suspended' WHERE id = $1`, p)
+	f.click("tablet", p, T0.Add(3*time.Hour))
+	f.events(identity("i1", "bob", "tablet", T0.Add(4*time.Hour)))
+	f.click("laptop", q, T0.Add(3*time.Hour))
+	// Alice (bound to p) orders from a laptop q's link came through: the
+	// device rule wins over the suspended partner's binding. Bob orders on
+	// p's tablet: nobody. Carol's order is given to p by the admin.
+	f.events(placed("e1", "o1", "alice", "laptop", T0.Add(5*time.Hour), line("l1", "x", 1, "10.00")),
+		placed("e2", "o2", "bob", "tablet", T0.Add(5*time.Hour), line("l1", "x", 1, "10.00")),
+		placed("e3", "o3", "carol", "carol-pc", T0.Add(5*time.Hour), line("l1", "x", 1, "10.00")))
+	f.override("o3", &p)
+	f.watermark(T0.Add(6 * time.Hour))
+	if c := f.settle(T0.Add(6 * time.Hour)); c.Bindings != 0 || c.Attributed != 3 {
+		t.Fatalf("counts while suspended %+v", c)
+	}
+	if a := f.attribution("o1"); a.Rule != RuleDevice || *a.PartnerID != q {
+		t.Fatalf("o1: %+v, want the device rule for %d", a, q)
+	}
+	if a := f.attribution("o2"); a.Rule != RuleNone {
+		t.Fatalf("o2: %+v, want none", a)
+	}
+	if a := f.attribution("o3"); a.Rule != RuleOverride || *a.PartnerID != p {
+		t.Fatalf("o3: %+v, want the override to %d", a, p)
+	}
+	cands := queryOne[string](t, f.pool, `SELECT candidates::text FROM attributions WHERE order_id = 'o2'`)
+	if !strings.Contains(cands, `"reason": "partner suspended"`) || !strings.Contains(cands, fmt.Sprintf(`"partner_id": %d`, p)) {
+		t.Fatalf("o2's candidates do not show the suspended partner: %s", cands)
+	}
+	if b := f.balance(p); b.PendingMinor != 100 {
+		t.Fatalf("suspended partner's pending %d, want 100 (the override only)", b.PendingMinor)
+	}
+	// Active again: Bob's next order on the tablet is p's.
+	f.exec(`UPDATE partners SET status = 'active' WHERE id = $1`, p)
+	f.events(placed("e4", "o4", "bob", "tablet", T0.Add(7*time.Hour), line("l1", "x", 1, "10.00")))
+	f.watermark(T0.Add(8 * time.Hour))
+	f.settle(T0.Add(8 * time.Hour))
+	if a := f.attribution("o4"); a.Rule != RuleDevice || *a.PartnerID != p {
+		t.Fatalf("o4: %+v, want the device rule for %d", a, p)
 	}
 	f.verify()
 }

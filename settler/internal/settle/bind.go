@@ -61,7 +61,7 @@ ORDER BY at, event_id LIMIT $3 FOR UPDATE SKIP LOCKED`, wm, now.Add(-s.opts.MaxW
 		// the open-binding unique index makes "only if unbound" hold.
 		for i, id := range ids {
 			pid, ok := partnerOf(res[i], partners)
-			if !ok {
+			if !ok || partners[pid].suspended {
 				continue
 			}
 			tag, err := tx.Exec(ctx, `INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at, identity_event_id, click_id)
@@ -84,10 +84,14 @@ ON CONFLICT (customer_id) WHERE detached_at IS NULL DO NOTHING`, id.CustomerID, 
 type partnerInfo struct {
 	customerID string
 	rate       *int64 // default_rate_upct
+	// suspended: the partner earns nothing new (no binding, no attribution
+	// by binding or device) until made active again; an admin's override
+	// to it still holds, being the admin's explicit choice.
+	suspended bool
 }
 
 func loadPartners(ctx context.Context, tx pgx.Tx) (map[int64]partnerInfo, error) {
-	rows, err := tx.Query(ctx, `SELECT id, COALESCE(customer_id, ''), default_rate_upct FROM partners`)
+	rows, err := tx.Query(ctx, `SELECT id, COALESCE(customer_id, ''), default_rate_upct, status = 'suspended' FROM partners`)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read partners: %w", err)
 	}
@@ -96,7 +100,7 @@ func loadPartners(ctx context.Context, tx pgx.Tx) (map[int64]partnerInfo, error)
 		id   int64
 		info partnerInfo
 	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &info.customerID, &info.rate}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&id, &info.customerID, &info.rate, &info.suspended}, func() error {
 		out[id] = info
 		info = partnerInfo{}
 		return nil

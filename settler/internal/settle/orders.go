@@ -445,6 +445,10 @@ USING unnest($1::text[], $2::bigint[]) AS s(order_id, rev) WHERE q.order_id = s.
 	return nil
 }
 
+// reasonSuspended marks the candidate of a suspended partner, which does
+// not win (partnerInfo.suspended).
+const reasonSuspended = "partner suspended"
+
 // decide applies the rules in order to every order of need.
 func (s *Settler) decide(ctx context.Context, tx pgx.Tx, b *batch, need []orderRow) (map[string]decision, error) {
 	out := make(map[string]decision, len(need))
@@ -491,19 +495,25 @@ JOIN LATERAL (SELECT id, partner_id FROM customer_bindings b
 			d.candidates = append(d.candidates, candidate{Rule: RuleOverride, Reason: "no override"})
 		}
 		if bd, ok := bindings[o.OrderID]; ok {
-			d.candidates = append(d.candidates, candidate{Rule: RuleBinding, PartnerID: &bd.PartnerID, BindingID: bd.ID})
-			if d.rule == RuleNone {
+			c := candidate{Rule: RuleBinding, PartnerID: &bd.PartnerID, BindingID: bd.ID}
+			if b.partners[bd.PartnerID].suspended {
+				c.Reason = reasonSuspended
+			} else if d.rule == RuleNone {
 				d.rule, d.partnerID, d.bindingID = RuleBinding, &bd.PartnerID, &bd.ID
 			}
+			d.candidates = append(d.candidates, c)
 		} else {
 			d.candidates = append(d.candidates, candidate{Rule: RuleBinding, Reason: "no binding of the customer before the order"})
 		}
 		if pid, ok := partnerOf(devices[i], b.partners); ok {
 			at := devices[i].ClickAt
-			d.candidates = append(d.candidates, candidate{Rule: RuleDevice, PartnerID: &pid, ClickID: devices[i].ClickID, At: &at})
-			if d.rule == RuleNone && clickUUID(devices[i].ClickID) != nil {
+			c := candidate{Rule: RuleDevice, PartnerID: &pid, ClickID: devices[i].ClickID, At: &at}
+			if b.partners[pid].suspended {
+				c.Reason = reasonSuspended
+			} else if d.rule == RuleNone && clickUUID(devices[i].ClickID) != nil {
 				d.rule, d.partnerID, d.clickID = RuleDevice, &pid, devices[i].ClickID
 			}
+			d.candidates = append(d.candidates, c)
 		} else {
 			d.candidates = append(d.candidates, candidate{Rule: RuleDevice, Reason: "no click of a known partner on the device within the window"})
 		}
