@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -218,5 +219,49 @@ func TestCancelAndDeliver(t *testing.T) {
 	}
 	if r := queryOne[int64](t, pool, `SELECT revision FROM orders WHERE order_id = 'o2'`); r != 2 {
 		t.Fatalf("o2 revision = %d, want 2", r)
+	}
+}
+
+// Two consumers storing an order.placed and its refund at the same time
+// (events of one order on two partitions after the topic grew): the refund's
+// transaction waits for the order's and then applies the refund. Before,
+// each saw no trace of the other, and the refund stayed unapplied for good.
+func TestConcurrentOrderAndRefundMeet(t *testing.T) {
+	pool := newPool(t)
+	ctx := context.Background()
+	txA, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = txA.Rollback(ctx) }()
+	if _, _, err := ApplyBatch(ctx, txA, EventsDecoder(), []Message{orderMsg(0, placed("e1", "o1", "2026-01-01T00:00:00Z", line("l1", "p1", 3, "10.00")))}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+			_, _, err := ApplyBatch(ctx, tx, EventsDecoder(), []Message{{Topic: TopicOrders, Partition: 1, Offset: 0,
+				Value: refundLines("e2", "o1", "2026-01-02T00:00:00Z", line("l1", "p1", 1, "10.00"))}})
+			return err
+		})
+	}()
+	// Give the refund's transaction time to wait for the order's (or, as
+	// before, to finish without it).
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && len(done) == 0 &&
+		queryOne[int](t, pool, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := txA.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(t, pool, "o1"); fmt.Sprint(got) != fmt.Sprint([]lineRow{{"l1", 1, 0}}) {
+		t.Fatalf("lines = %v: the refund was not applied", got)
+	}
+	if n := queryOne[int](t, pool, `SELECT count(*) FROM order_events WHERE applied_at IS NULL AND ignored_reason IS NULL`); n != 0 {
+		t.Fatalf("waiting events = %d, want 0", n)
 	}
 }

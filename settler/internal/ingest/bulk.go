@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sort"
 	"time"
@@ -292,6 +293,9 @@ func storeOrders(ctx context.Context, tx pgx.Tx, orders []item) (int, error) {
 		firstPlaced[o.OrderID] = true
 		placed = append(placed, o)
 	}
+	if err := lockOrders(ctx, tx, orderIDs); err != nil {
+		return 0, err
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO order_events (event_id, order_id, type, at, payload)
 SELECT i, o, t, a, p::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) AS u(i, o, t, a, p)
 ON CONFLICT (event_id) DO NOTHING`, evIDs, orderIDs, types, ats, bodies); err != nil {
@@ -317,6 +321,36 @@ WHERE event_id = ANY($1)`, dupPlaced); err != nil {
 		return 0, fmt.Errorf("cannot mark order events ignored: %w", err)
 	}
 	return len(dupPlaced), nil
+}
+
+// orderLockClass is the first key of the ingest's per-order advisory locks
+// (the two-int4 key space, which the settler's job locks, single bigint
+// keys, do not share).
+const orderLockClass int32 = 0x0aff0001
+
+// lockOrders takes a transaction-scoped advisory lock per order (a hash of
+// its id), in ascending key order so that two batches never deadlock on
+// them. Two consumers can hold events of one order at once (after the
+// topic's partitions were increased, its old and new events hash to
+// different partitions): a change event stored while its order.placed was
+// being stored by another transaction saw no order, waited, and was
+// replayed by neither — the other transaction did not see it either. Now
+// the second waits for the first to commit, and then sees it.
+func lockOrders(ctx context.Context, tx pgx.Tx, orderIDs []string) error {
+	keys := make([]int32, len(orderIDs))
+	for i, id := range orderIDs {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(id))
+		keys[i] = int32(h.Sum32())
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	// unnest yields the array in order, and each row's lock is taken as the
+	// row is produced.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS u(k)`, orderLockClass, keys); err != nil {
+		return fmt.Errorf("cannot lock orders: %w", err)
+	}
+	return nil
 }
 
 // createOrders inserts the orders that do not exist yet, with their lines
