@@ -50,6 +50,9 @@ func Routes(d Deps) []Route {
 	return []Route{
 		{"GET", "/api/admin/program", &programGet{d}},
 		{"PUT", "/api/admin/program", &programUpdate{d}},
+		{"GET", "/api/admin/rates", &rateList{d}},
+		{"PUT", "/api/admin/rates", &rateSet{d}},
+		{"DELETE", "/api/admin/rates", &rateDelete{d}},
 		{"GET", "/api/admin/partners", &partnerList{d}},
 		{"POST", "/api/admin/partners", &partnerCreate{d}},
 		{"GET", "/api/admin/partners/{id}", &partnerGet{d}},

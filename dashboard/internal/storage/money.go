@@ -151,30 +151,59 @@ func (s *Storage) CreatePenalty(ctx context.Context, l *ledger.Ledger, p Penalty
 }
 
 // LedgerEntry is a line of a partner's money history (adjustments and
-// penalties) for the admin's partner page.
+// penalties), shown on the admin's partner page and to the partner.
 type LedgerEntry struct {
-	Kind        string
-	AmountMinor int64
+	ID          int64  // the adjustment's or the penalty's id
+	Kind        string // adjustment or penalty
+	AmountMinor int64  // signed as it moves the balance: a penalty is negative
 	Currency    string
-	Note        string
-	At          time.Time
+	OrderID     string // the penalised order; "" for an adjustment
+	Reason      string // the admin's reason (may be "" for a penalty)
+	// Note is the one-line summary: the reason, for a penalty prefixed
+	// with "order <id>".
+	Note string
+	At   time.Time
 }
 
-// MoneyHistory lists a partner's adjustments and penalties, newest first.
+// MoneyHistory lists a partner's latest adjustments and penalties, newest
+// first, at most limit (and at most MaxPageSize) of them.
 func (s *Storage) MoneyHistory(ctx context.Context, partnerID int64, limit int) ([]LedgerEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT kind, amount, currency, note, at FROM (
-		SELECT 'adjustment' AS kind, amount_minor AS amount, currency, reason AS note, created_at AS at FROM adjustments WHERE partner_id = $1
+	es, _, err := s.MoneyHistoryPage(ctx, partnerID, Page{Size: limit})
+	return es, err
+}
+
+// MoneyHistoryPage lists a page of a partner's adjustments and penalties,
+// newest first. Each side reads only the rows the page can need, through
+// its (partner_id, created_at) index.
+func (s *Storage) MoneyHistoryPage(ctx context.Context, partnerID int64, pg Page) ([]LedgerEntry, bool, error) {
+	pg = pg.Normalize()
+	need := pg.Offset() + pg.Size + 1
+	rows, err := s.pool.Query(ctx, `SELECT id, kind, amount, currency, order_id, reason, at FROM (
+		(SELECT id, 'adjustment' AS kind, amount_minor AS amount, currency, '' AS order_id, reason, created_at AS at
+			FROM adjustments WHERE partner_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)
 		UNION ALL
-		SELECT 'penalty', -amount_minor, currency, 'order ' || order_id || coalesce(': ' || reason, ''), created_at FROM penalties WHERE partner_id = $1
-	) x ORDER BY at DESC LIMIT $2`, partnerID, limit)
+		(SELECT id, 'penalty', -amount_minor, currency, order_id, coalesce(reason, ''), created_at
+			FROM penalties WHERE partner_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)
+	) x ORDER BY at DESC, kind, id DESC LIMIT $3 OFFSET $4`, partnerID, need, pg.Size+1, pg.Offset())
 	if err != nil {
-		return nil, fmt.Errorf("cannot list money history: %w", err)
+		return nil, false, fmt.Errorf("cannot list money history: %w", err)
 	}
-	return collect(rows, func(r pgx.Row) (LedgerEntry, error) {
+	out, err := collect(rows, func(r pgx.Row) (LedgerEntry, error) {
 		var e LedgerEntry
-		if err := r.Scan(&e.Kind, &e.AmountMinor, &e.Currency, &e.Note, &e.At); err != nil {
+		if err := r.Scan(&e.ID, &e.Kind, &e.AmountMinor, &e.Currency, &e.OrderID, &e.Reason, &e.At); err != nil {
 			return LedgerEntry{}, fmt.Errorf("cannot read money history: %w", err)
+		}
+		e.Note = e.Reason
+		if e.OrderID != "" {
+			e.Note = "order " + e.OrderID
+			if e.Reason != "" {
+				e.Note += ": " + e.Reason
+			}
 		}
 		return e, nil
 	})
+	if err != nil {
+		return nil, false, err
+	}
+	return trimPage(out, pg)
 }

@@ -13,14 +13,16 @@ func PartnerAPIRoutes(u *UI) []api.Route {
 		{Method: "GET", Path: "/api/partner/links", Handler: apiLinkList{u}},
 		{Method: "POST", Path: "/api/partner/links", Handler: apiLinkCreate{u}},
 		{Method: "GET", Path: "/api/partner/commissions", Handler: apiCommissionList{u}},
+		{Method: "GET", Path: "/api/partner/adjustments", Handler: apiAdjustmentList{u}},
 	}
 }
 
 // requiredPages must exist as templates/<name>.html.
 var requiredPages = []string{"login", "apply", "admin_home", "partner_list", "partner_show", "application_list",
 	"order_list", "order_show", "commission_list", "announcement_list", "storecredit_list", "customer_show",
-	"payout_list", "settings", "run_list", "catalog", "partner_home", "partner_customers", "partner_products",
-	"partner_commissions", "partner_links", "partner_storecredit", "partner_bank", "partner_payouts", "partner_announcements"}
+	"payout_list", "settings", "rate_list", "run_list", "catalog", "partner_home", "partner_customers", "partner_products",
+	"partner_commissions", "partner_links", "partner_storecredit", "partner_bank", "partner_payouts", "partner_announcements",
+	"partner_adjustments"}
 
 const (
 	admin   = storage.RoleAdmin
@@ -67,6 +69,9 @@ func (u *UI) routes() []route {
 		{"GET /admin/payouts", admin, payoutList{u}},
 		{"POST /admin/payouts/{id}/paid", admin, payoutMark{u, true}},
 		{"POST /admin/payouts/{id}/failed", admin, payoutMark{u, false}},
+		{"GET /admin/rates", admin, rateList{u}},
+		{"POST /admin/rates", admin, rateSet{u}},
+		{"POST /admin/rates/delete", admin, rateDelete{u}},
 		{"GET /admin/settings", admin, settingsShow{u}},
 		{"POST /admin/settings", admin, settingsUpdate{u}},
 		{"GET /admin/runs", admin, runList{u}},
@@ -86,6 +91,7 @@ func (u *UI) routes() []route {
 		{"POST /partner/store-credit", partner, storeCreditRequest{u}},
 		{"GET /partner/bank", partner, bankShow{u}},
 		{"POST /partner/bank", partner, bankUpdate{u}},
+		{"GET /partner/adjustments", partner, partnerAdjustments{u}},
 		{"GET /partner/payouts", partner, partnerPayouts{u}},
 		{"POST /partner/payouts", partner, payoutRequest{u}},
 		{"GET /partner/announcements", partner, partnerAnnouncements{u}},
