@@ -281,16 +281,25 @@ func (s *Storage) CreateManualSale(ctx context.Context, m ManualSale, adminID in
 }
 
 // OrderProducts lists, for a partner, the lines of orders placed by the
-// partner's currently bound customers, newest first.
+// partner's currently bound customers while bound to them, newest first.
+// A claim must not open a customer's history: orders placed before the
+// binding (bound_at; the binding is open, so not detached since) are left
+// out, and so are orders credited to someone else — the current
+// attribution, or the latest admin override still waiting for the
+// settlement pass, names another partner or none.
 func (s *Storage) OrderProducts(ctx context.Context, partnerID int64, pg Page) ([]CustomerLine, bool, error) {
 	pg = pg.Normalize()
 	rows, err := s.pool.Query(ctx, `SELECT o.order_id, o.customer_id, o.placed_at, o.currency, l.product_id,
 			coalesce(p.name, ''), l.quantity, l.unit_price_minor * l.quantity - l.discount_minor
 		FROM customer_bindings b
-		JOIN orders o ON o.customer_id = b.customer_id
+		JOIN orders o ON o.customer_id = b.customer_id AND o.placed_at >= b.bound_at
 		JOIN order_lines l ON l.order_id = o.order_id
 		LEFT JOIN products p ON p.product_id = l.product_id
 		WHERE b.partner_id = $1 AND b.detached_at IS NULL
+			AND NOT EXISTS (SELECT 1 FROM attributions a WHERE a.order_id = o.order_id
+				AND a.superseded_at IS NULL AND a.partner_id IS DISTINCT FROM b.partner_id)
+			AND NOT EXISTS (SELECT 1 FROM (SELECT v.partner_id FROM order_overrides v WHERE v.order_id = o.order_id
+				ORDER BY v.id DESC LIMIT 1) last WHERE last.partner_id IS DISTINCT FROM b.partner_id)
 		ORDER BY o.placed_at DESC, o.order_id, l.line_id LIMIT $2 OFFSET $3`, partnerID, pg.Size+1, pg.Offset())
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot list customer products: %w", err)

@@ -47,7 +47,8 @@ func scanStoreCredit(r pgx.Row) (StoreCredit, error) {
 }
 
 // RequestStoreCredit records a partner's store-credit request for the
-// customer with the given id or e-mail and reserves the amount.
+// customer with the given id or e-mail (of several accounts with that
+// e-mail, the oldest, as CustomerID resolves it) and reserves the amount.
 func (s *Storage) RequestStoreCredit(ctx context.Context, l *ledger.Ledger, partnerID, userID int64, customer string, amountMinor int64, key string) (StoreCredit, error) {
 	prog, err := s.Program(ctx)
 	if err != nil {
@@ -58,8 +59,12 @@ func (s *Storage) RequestStoreCredit(ctx context.Context, l *ledger.Ledger, part
 	}
 	var customerID string
 	err = s.pool.QueryRow(ctx, `SELECT customer_id FROM customers WHERE customer_id = $1 OR lower(email) = lower($1)
-		ORDER BY customer_id = $1 DESC LIMIT 1`, customer).Scan(&customerID)
+		ORDER BY customer_id = $1 DESC, first_seen_at, customer_id LIMIT 1`, customer).Scan(&customerID)
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Said plainly, unlike the claim flow's answer: that one hides who
+		// is bound to whom, which this answer does not touch, and the shop
+		// can only credit an existing account, so a mistyped one must be
+		// told now rather than hold the money until the admin rejects it.
 		return StoreCredit{}, &FieldError{Field: "customer", Msg: "no such customer account", Err: ErrNotFound}
 	}
 	if err != nil {

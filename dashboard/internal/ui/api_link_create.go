@@ -2,8 +2,11 @@ package ui
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/openaff/affiliate/dashboard/internal/storage"
 )
@@ -23,6 +26,11 @@ func (h apiLinkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			jsonError(w, http.StatusRequestEntityTooLarge, "body is larger than "+itoa(mbe.Limit)+" bytes", "body")
+			return
+		}
 		jsonError(w, http.StatusBadRequest, "body must be a JSON object with url, product_id, category_id", "body")
 		return
 	}
@@ -31,13 +39,16 @@ func (h apiLinkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, "url "+err.Error(), "url")
 		return
 	}
-	if len(in.ProductID) > 200 || len(in.CategoryID) > 200 {
-		jsonError(w, http.StatusBadRequest, "product_id and category_id are at most 200 bytes", "product_id")
-		return
+	in.ProductID, in.CategoryID = strings.TrimSpace(in.ProductID), strings.TrimSpace(in.CategoryID)
+	for _, f := range []struct{ name, v string }{{"product_id", in.ProductID}, {"category_id", in.CategoryID}} {
+		if msg := checkShopID(f.v); msg != "" {
+			jsonError(w, http.StatusBadRequest, f.name+" "+msg, f.name)
+			return
+		}
 	}
 	p, err := h.Store.Partner(r.Context(), s.User.PartnerID)
 	if err != nil {
-		h.serverError(w, r, err)
+		h.jsonFail(w, r, err)
 		return
 	}
 	if p.Status != "active" {
@@ -49,9 +60,9 @@ func (h apiLinkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kind = "link"
 	}
 	l, created, err := h.Store.CreateLink(r.Context(), storage.Link{PartnerID: p.ID, Kind: kind, TargetURL: target,
-		ProductID: strings.TrimSpace(in.ProductID), CategoryID: strings.TrimSpace(in.CategoryID)}, s.User.ID)
+		ProductID: in.ProductID, CategoryID: in.CategoryID}, s.User.ID)
 	if err != nil {
-		h.serverError(w, r, err)
+		h.jsonFail(w, r, err)
 		return
 	}
 	status := http.StatusOK
@@ -60,4 +71,41 @@ func (h apiLinkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, status, linkJSON{ID: l.ID, Code: l.Code, URL: h.Links.TrackingURL(l.Code), Target: l.TargetURL,
 		ProductID: l.ProductID, CategoryID: l.CategoryID})
+}
+
+// checkShopID checks an optional product or category id as the schema
+// stores it (at most 200 characters, no control characters: Postgres text
+// cannot hold NUL); it returns what is wrong, or "".
+func checkShopID(v string) string {
+	if utf8.RuneCountInString(v) > 200 {
+		return "is longer than 200 characters"
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		return "must not contain control characters"
+	}
+	return ""
+}
+
+// jsonFail answers an error of the partner API in the API's error format
+// {"error","field"}: a storage FieldError is 400, or 409/404 when it wraps
+// ErrConflict/ErrNotFound, with its field; anything else is a logged 500.
+func (u *UI) jsonFail(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *storage.FieldError
+	switch {
+	case errors.As(err, &fe):
+		status := http.StatusBadRequest
+		if errors.Is(err, storage.ErrConflict) {
+			status = http.StatusConflict
+		} else if errors.Is(err, storage.ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		jsonError(w, status, strings.TrimSpace(fe.Field+" "+fe.Msg), fe.Field)
+	case errors.Is(err, storage.ErrNotFound):
+		jsonError(w, http.StatusNotFound, "not found", "")
+	case errors.Is(err, storage.ErrConflict):
+		jsonError(w, http.StatusConflict, "conflict", "")
+	default:
+		u.Log.ErrorContext(r.Context(), "partner api request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		jsonError(w, http.StatusInternalServerError, "internal error", "")
+	}
 }

@@ -14,7 +14,9 @@ type commissionApprove struct{ *UI }
 func (h commissionApprove) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, _ := sessionOf(r)
 	back := "/admin/commissions"
-	orderID := trimMax(r.PostFormValue("order_id"), 200)
+	// The order id exactly as the order page sent it: shop ids may hold
+	// spaces or any printable character, and a cut id is another order.
+	orderID := r.PostFormValue("order_id")
 	var ids []int64
 	for _, v := range r.PostForm["ids"] {
 		if id, ok := parseID(v); ok {

@@ -1,8 +1,10 @@
 package ui
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/openaff/affiliate/dashboard/internal/api"
 	"github.com/openaff/affiliate/dashboard/internal/links"
@@ -43,8 +45,21 @@ func (h partnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p.Phone, p.Company, p.Website = trimMax(r.PostFormValue("phone"), 50), trimMax(r.PostFormValue("company"), 200), trimMax(r.PostFormValue("website"), 2048)
-	p.CustomerID = trimMax(r.PostFormValue("customer_id"), 200)
+	// Too long is refused, never cut: a cut value would be saved as if the
+	// admin had typed it. The limits are the columns' (characters).
+	for _, f := range []struct {
+		name, label string
+		max         int
+		dst         *string
+	}{{"phone", "phone", 50, &p.Phone}, {"company", "company", 200, &p.Company}, {"website", "website", 2048, &p.Website},
+		{"customer_id", "own customer id", maxIDChars, &p.CustomerID}} {
+		v := strings.TrimSpace(r.PostFormValue(f.name))
+		if n := utf8.RuneCountInString(v); n > f.max {
+			h.redirect(w, r, back, fmt.Sprintf("Error: %s: is %d characters long, at most %d are allowed", f.label, n, f.max))
+			return
+		}
+		*f.dst = v
+	}
 	p.LandingURL = ""
 	if v := strings.TrimSpace(r.PostFormValue("landing_url")); v != "" {
 		if p.LandingURL, err = h.Links.CheckTarget(v); err != nil {
@@ -59,10 +74,16 @@ func (h partnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.redirect(w, r, back, "Partner saved.")
 }
 
+// trimMax trims spaces and cuts s to at most n bytes, at a character
+// boundary (a cut inside a UTF-8 sequence would be refused by Postgres).
+// Use it only where cutting is harmless (free-text notes), never for ids.
 func trimMax(s string, n int) string {
 	s = strings.TrimSpace(s)
-	if len(s) > n {
-		s = s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

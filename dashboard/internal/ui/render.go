@@ -7,6 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"html/template"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -156,16 +159,110 @@ func (u *UI) csrfOK(r *http.Request) bool {
 	return err == nil && c.Value != "" && auth.Equal(got, c.Value)
 }
 
+// parseForm parses the request's form once: url-encoded (withSession has
+// bounded the body at MaxFormBytes) or multipart (the catalog upload; see
+// parseMultipart).
 func parseForm(r *http.Request) error {
 	if r.MultipartForm != nil || r.PostForm != nil {
 		return nil
 	}
-	if ct := r.Header.Get("Content-Type"); len(ct) >= 19 && ct[:19] == "multipart/form-data" {
-		r.Body = http.MaxBytesReader(nil, r.Body, MaxUploadBytes)
-		return r.ParseMultipartForm(1 << 20)
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		return parseMultipart(r)
 	}
 	return r.ParseForm()
 }
+
+// maxMultipartBytes bounds a multipart body: one file of MaxUploadBytes
+// (the only upload limit) plus room for the other fields and part headers.
+const maxMultipartBytes = MaxUploadBytes + MaxFormBytes
+
+// parseMultipart parses a multipart body of at most maxMultipartBytes
+// (parts over 1 MiB spool to disk). A larger body is not an error here: the
+// CSRF token, which the panel's forms send before the file, is taken from
+// the first MaxFormBytes so that the CSRF check still decides, and the
+// handler answers 413 naming the limit (uploadTooLarge) instead of a
+// misleading "invalid CSRF token". The rest of the form is dropped.
+func parseMultipart(r *http.Request) error {
+	body := r.Body
+	head := &headBuffer{max: MaxFormBytes}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(http.MaxBytesReader(nil, body, maxMultipartBytes), head), body}
+	err := r.ParseMultipartForm(1 << 20)
+	var mbe *http.MaxBytesError
+	if !errors.As(err, &mbe) {
+		return err
+	}
+	// Read on, bounded, so that a client still sending its body gets the
+	// answer rather than a reset connection.
+	_, _ = io.CopyN(io.Discard, body, MaxUploadBytes)
+	r.Body = oversizedBody{}
+	r.MultipartForm = &multipart.Form{Value: map[string][]string{}, File: map[string][]*multipart.FileHeader{}}
+	_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if r.Form == nil || r.PostForm == nil { // ParseMultipartForm made them (with the query)
+		r.Form, r.PostForm = r.URL.Query(), url.Values{}
+	}
+	if tok := leadingField(head.buf, params["boundary"], "csrf"); tok != "" {
+		r.MultipartForm.Value["csrf"] = []string{tok}
+		r.PostForm.Set("csrf", tok)
+		r.Form.Set("csrf", tok)
+	}
+	return nil
+}
+
+// uploadTooLarge reports whether the request's multipart body was over
+// maxMultipartBytes (parseMultipart kept only its CSRF token).
+func uploadTooLarge(r *http.Request) bool {
+	_, ok := r.Body.(oversizedBody)
+	return ok
+}
+
+// oversizedBody replaces a multipart body that was over the limit.
+type oversizedBody struct{}
+
+func (oversizedBody) Read([]byte) (int, error) {
+	return 0, &http.MaxBytesError{Limit: maxMultipartBytes}
+}
+
+func (oversizedBody) Close() error { return nil }
+
+// headBuffer keeps the first max bytes written to it and drops the rest.
+type headBuffer struct {
+	buf []byte
+	max int
+}
+
+func (b *headBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// leadingField returns the value of the form field name if it is complete
+// among the first few parts of a multipart body prefix, or "".
+func leadingField(head []byte, boundary, name string) string {
+	if boundary == "" {
+		return ""
+	}
+	mr := multipart.NewReader(bytes.NewReader(head), boundary)
+	for range 8 { // the panel's forms put csrf first
+		p, err := mr.NextPart()
+		if err != nil {
+			return ""
+		}
+		if p.FormName() == name && p.FileName() == "" {
+			v, err := io.ReadAll(io.LimitReader(p, 1024))
+			if err != nil {
+				return "" // cut off by the end of the prefix
+			}
+			return string(v)
+		}
+	}
+	return ""
+}
+
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 

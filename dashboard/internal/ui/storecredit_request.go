@@ -3,6 +3,7 @@ package ui
 import (
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/openaff/affiliate/pkg/money"
 )
@@ -25,8 +26,8 @@ func (h storeCreditRequest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, back, "Error: amount must be a positive decimal such as 25.00")
 		return
 	}
-	customer := trimMax(r.PostFormValue("customer"), 320)
-	if customer == "" {
+	customer := strings.TrimSpace(r.PostFormValue("customer"))
+	if customer == "" || utf8.RuneCountInString(customer) > 320 { // the longest e-mail; an id is at most 200
 		h.redirect(w, r, back, "Error: enter the customer account (id or e-mail)")
 		return
 	}

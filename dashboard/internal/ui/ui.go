@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -130,8 +131,14 @@ var funcs = template.FuncMap{
 		}
 		return links.FormatRate(upct) + " %"
 	},
-	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
-	"day":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	// pathEscape escapes a shop-supplied id (an order or customer id may
+	// hold '/', '#', '?', '%' or spaces) for one segment of a URL path, as
+	// in href="/admin/orders/{{pathEscape .ID}}": html/template leaves those
+	// characters alone inside a path. Handlers read the id back with
+	// r.PathValue, which unescapes it, and redirect with url.PathEscape.
+	"pathEscape": url.PathEscape,
+	"date":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
+	"day":        func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"datep": func(t *time.Time) string {
 		if t == nil {
 			return ""
