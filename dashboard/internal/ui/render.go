@@ -263,7 +263,6 @@ func leadingField(head []byte, boundary, name string) string {
 	return ""
 }
 
-
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
