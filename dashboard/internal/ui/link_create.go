@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"net/http"
 	"strings"
 
@@ -40,8 +41,12 @@ func (h linkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	raw := strings.TrimSpace(r.PostFormValue("url"))
-	productID := trimMax(r.PostFormValue("product_id"), 200)
-	categoryID := trimMax(r.PostFormValue("category_id"), 200)
+	productID, msgP := formID(r, "product_id", "product")
+	categoryID, msgC := formID(r, "category_id", "category")
+	if msg := cmp.Or(msgP, msgC); msg != "" {
+		h.redirect(w, r, back, "Error: "+msg)
+		return
+	}
 	if raw == "" && productID != "" {
 		p, err := h.Store.Product(ctx, productID)
 		if err != nil {

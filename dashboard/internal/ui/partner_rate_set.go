@@ -32,7 +32,7 @@ func (h partnerRateSet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := storage.Rate{PartnerID: id}
-	target := trimMax(r.PostFormValue("target"), 200)
+	target := strings.TrimSpace(r.PostFormValue("target")) // SetRate refuses one too long, naming the field
 	switch r.PostFormValue("level") {
 	case "product":
 		rt.ProductID = target

@@ -74,6 +74,17 @@ func (h partnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.redirect(w, r, back, "Partner saved.")
 }
 
+// formID reads an id (an order's, a product's, a category's) from a form
+// field: trimmed, and refused with a message naming label when longer than
+// maxIDChars characters — an id is never cut, which would name another.
+func formID(r *http.Request, field, label string) (string, string) {
+	v := strings.TrimSpace(r.PostFormValue(field))
+	if n := utf8.RuneCountInString(v); n > maxIDChars {
+		return "", fmt.Sprintf("%s: is %d characters long, at most %d are allowed", label, n, maxIDChars)
+	}
+	return v, ""
+}
+
 // trimMax trims spaces and cuts s to at most n bytes, at a character
 // boundary (a cut inside a UTF-8 sequence would be refused by Postgres).
 // Use it only where cutting is harmless (free-text notes), never for ids.

@@ -30,7 +30,11 @@ func (h penaltyCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, back, "Error: amount must be a positive decimal such as 4.90")
 		return
 	}
-	orderID := trimMax(r.PostFormValue("order_id"), 200)
+	orderID, msg := formID(r, "order_id", "order id")
+	if msg != "" {
+		h.redirect(w, r, back, "Error: "+msg)
+		return
+	}
 	if orderID == "" {
 		h.redirect(w, r, back, "Error: order id is required")
 		return

@@ -363,3 +363,39 @@ func TestStoreCreditOldestAccount(t *testing.T) {
 	s, loc = ca.post("/partner/store-credit", url.Values{"customer": {"nobody@example.com"}, "amount": {"1.00"}, "request_id": {"sc-req-twin-000002"}})
 	wantFlash(t, ca, s, loc, "Error: customer: no such customer account")
 }
+
+// Ids typed into admin and partner forms are refused when too long, never
+// cut (a cut id names another order, product or category).
+func TestFormIDsTooLongAreRefused(t *testing.T) {
+	f := newFixture(t, false)
+	f.admin("admin@example.com")
+	id := f.partner("ayla")
+	a := f.client()
+	if s := a.login("admin@example.com", "admin-password-1"); s != http.StatusSeeOther {
+		t.Fatalf("admin login: %d", s)
+	}
+	long := strings.Repeat("é", maxIDChars+1)
+	page := "/admin/partners/" + strconv.FormatInt(id, 10)
+	for _, c := range []struct {
+		path string
+		form url.Values
+		want string
+	}{
+		{page + "/penalties", url.Values{"order_id": {long}, "amount": {"4.90"}}, "Error: order id: is 201 characters long"},
+		{page + "/links", url.Values{"url": {"https://shop.example/x"}, "category_id": {long}}, "Error: category: is 201 characters long"},
+		{page + "/rates", url.Values{"level": {"product"}, "target": {long}, "rate": {"5"}}, "Error:"},
+	} {
+		_, body, _ := a.get(page)
+		if m := regexp.MustCompile(`name="request_id" value="([^"]+)"`).FindStringSubmatch(body); m != nil {
+			c.form.Set("request_id", m[1])
+		}
+		s, loc := a.post(c.path, c.form)
+		if got := a.flash(loc); s != http.StatusSeeOther || !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s: %d %q, want a flash starting %q", c.path, s, got, c.want)
+		}
+	}
+	var n int
+	if err := f.pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM penalties) + (SELECT count(*) FROM links) + (SELECT count(*) FROM commission_rates)`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("rows written: %d %v", n, err)
+	}
+}
