@@ -399,3 +399,22 @@ func TestFormIDsTooLongAreRefused(t *testing.T) {
 		t.Fatalf("rows written: %d %v", n, err)
 	}
 }
+
+// A url-encoded form over MaxFormBytes is answered 413 saying so, not 403
+// "invalid CSRF token"; nothing is written.
+func TestFormTooLarge(t *testing.T) {
+	f := newFixture(t, false)
+	f.admin("admin@example.com")
+	id := f.partner("ayla")
+	a := f.client()
+	if s := a.login("admin@example.com", "admin-password-1"); s != http.StatusSeeOther {
+		t.Fatalf("admin login: %d", s)
+	}
+	page := "/admin/partners/" + strconv.FormatInt(id, 10)
+	a.get(page)
+	s, _ := a.post(page, url.Values{"name": {"AYLA"}, "email": {"ayla@example.com"}, "slug": {"ayla"}, "status": {"active"},
+		"company": {strings.Repeat("x", MaxFormBytes)}})
+	if s != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized form: %d, want 413", s)
+	}
+}

@@ -212,6 +212,14 @@ func (u *UI) withSession(next http.Handler) http.Handler {
 			if !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
 				r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
 			}
+			if r.Header.Get("X-CSRF-Token") == "" {
+				var tooBig *http.MaxBytesError
+				if err := parseForm(r); errors.As(err, &tooBig) {
+					// Say so, rather than that the token (unread) is wrong.
+					http.Error(w, fmt.Sprintf("the form is larger than %d KiB", MaxFormBytes>>10), http.StatusRequestEntityTooLarge)
+					return
+				}
+			}
 			if !u.csrfOK(r) {
 				if strings.HasPrefix(r.URL.Path, "/api/") {
 					jsonError(w, http.StatusForbidden, "invalid or missing CSRF token", "X-CSRF-Token")
