@@ -206,6 +206,9 @@ type Sink struct {
 
 	mu    sync.Mutex
 	parts map[partKey]*partState // committed progress, read by the watermark loop
+	// checkpoints, per partition, what the watermark loop saw (its own
+	// goroutine only): see refreshTopic.
+	checkpoints map[partKey][]checkpoint
 }
 
 // Run consumes until ctx is cancelled, then flushes the open batch (within
@@ -223,7 +226,8 @@ func Run(ctx context.Context, cfg Config) error {
 // New connects to ClickHouse and Postgres and joins the consumer group.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	cfg.defaults()
-	s := &Sink{cfg: cfg, log: cfg.Logger, parts: map[partKey]*partState{}, closing: make(chan struct{})}
+	s := &Sink{cfg: cfg, log: cfg.Logger, parts: map[partKey]*partState{}, checkpoints: map[partKey][]checkpoint{},
+		closing: make(chan struct{})}
 	var err error
 	if s.ch, err = openClickHouse(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB); err != nil {
 		return nil, err

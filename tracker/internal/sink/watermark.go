@@ -37,15 +37,7 @@ func (s *Sink) watermarkLoop(ctx context.Context) {
 }
 
 // refreshWatermarks writes this sink's partition progress, then recomputes
-// every topic's watermark: the minimum over its partitions of the latest
-// committed event time, where a partition whose committed offset has reached
-// its high-water mark counts as the time the high-water mark was read
-// (everything Kafka held then is in ClickHouse) minus WatermarkDelay (what
-// the producers may still hold back). For the topics trackers produce to, it
-// also stays below the oldest record a tracker reports in its disk spool
-// (tracker_spools, minus WatermarkDelay). The watermark only moves
-// forward. A topic with a partition that is neither caught up nor ever
-// committed keeps its previous watermark.
+// every topic's watermark (refreshTopic). The watermark only moves forward.
 func (s *Sink) refreshWatermarks(ctx context.Context, client *kafka.Client) error {
 	if err := s.writePartitions(ctx); err != nil {
 		return err
@@ -94,6 +86,37 @@ ON CONFLICT (topic, partition) DO UPDATE SET
 	return nil
 }
 
+// checkpoint is what one refresh saw of a partition: its high-water mark,
+// and the time up to which every event that will ever be in the partition
+// was below that mark — the time the mark was read minus WatermarkDelay
+// (what producers may still hold back), and, for the topics trackers
+// produce to, below the oldest record any tracker then reported in its disk
+// spool (tracker_spools, read before the mark). Once the group's committed
+// offset reaches the mark, everything up to that time is in ClickHouse.
+type checkpoint struct {
+	hwm int64
+	at  time.Time
+}
+
+// maxCheckpoints bounds the checkpoints kept per partition (a sink behind
+// by more refreshes than that keeps every other one: coarser, still sound).
+const maxCheckpoints = 4096
+
+// refreshTopic recomputes a topic's watermark: the minimum over its
+// partitions of the time of the latest checkpoint the group's committed
+// offset has reached — for a caught-up partition, this refresh's own (so an
+// idle partition never holds the watermark back) — and, for a partition
+// behind, not later than the latest event time committed from it either. A
+// topic with a partition behind all of its checkpoints keeps its previous
+// watermark.
+//
+// A partition's latest committed event time alone is not a bound: several
+// trackers write to one partition, and one replaying its spool after an
+// outage adds events older than those another wrote meanwhile; once its
+// spool is replayed (and tracker_spools no longer holds it back), those
+// events may still be uncommitted behind the committed ones. A checkpoint
+// taken while they were spooled is bounded by the spool; one taken after
+// they reached Kafka is reached only when they are committed.
 func (s *Sink) refreshTopic(ctx context.Context, client *kafka.Client, short string) error {
 	full := s.cfg.TopicPrefix + short
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{full}})
@@ -111,7 +134,17 @@ func (s *Sink) refreshTopic(ctx context.Context, client *kafka.Client, short str
 	if len(ids) == 0 {
 		return nil // topic not created yet
 	}
-	observedAt := time.Now().UTC().Add(-s.cfg.WatermarkDelay)
+	bound := time.Now().UTC().Add(-s.cfg.WatermarkDelay)
+	if short != "commissions" { // the topics trackers produce to
+		spooled, err := s.oldestSpooled(ctx)
+		if err != nil {
+			return err
+		}
+		if !spooled.IsZero() {
+			// Events older than that may still be replayed from a spool.
+			bound = minTime(bound, spooled.Add(-s.cfg.WatermarkDelay))
+		}
+	}
 	reqs := make([]kafka.OffsetRequest, len(ids))
 	for i, id := range ids {
 		reqs[i] = kafka.LastOffsetOf(id)
@@ -143,30 +176,23 @@ func (s *Sink) refreshTopic(ctx context.Context, client *kafka.Client, short str
 		return err
 	}
 	var lag int64
-	wm := observedAt
-	if short != "commissions" { // the topics trackers produce to
-		spooled, err := s.oldestSpooled(ctx)
-		if err != nil {
-			return err
-		}
-		if !spooled.IsZero() {
-			// Events older than that may still be replayed from a spool.
-			wm = minTime(wm, spooled.Add(-s.cfg.WatermarkDelay))
-		}
-	}
+	wm := bound
 	complete := true
 	for _, id := range ids {
-		behind := hwm[id] - committed[id]
-		if behind <= 0 {
-			continue // caught up: counts as observedAt
-		}
-		lag += behind
-		at, ok := maxAt[id]
+		at, ok := s.reached(partKey{full, id}, checkpoint{hwm: hwm[id], at: bound}, committed[id])
 		if !ok {
 			complete = false
+		} else {
+			wm = minTime(wm, at)
+		}
+		behind := hwm[id] - committed[id]
+		if behind <= 0 {
 			continue
 		}
-		wm = minTime(wm, at)
+		lag += behind
+		if t, ok := maxAt[id]; ok {
+			wm = minTime(wm, t)
+		}
 	}
 	current, err := s.writeWatermark(ctx, short, wm, complete)
 	if err != nil {
@@ -178,6 +204,33 @@ func (s *Sink) refreshTopic(ctx context.Context, client *kafka.Client, short str
 	}
 	s.m.lag(short, lag, age)
 	return nil
+}
+
+// reached records cp for the partition and returns the time of the latest
+// of its checkpoints whose high-water mark the committed offset has
+// reached, dropping the older ones; false when it has reached none. A
+// partition behind for more than maxCheckpoints refreshes keeps every other
+// checkpoint after that one (coarser, still sound).
+func (s *Sink) reached(k partKey, cp checkpoint, committed int64) (time.Time, bool) {
+	cps := append(s.checkpoints[k], cp)
+	i := len(cps) - 1
+	for i >= 0 && cps[i].hwm > committed {
+		i--
+	}
+	var at time.Time
+	if i >= 0 {
+		at = cps[i].at
+		cps = append(cps[:0], cps[i:]...)
+	}
+	if len(cps) > maxCheckpoints {
+		thin := cps[:0]
+		for j := 0; j < len(cps); j += 2 { // the first, the one reached, stays
+			thin = append(thin, cps[j])
+		}
+		cps = thin
+	}
+	s.checkpoints[k] = cps
+	return at, i >= 0
 }
 
 // oldestSpooled returns the oldest time any tracker reports in its disk

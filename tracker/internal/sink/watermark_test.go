@@ -159,3 +159,75 @@ func TestWatermarkWaitsForTrackerSpools(t *testing.T) {
 		return wm.After(began), wm.String()
 	})
 }
+
+// TestWatermarkWaitsForReplayedSpools: two trackers write to one partition.
+// While tracker A's clicks wait in its spool, tracker B's fresh clicks are
+// committed; then A replays (its clicks reach Kafka, its spool is reported
+// empty) while ClickHouse is down. The latest committed event time is B's,
+// but A's older clicks are not in ClickHouse: the watermark must stay
+// below them until they are (before, it jumped to B's time).
+func TestWatermarkWaitsForReplayedSpools(t *testing.T) {
+	env := testenv.Get(t)
+	brokers, prefix := env.KafkaBrokers(), env.TopicPrefix(t)
+	pgURL := env.PostgresURL(t)
+	ch := testenv.StartClickHouse(t)
+	_, db := clickhouseDB(t, ch.Addr())
+	createTopics(t, brokers, prefix, 1)
+	ctx := context.Background()
+	pg, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	produce := func(f fixture) {
+		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: prefix + "clicks", Balancer: toPartition(0),
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+		defer w.Close()
+		if err := w.WriteMessages(ctx, f.clicks...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spooledAt := time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Second)
+	if _, err := pg.Exec(ctx, `INSERT INTO tracker_spools (tracker_id, oldest_at) VALUES ('tracker-a', $1)`, spooledAt); err != nil {
+		t.Fatal(err)
+	}
+	set := metrics.NewSet()
+	stop := startSink(t, sink.Config{
+		Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: ch.Addr(), ClickHouseDB: db, PostgresURL: pgURL,
+		BatchRows: 100, BatchWait: 100 * time.Millisecond, RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond,
+		WatermarkInterval: 200 * time.Millisecond, InsertTimeout: 5 * time.Second, Metrics: set,
+	})
+	// Tracker B's fresh clicks, committed.
+	fresh := time.Now().UTC()
+	produce(newFixture(100, 0, fresh))
+	lag := set.GetOrCreateGauge(`aff_sink_lag_messages{topic="clicks"}`, nil)
+	waitFor(t, 60*time.Second, "tracker B's clicks committed", func() (bool, string) {
+		var n int
+		_ = pg.QueryRow(ctx, `SELECT count(*) FROM sink_partitions WHERE topic = 'clicks' AND max_at >= $1`, fresh.Truncate(time.Second)).Scan(&n)
+		return n == 1 && lag.Get() == 0, fmt.Sprintf("partitions past B's time %d, lag %v", n, lag.Get())
+	})
+	if wm := readWatermark(t, pgURL, "clicks"); wm.After(spooledAt) {
+		t.Fatalf("watermark %s passed tracker A's spooled clicks of %s", wm, spooledAt)
+	}
+	// A replays while ClickHouse is down, and reports its spool empty.
+	ch.Stop()
+	produce(newFixture(100, 0, spooledAt))
+	if _, err := pg.Exec(ctx, `UPDATE tracker_spools SET oldest_at = NULL WHERE tracker_id = 'tracker-a'`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "A's clicks waiting", func() (bool, string) {
+		return lag.Get() == 100, fmt.Sprint(lag.Get())
+	})
+	time.Sleep(2 * time.Second) // many refreshes
+	if wm := readWatermark(t, pgURL, "clicks"); wm.After(spooledAt) {
+		t.Fatalf("watermark %s passed tracker A's replayed clicks of %s, which are not in ClickHouse", wm, spooledAt)
+	}
+	ch.Start()
+	waitFor(t, 90*time.Second, "the watermark past B's clicks once A's are in", func() (bool, string) {
+		wm := readWatermark(t, pgURL, "clicks")
+		return lag.Get() == 0 && wm.After(fresh), fmt.Sprintf("lag %v, watermark %s", lag.Get(), wm)
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("sink stop: %v", err)
+	}
+}
