@@ -363,8 +363,8 @@ func TestStoreCreditJPYZeros(t *testing.T) {
 
 func TestLexerDetails(t *testing.T) {
 	// Escaped keys are unescaped before matching; \u escapes in values,
-	// surrogate pairs and lone surrogates (→ U+FFFD, as encoding/json).
-	in := `{"\u0076":1,"event_id":"e\u00e9\ud83d\ude00\ud800x\/\"\\\b\f\n\r\t","at":"2026-11-25T10:00:00Z","device_token":"dt","customer_id":"c"}`
+	// surrogate pairs (lone surrogates: TestLoneSurrogateRefused).
+	in := `{"\u0076":1,"event_id":"e\u00e9\ud83d\ude00\uDBFF\uDFFFx\/\"\\\b\f\n\r\t","at":"2026-11-25T10:00:00Z","device_token":"dt","customer_id":"c"}`
 	if _, err := DecodeIdentity([]byte(in)); err == nil {
 		t.Fatalf("control characters in event_id accepted")
 	}
@@ -374,7 +374,7 @@ func TestLexerDetails(t *testing.T) {
 	if err := json.Unmarshal([]byte(in), &want); err != nil {
 		t.Fatal(err)
 	}
-	l := lexer{data: []byte(`"e\u00e9\ud83d\ude00\ud800x\/\"\\\b\f\n\r\t"`)}
+	l := lexer{data: []byte(`"e\u00e9\ud83d\ude00\uDBFF\uDFFFx\/\"\\\b\f\n\r\t"`)}
 	got, err := l.str()
 	if err != nil || got != want.EventID {
 		t.Fatalf("lexer.str = %q, %v; encoding/json says %q", got, err, want.EventID)

@@ -223,7 +223,8 @@ func (l *lexer) str() (string, error) {
 
 // scanString checks the string at the current position and returns its raw
 // contents (between the quotes) and whether it holds escapes. It rejects raw
-// control characters, bad escapes and invalid UTF-8.
+// control characters, bad escapes, unpaired surrogate escapes and invalid
+// UTF-8.
 func (l *lexer) scanString() (raw []byte, escaped bool, err error) {
 	if !l.consume('"') {
 		return nil, false, l.errorf("expected a string")
@@ -249,15 +250,16 @@ func (l *lexer) scanString() (raw []byte, escaped bool, err error) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				l.pos += 2
 			case 'u':
-				if l.pos+6 > len(l.data) {
-					return nil, false, l.errorf("short \\u escape")
+				at := l.pos
+				r, err := l.hexEscape()
+				if err != nil {
+					return nil, false, err
 				}
-				for _, h := range l.data[l.pos+2 : l.pos+6] {
-					if unhex(h) < 0 {
-						return nil, false, l.errorf("bad \\u escape")
+				if utf16.IsSurrogate(r) {
+					if err := l.lowSurrogate(r, at); err != nil {
+						return nil, false, err
 					}
 				}
-				l.pos += 6
 			default:
 				return nil, false, l.errorf("bad escape")
 			}
@@ -274,6 +276,42 @@ func (l *lexer) scanString() (raw []byte, escaped bool, err error) {
 		}
 	}
 	return nil, false, l.errorf("unterminated string")
+}
+
+// hexEscape reads the \u escape at the current position and returns its
+// UTF-16 code unit.
+func (l *lexer) hexEscape() (rune, error) {
+	if l.pos+6 > len(l.data) {
+		return 0, l.errorf("short \\u escape")
+	}
+	for _, h := range l.data[l.pos+2 : l.pos+6] {
+		if unhex(h) < 0 {
+			return 0, l.errorf("bad \\u escape")
+		}
+	}
+	r := hex4(l.data[l.pos+2:])
+	l.pos += 6
+	return r, nil
+}
+
+// lowSurrogate checks that the surrogate r, just read from the escape at
+// byte at, is the high half of a pair, and reads the low half. A lone
+// surrogate is refused rather than read as U+FFFD (as encoding/json does):
+// the ingest keeps an event's own bytes as jsonb, and Postgres refuses the
+// escape there, which would fail the ingest's whole batch instead of
+// sending this one event to the dlq.
+func (l *lexer) lowSurrogate(r rune, at int) error {
+	if r < 0xdc00 && l.pos+1 < len(l.data) && l.data[l.pos] == '\\' && l.data[l.pos+1] == 'u' {
+		r2, err := l.hexEscape()
+		if err != nil {
+			return err
+		}
+		if r2 >= 0xdc00 && r2 <= 0xdfff {
+			return nil
+		}
+	}
+	l.pos = at
+	return l.errorf("unpaired UTF-16 surrogate in a \\u escape")
 }
 
 // Bytes of a 64-bit word: every byte 0x01, every byte 0x80.
@@ -301,8 +339,8 @@ func plainWords(b []byte) int {
 	return n
 }
 
-// unescape appends the decoded form of raw, which scanString has checked.
-// Lone surrogates become U+FFFD, as in encoding/json.
+// unescape appends the decoded form of raw, which scanString has checked:
+// a surrogate escape is the high half of a pair, the low half follows.
 func unescape(dst, raw []byte) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
@@ -326,14 +364,8 @@ func unescape(dst, raw []byte) []byte {
 			r := hex4(raw[i+2:])
 			i += 6
 			if utf16.IsSurrogate(r) {
-				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					if r2 := utf16.DecodeRune(r, hex4(raw[i+2:])); r2 != utf8.RuneError {
-						dst = utf8.AppendRune(dst, r2)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
+				r = utf16.DecodeRune(r, hex4(raw[i+2:]))
+				i += 6
 			}
 			dst = utf8.AppendRune(dst, r)
 			continue

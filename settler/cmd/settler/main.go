@@ -8,7 +8,9 @@
 // Configuration comes from the AFF_* environment (DESIGN 4.1), the settler's
 // own AFF_SETTLER_* settings (schedules, maximum watermark wait, batch sizes,
 // consumer group; see internal/app) plus AFF_LOG_FORMAT (json or text).
-// SIGINT or SIGTERM stops serve gracefully: running jobs finish, then it exits 0.
+// SIGINT or SIGTERM stops serve gracefully: it starts no new job, lets running
+// jobs finish (for up to AFF_SETTLER_SHUTDOWN_GRACE, then cancels them), then it
+// exits 0.
 package main
 
 import (
@@ -52,7 +54,8 @@ serve and run also read AFF_SETTLER_SETTLE_SCHEDULE (default "* * * * *"), AFF_S
 AFF_SETTLER_RELEASE_SCHEDULE (default "0 * * * *"), AFF_SETTLER_RELAY_SCHEDULE (default "@every 5s"),
 AFF_SETTLER_MAX_WAIT (default 1h), AFF_SETTLER_BATCH_SIZE, AFF_SETTLER_INGEST_BATCH_SIZE,
 AFF_SETTLER_RELAY_BATCH_SIZE (default 1000), AFF_SETTLER_DRAIN_TIMEOUT (default 10m),
-AFF_SETTLER_GROUP_ID (default settler)
+AFF_SETTLER_GROUP_ID (default settler), AFF_SETTLER_SHUTDOWN_GRACE (default 90s: how long serve lets
+running jobs finish after SIGINT/SIGTERM before it cancels them)
 `
 
 func main() {

@@ -107,6 +107,7 @@ func TestServeRunConfigErrors(t *testing.T) {
 		f(with("AFF_SETTLER_RELAY_BATCH_SIZE", "many"), nil, "AFF_SETTLER_RELAY_BATCH_SIZE")
 		f(with("AFF_SETTLER_SETTLE_SCHEDULE", "every minute"), nil, "AFF_SETTLER_SETTLE_SCHEDULE")
 		f(with("AFF_SETTLER_RELAY_SCHEDULE", "@every"), nil, "AFF_SETTLER_RELAY_SCHEDULE")
+		f(with("AFF_SETTLER_SHUTDOWN_GRACE", "0s"), nil, "AFF_SETTLER_SHUTDOWN_GRACE")
 		f(ok, []string{"now"}, `unexpected argument "now"`)
 		f(ok, []string{"-x"}, "flag provided but not defined")
 	}
@@ -248,6 +249,11 @@ func TestServeSettlesAndStopsOnSIGTERM(t *testing.T) {
 	checkSettled(t, vars["AFF_POSTGRES_URL"], partner)
 	if n := queryInt(t, vars["AFF_POSTGRES_URL"], `SELECT count(*) FROM settlement_runs WHERE finished_at IS NULL`); n != 0 {
 		t.Fatalf("%d job runs left unfinished by a graceful stop", n)
+	}
+	// A run going on at SIGTERM finishes (AFF_SETTLER_SHUTDOWN_GRACE)
+	// instead of being cancelled and recorded as failed.
+	if n := queryInt(t, vars["AFF_POSTGRES_URL"], `SELECT count(*) FROM settlement_runs WHERE error IS NOT NULL`); n != 0 {
+		t.Fatalf("%d job runs failed around a graceful stop:\n%s", n, out.String())
 	}
 }
 

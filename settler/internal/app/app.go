@@ -40,6 +40,7 @@ const (
 	EnvRelayBatchSize  = "AFF_SETTLER_RELAY_BATCH_SIZE"
 	EnvDrainTimeout    = "AFF_SETTLER_DRAIN_TIMEOUT"
 	EnvGroupID         = "AFF_SETTLER_GROUP_ID"
+	EnvShutdownGrace   = "AFF_SETTLER_SHUTDOWN_GRACE"
 )
 
 // Options are the settler's own settings.
@@ -61,6 +62,10 @@ type Options struct {
 	DrainTimeout time.Duration
 	// GroupID is the Kafka consumer group.
 	GroupID string
+	// ShutdownGrace bounds how long serve lets running jobs go on after
+	// SIGINT/SIGTERM before it cancels them (a cancelled run is recorded
+	// as failed; the next pass redoes its work).
+	ShutdownGrace time.Duration
 }
 
 // DefaultOptions are the documented defaults: settle every minute,
@@ -77,6 +82,9 @@ func DefaultOptions() Options {
 		RelayBatchSize:  1000,
 		DrainTimeout:    10 * time.Minute,
 		GroupID:         "settler",
+		// Under the 120 s terminationGracePeriodSeconds of the settler's
+		// Kubernetes deployment, leaving time to close the clients.
+		ShutdownGrace: 90 * time.Second,
 	}
 }
 
@@ -123,6 +131,7 @@ func OptionsFromEnv(lookup func(string) (string, bool)) (Options, error) {
 	str(EnvGroupID, &o.GroupID)
 	dur(EnvMaxWait, &o.MaxWait)
 	dur(EnvDrainTimeout, &o.DrainTimeout)
+	dur(EnvShutdownGrace, &o.ShutdownGrace)
 	num(EnvBatchSize, &o.BatchSize, 10_000)
 	num(EnvIngestBatchSize, &o.IngestBatchSize, 100_000)
 	num(EnvRelayBatchSize, &o.RelayBatchSize, 100_000)
@@ -272,14 +281,15 @@ func RunOnceWith(ctx context.Context, cfg *config.Config, opts Options, log *slo
 }
 
 // ServeWith ingests continuously and runs the jobs on their schedules until
-// ctx ends; then it waits for running jobs and returns nil.
+// ctx ends; then it starts no new run, lets running jobs finish (cancelling
+// them after opts.ShutdownGrace) and returns nil.
 func ServeWith(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) error {
 	d, err := open(ctx, cfg, opts, log)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	c, err := jobs.Schedule(ctx, d.runner, d.jobs(opts), log)
+	c, err := jobs.Schedule(ctx, d.runner, d.jobs(opts), opts.ShutdownGrace, log)
 	if err != nil {
 		return err
 	}
@@ -289,6 +299,7 @@ func ServeWith(ctx context.Context, cfg *config.Config, opts Options, log *slog.
 	log.Info("settler serving", "settle", opts.SettleSchedule, "approve", opts.ApproveSchedule,
 		"release", opts.ReleaseSchedule, "relay", opts.RelaySchedule)
 	<-ctx.Done()
+	log.Info("settler stopping: waiting for running jobs", "grace", opts.ShutdownGrace)
 	<-c.Stop().Done()
 	wg.Wait()
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -121,19 +122,28 @@ func (c *Consumer) Totals() Counts { return c.totals }
 // last committed offsets.
 func (c *Consumer) Run(ctx context.Context) error {
 	for {
-		if _, err := c.step(ctx); err != nil {
+		if _, err := c.step(ctx, 0); err != nil {
 			return err
 		}
 	}
 }
 
+// drainPoll is how long Drain waits for a message before it reads the
+// group's committed offsets again.
+const drainPoll = time.Second
+
 // Drain consumes every message that was in the two topics when it was
 // called (up to the high-water marks it reads first) and returns; it gives
-// up with an error after maxWait.
+// up with an error after maxWait. A partition counts as done when this
+// consumer has read up to its mark, or when the group's committed offset
+// has reached it: another member of the group (a `settler serve` replica,
+// an overlapping `settler run`) may hold the partition and ingest it, so
+// Drain reads the committed offsets again every drainPoll while it waits.
 func (c *Consumer) Drain(ctx context.Context, maxWait time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, maxWait)
 	defer cancel()
-	want, err := c.pendingOffsets(ctx)
+	client := c.client()
+	want, err := c.pendingOffsets(ctx, client)
 	// A topic created a moment ago (by this very process, in a fresh
 	// deployment) may answer "not leader" for a while: retry such errors.
 	for attempt := 0; err != nil && temporary(err) && attempt < 40; attempt++ {
@@ -142,13 +152,14 @@ func (c *Consumer) Drain(ctx context.Context, maxWait time.Duration) error {
 			return err
 		case <-time.After(250 * time.Millisecond):
 		}
-		want, err = c.pendingOffsets(ctx)
+		want, err = c.pendingOffsets(ctx, client)
 	}
 	if err != nil {
 		return err
 	}
+	checked := time.Now()
 	for len(want) > 0 {
-		msgs, err := c.step(ctx)
+		msgs, err := c.step(ctx, drainPoll)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("ingest did not reach the high-water marks within %s (%d partitions left)", maxWait, len(want))
@@ -161,8 +172,63 @@ func (c *Consumer) Drain(ctx context.Context, maxWait time.Duration) error {
 				delete(want, k)
 			}
 		}
+		if len(want) > 0 && time.Since(checked) >= drainPoll {
+			checked = time.Now()
+			if err := c.dropCommitted(ctx, client, want); err != nil && ctx.Err() == nil {
+				// The next look succeeds or maxWait ends the wait.
+				c.log.Warn("cannot read the group's committed offsets", "error", err)
+			}
+		}
 	}
 	return nil
+}
+
+// dropCommitted removes from want the partitions whose committed offset in
+// the group has reached the wanted mark.
+func (c *Consumer) dropCommitted(ctx context.Context, client *kafka.Client, want map[partKey]int64) error {
+	parts := map[string][]int{}
+	for k := range want {
+		parts[c.opts.TopicPrefix+k.topic] = append(parts[c.opts.TopicPrefix+k.topic], k.partition)
+	}
+	done, err := c.committed(ctx, client, parts)
+	if err != nil {
+		return err
+	}
+	for k, hwm := range want {
+		if off, ok := done[k]; ok && off >= hwm {
+			delete(want, k)
+		}
+	}
+	return nil
+}
+
+// client returns a Kafka client for the offset look-ups.
+func (c *Consumer) client() *kafka.Client {
+	return &kafka.Client{Addr: kafka.TCP(c.opts.Brokers...), Timeout: 30 * time.Second}
+}
+
+// committed returns the group's committed offsets of parts (full topic
+// names); a partition without one is absent.
+func (c *Consumer) committed(ctx context.Context, client *kafka.Client, parts map[string][]int) (map[partKey]int64, error) {
+	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.opts.GroupID, Topics: parts})
+	if err == nil {
+		err = res.Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read committed offsets: %w", err)
+	}
+	done := map[partKey]int64{}
+	for topic, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("cannot read committed offset of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			if p.CommittedOffset >= 0 {
+				done[partKey{short(c.opts.TopicPrefix, topic), p.Partition}] = p.CommittedOffset
+			}
+		}
+	}
+	return done, nil
 }
 
 // temporary reports whether err is a Kafka error worth retrying (no leader
@@ -179,23 +245,22 @@ type partKey struct {
 
 // pendingOffsets returns, per partition with unconsumed messages, its
 // high-water mark: the offset after the last message at this moment.
-func (c *Consumer) pendingOffsets(ctx context.Context) (map[partKey]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(c.opts.Brokers...), Timeout: 30 * time.Second}
+func (c *Consumer) pendingOffsets(ctx context.Context, client *kafka.Client) (map[partKey]int64, error) {
 	topics := []string{c.opts.TopicPrefix + TopicOrders, c.opts.TopicPrefix + TopicIdentities}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return nil, fmt.Errorf("cannot read topic metadata: %w", err)
 	}
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	fetch := &kafka.OffsetFetchRequest{GroupID: c.opts.GroupID, Topics: map[string][]int{}}
+	parts := map[string][]int{}
 	for _, t := range meta.Topics {
 		if t.Error != nil {
 			// A topic nobody produced to yet holds nothing to drain.
 			continue
 		}
 		for _, p := range t.Partitions {
-			req.Topics[t.Name] = append(req.Topics[t.Name], kafka.LastOffsetOf(p.ID))
-			fetch.Topics[t.Name] = append(fetch.Topics[t.Name], p.ID)
+			req.Topics[t.Name] = append(req.Topics[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+			parts[t.Name] = append(parts[t.Name], p.ID)
 		}
 	}
 	want := map[partKey]int64{}
@@ -206,23 +271,21 @@ func (c *Consumer) pendingOffsets(ctx context.Context) (map[partKey]int64, error
 	if err != nil {
 		return nil, fmt.Errorf("cannot read high-water marks: %w", err)
 	}
-	committed, err := client.OffsetFetch(ctx, fetch)
+	done, err := c.committed(ctx, client, parts)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read committed offsets: %w", err)
-	}
-	done := map[partKey]int64{}
-	for topic, ps := range committed.Topics {
-		for _, p := range ps {
-			done[partKey{short(c.opts.TopicPrefix, topic), p.Partition}] = p.CommittedOffset
-		}
+		return nil, err
 	}
 	for topic, ps := range offs.Topics {
 		for _, p := range ps {
 			if p.Error != nil {
-				return nil, fmt.Errorf("cannot read high-water mark of %s/%d: %w", topic, p.Partition, p.Error)
+				return nil, fmt.Errorf("cannot read offsets of %s/%d: %w", topic, p.Partition, p.Error)
 			}
 			k := partKey{short(c.opts.TopicPrefix, topic), p.Partition}
-			if p.LastOffset > 0 && done[k] < p.LastOffset {
+			committed, ok := done[k]
+			if !ok {
+				committed = -1
+			}
+			if unread(committed, p.FirstOffset, p.LastOffset) {
 				want[k] = p.LastOffset
 			}
 		}
@@ -230,13 +293,23 @@ func (c *Consumer) pendingOffsets(ctx context.Context) (map[partKey]int64, error
 	return want, nil
 }
 
+// unread reports whether a partition holds messages the group has not
+// consumed: its high-water mark lies past the group's committed offset (-1
+// for none) and past its log start offset (retention may have deleted
+// every message after the committed offset, and nobody can read those).
+func unread(committed, logStart, highWater int64) bool {
+	return highWater > max(committed, logStart, 0)
+}
+
 func short(prefix, topic string) string { return topic[len(prefix):] }
 
 // step reads one batch, applies it in one transaction, sends its rejects to
 // the dlq and commits its offsets, in that order, so a crash anywhere
 // re-delivers at most this batch, which the inbox then skips.
-func (c *Consumer) step(ctx context.Context) ([]Message, error) {
-	msgs, err := c.stepOnce(ctx)
+// With firstWait > 0 it returns no messages and no error when no message
+// came within firstWait.
+func (c *Consumer) step(ctx context.Context, firstWait time.Duration) ([]Message, error) {
+	msgs, err := c.stepOnce(ctx, firstWait)
 	if err != nil && ctx.Err() == nil {
 		// The reader has moved past the failed batch in memory: start a
 		// new one from the committed offsets, so the batch comes again.
@@ -246,18 +319,74 @@ func (c *Consumer) step(ctx context.Context) ([]Message, error) {
 	return msgs, err
 }
 
-func (c *Consumer) stepOnce(ctx context.Context) ([]Message, error) {
-	raw, err := c.fetchBatch(ctx)
-	if err != nil {
+func (c *Consumer) stepOnce(ctx context.Context, firstWait time.Duration) ([]Message, error) {
+	raw, err := c.fetchBatch(ctx, firstWait)
+	if err != nil || len(raw) == 0 {
 		return nil, err
 	}
 	msgs := make([]Message, len(raw))
 	for i, m := range raw {
 		msgs[i] = Message{Topic: short(c.opts.TopicPrefix, m.Topic), Partition: m.Partition, Offset: m.Offset, Value: m.Value}
 	}
+	rejected, counts, err := c.apply(ctx, msgs, true)
+	if err != nil {
+		return nil, fmt.Errorf("cannot apply batch of %d messages: %w", len(msgs), err)
+	}
+	if err := c.sendDLQ(ctx, rejected); err != nil {
+		return nil, err
+	}
+	if err := c.reader.CommitMessages(ctx, raw...); err != nil {
+		return nil, fmt.Errorf("cannot commit offsets: %w", err)
+	}
+	c.totals.add(counts)
+	if counts.Rejected > 0 {
+		c.log.Warn("events sent to dlq", "count", counts.Rejected)
+	}
+	return msgs, nil
+}
+
+// apply applies msgs in one transaction, run again on serialization
+// failures and deadlocks. When Postgres refuses the batch for what one of
+// its events holds (isolable: a value it cannot store, a CHECK), the same
+// batch would fail on every delivery and hold up its partitions for good:
+// apply then applies it in halves, each in its own transaction, down to the
+// single events Postgres refuses, and rejects those with Postgres's error
+// as the reason (to the dlq, like any invalid event). The halves commit one
+// by one, in batch order; a crash between them re-delivers the batch, whose
+// applied events the inbox then skips. A batch of n messages with k such
+// events takes at most about 2k·log2(n) more transactions.
+func (c *Consumer) apply(ctx context.Context, msgs []Message, whole bool) ([]Rejected, Counts, error) {
+	rejected, counts, err := c.applyTx(ctx, msgs)
+	if err == nil || !isolable(err) {
+		return rejected, counts, err
+	}
+	if len(msgs) == 1 {
+		m := msgs[0]
+		c.log.Warn("event refused by postgres: sent to dlq", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", err)
+		return []Rejected{{Message: m, Reason: refusedReason(err)}}, Counts{Rejected: 1}, nil
+	}
+	if whole {
+		c.log.Warn("batch refused by postgres: applying it in parts to find the events", "messages", len(msgs), "error", err)
+	}
+	half := len(msgs) / 2
+	r1, c1, err := c.apply(ctx, msgs[:half], false)
+	if err != nil {
+		return nil, Counts{}, err
+	}
+	r2, c2, err := c.apply(ctx, msgs[half:], false)
+	if err != nil {
+		return nil, Counts{}, err
+	}
+	c1.add(c2)
+	return append(r1, r2...), c1, nil
+}
+
+// applyTx applies msgs in one transaction, at most MaxTxAttempts times.
+func (c *Consumer) applyTx(ctx context.Context, msgs []Message) ([]Rejected, Counts, error) {
 	var (
 		rejected []Rejected
 		counts   Counts
+		err      error
 	)
 	for attempt := 1; ; attempt++ {
 		err = pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
@@ -270,29 +399,33 @@ func (c *Consumer) stepOnce(ctx context.Context) ([]Message, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot apply batch of %d messages: %w", len(msgs), err)
+		return nil, Counts{}, err
 	}
-	if err := c.sendDLQ(ctx, rejected); err != nil {
-		return nil, err
-	}
-	if err := c.reader.CommitMessages(ctx, raw...); err != nil {
-		return nil, fmt.Errorf("cannot commit offsets: %w", err)
-	}
-	c.totals.Applied += counts.Applied
-	c.totals.Duplicates += counts.Duplicates
-	c.totals.Rejected += counts.Rejected
-	c.totals.Ignored += counts.Ignored
-	if counts.Rejected > 0 {
-		c.log.Warn("events sent to dlq", "count", counts.Rejected)
-	}
-	return msgs, nil
+	return rejected, counts, nil
 }
 
-// fetchBatch blocks for the first message, then takes what arrives within
+func (n *Counts) add(o Counts) {
+	n.Applied += o.Applied
+	n.Duplicates += o.Duplicates
+	n.Rejected += o.Rejected
+	n.Ignored += o.Ignored
+}
+
+// fetchBatch blocks for the first message (at most firstWait when that is
+// positive: then it returns an empty batch), then takes what arrives within
 // BatchWait, up to BatchSize.
-func (c *Consumer) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
-	first, err := c.reader.FetchMessage(ctx)
+func (c *Consumer) fetchBatch(ctx context.Context, firstWait time.Duration) ([]kafka.Message, error) {
+	fctx := ctx
+	if firstWait > 0 {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(ctx, firstWait)
+		defer cancel()
+	}
+	first, err := c.reader.FetchMessage(fctx)
 	if err != nil {
+		if firstWait > 0 && ctx.Err() == nil && fctx.Err() != nil {
+			return nil, nil // nothing came within firstWait
+		}
 		return nil, err
 	}
 	batch := []kafka.Message{first}
@@ -348,6 +481,39 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// isolable reports an error Postgres gives for what an event holds, the
+// same whenever that event is applied: a value it cannot store (class 22:
+// a lone surrogate or \u0000 in the jsonb of the event, a number out of
+// range, a string too long), a NOT NULL or CHECK violation, a program limit
+// (class 54: an index row too large). Not unique or foreign key violations,
+// which depend on other rows and on concurrent writers, and no error of the
+// server's state (connection, shutdown, resources), after which splitting
+// the batch would send sound events to the dlq.
+func isolable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(pgErr.Code, "22"), strings.HasPrefix(pgErr.Code, "54"):
+		return true
+	}
+	return pgErr.Code == "23502" || pgErr.Code == "23514"
+}
+
+// refusedReason is the dlq reason of an event Postgres refused.
+func refusedReason(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		panic("BUG: refusedReason of a non-Postgres error")
+	}
+	s := "postgres refused the event: " + pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
+	if pgErr.Detail != "" {
+		s += ": " + pgErr.Detail
+	}
+	return s
 }
 
 // retryable reports a serialization failure or deadlock, after which the

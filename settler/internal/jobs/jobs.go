@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -36,6 +37,13 @@ var ErrLocked = errors.New("job is running elsewhere")
 
 // maxErrorBytes bounds the error text stored with a run (the column allows 10000).
 const maxErrorBytes = 4000
+
+// startError is an error before a run began (no connection, no lock, no
+// run recorded): Run returns it without logging or recording it.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
 
 // Runner runs jobs under their locks and records them.
 type Runner struct {
@@ -66,11 +74,13 @@ func LockKey(name string) int64 {
 
 // Run runs job once. With wait it waits for the job's lock (bounded by
 // ctx); without, it returns ErrLocked at once when another process holds
-// it. A panic in the job is recovered and recorded as its error.
+// it. A panic in the job is recovered and recorded as its error. The job's
+// own failure is logged and recorded in settlement_runs; an error before
+// the run began (no connection, lock or record) is only returned.
 func (r *Runner) Run(ctx context.Context, job Job, wait bool) error {
 	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("cannot get a connection for job %s: %w", job.Name, err)
+		return &startError{fmt.Errorf("cannot get a connection for job %s: %w", job.Name, err)}
 	}
 	// The lock is a session lock: it lives on this connection, so a crashed
 	// process releases it when its connection drops.
@@ -78,12 +88,12 @@ func (r *Runner) Run(ctx context.Context, job Job, wait bool) error {
 	key := LockKey(job.Name)
 	if wait {
 		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
-			return fmt.Errorf("cannot lock job %s: %w", job.Name, err)
+			return &startError{fmt.Errorf("cannot lock job %s: %w", job.Name, err)}
 		}
 	} else {
 		var ok bool
 		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
-			return fmt.Errorf("cannot lock job %s: %w", job.Name, err)
+			return &startError{fmt.Errorf("cannot lock job %s: %w", job.Name, err)}
 		}
 		if !ok {
 			return ErrLocked
@@ -102,7 +112,7 @@ func (r *Runner) Run(ctx context.Context, job Job, wait bool) error {
 	// from the pool could wait forever behind runs queued on the lock.
 	var id int64
 	if err := conn.QueryRow(ctx, `INSERT INTO settlement_runs (job, host) VALUES ($1, $2) RETURNING id`, job.Name, r.host).Scan(&id); err != nil {
-		return fmt.Errorf("cannot record start of job %s: %w", job.Name, err)
+		return &startError{fmt.Errorf("cannot record start of job %s: %w", job.Name, err)}
 	}
 	start := time.Now()
 	counts, runErr := r.call(ctx, job)
@@ -134,10 +144,7 @@ func (r *Runner) finish(conn *pgxpool.Conn, id int64, name string, counts any, r
 	}
 	var errText *string
 	if runErr != nil {
-		s := runErr.Error()
-		if len(s) > maxErrorBytes {
-			s = s[:maxErrorBytes]
-		}
+		s := errorText(runErr)
 		errText = &s
 		r.log.Error("job failed", "job", name, "error", runErr, "duration", took)
 	} else {
@@ -149,24 +156,62 @@ func (r *Runner) finish(conn *pgxpool.Conn, id int64, name string, counts any, r
 	}
 }
 
+// errorText is err's text as settlement_runs.error can hold it: valid
+// UTF-8 without NUL bytes (Postgres refuses either in text, and the run
+// would then stay "running" for ever), at most maxErrorBytes, cut at a
+// character boundary.
+func errorText(err error) string {
+	s := strings.ReplaceAll(strings.ToValidUTF8(err.Error(), "\uFFFD"), "\x00", "")
+	if len(s) > maxErrorBytes {
+		// A character cut in two is invalid UTF-8, which this drops.
+		s = strings.ToValidUTF8(s[:maxErrorBytes], "")
+	}
+	return s
+}
+
 // Schedule adds every job to a new cron in UTC, each tick running the job
 // through r without waiting for its lock. Ticks that find the previous run
-// of the same job still going are skipped. Start the cron, and Stop it to
-// wait for running jobs.
-func Schedule(ctx context.Context, r *Runner, jobs []Job, log *slog.Logger) (*cron.Cron, error) {
+// of the same job still going are skipped, and so are ticks after ctx is
+// done. Start the cron, and Stop it to wait for running jobs.
+//
+// A run does not end with ctx: a settlement pass cut short by shutdown
+// would be recorded as failed and redone by the next pass. Runs keep going
+// for up to grace after ctx is done; then their context is cancelled, so
+// that Stop's wait has a bound (grace, plus the time a run takes to return
+// after its context ends).
+//
+// Every error is logged with its job's name: a failed run by Run (and
+// recorded), the rest here, ErrLocked at debug level only.
+func Schedule(ctx context.Context, r *Runner, jobs []Job, grace time.Duration, log *slog.Logger) (*cron.Cron, error) {
 	cl := cronLogger{log}
 	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl),
 		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
+	runCtx := outlive(ctx, grace)
 	for _, j := range jobs {
 		if _, err := c.AddFunc(j.Spec, func() {
-			if err := r.Run(ctx, j, false); errors.Is(err, ErrLocked) {
+			if ctx.Err() != nil {
+				return // shutting down: start nothing new
+			}
+			var se *startError
+			switch err := r.Run(runCtx, j, false); {
+			case errors.Is(err, ErrLocked):
 				log.Debug("job skipped: running elsewhere", "job", j.Name)
+			case errors.As(err, &se):
+				log.Error("job did not run", "job", j.Name, "error", err)
 			}
 		}); err != nil {
 			return nil, fmt.Errorf("job %s: bad schedule %q: %w", j.Name, j.Spec, err)
 		}
 	}
 	return c, nil
+}
+
+// outlive returns a context with ctx's values that is cancelled grace
+// after ctx is done.
+func outlive(ctx context.Context, grace time.Duration) context.Context {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return out
 }
 
 // cronLogger adapts slog to cron.Logger.

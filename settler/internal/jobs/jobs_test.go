@@ -168,7 +168,7 @@ func TestScheduledReplicasSkipOverlappingRuns(t *testing.T) {
 	// Each run takes longer than the interval: the same replica skips
 	// (SkipIfStillRunning) and the other is refused by the lock.
 	for _, r := range rs {
-		c, err := Schedule(ctx, r, []Job{e.job("settle", "@every 200ms", 450*time.Millisecond)}, quiet)
+		c, err := Schedule(ctx, r, []Job{e.job("settle", "@every 200ms", 450*time.Millisecond)}, time.Minute, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func TestScheduledReplicasSkipOverlappingRuns(t *testing.T) {
 	if open > 1 {
 		t.Fatalf("%d runs open at once", open)
 	}
-	if _, err := Schedule(ctx, rs[0], []Job{{Name: "x", Spec: "every minute"}}, quiet); err == nil {
+	if _, err := Schedule(ctx, rs[0], []Job{{Name: "x", Spec: "every minute"}}, time.Minute, quiet); err == nil {
 		t.Fatal("a bad schedule was accepted")
 	}
 }

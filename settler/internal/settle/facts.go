@@ -163,7 +163,11 @@ SELECT id FROM (SELECT id, sum(m) OVER (ORDER BY id) - m AS before FROM c) x WHE
 		if err != nil || len(ids) == 0 {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT topic, key, payload::text::bytea, batch, messages IS NOT NULL FROM outbox
+		// payload (jsonb) is scanned into []byte as the text of the JSON,
+		// batch (bytea) as its bytes. Never through a text-to-bytea cast:
+		// bytea's input parser takes the backslashes of JSON escapes for
+		// its own, and refuses `\"` or turns `\\` into `\`.
+		rows, err = tx.Query(ctx, `SELECT topic, key, payload, batch, messages IS NOT NULL FROM outbox
 WHERE id = ANY($1) ORDER BY id`, ids)
 		if err != nil {
 			return fmt.Errorf("cannot read outbox: %w", err)
