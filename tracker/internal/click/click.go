@@ -5,6 +5,7 @@
 package click
 
 import (
+	"bytes"
 	"net/netip"
 	"sync"
 	"time"
@@ -17,6 +18,8 @@ const (
 	MaxRefererBytes   = 2048 // events.MaxURLLen
 	MaxUserAgentBytes = 512
 	MaxTargetBytes    = 2048 // events.MaxURLLen
+	// MaxForwardedBytes bounds the client-IP header kept: its end (see
+	// SetForwarded).
 	MaxForwardedBytes = 256
 	// TokenBytes is the length of a device token: the whole aff_dt value.
 	TokenBytes = 45
@@ -68,6 +71,29 @@ func Put(r *Record) {
 func SetBytes(dst *[]byte, src []byte, limit int) {
 	if len(src) > limit {
 		src = src[:limit]
+	}
+	*dst = append((*dst)[:0], src...)
+}
+
+// SetForwarded copies the end of src, the value of the client-IP header
+// (such as X-Forwarded-For), into *dst (reusing its memory): at most
+// MaxForwardedBytes, and when src is longer, only the whole entries after
+// a comma. The trusted proxy appends the address it saw at the end; what
+// comes before is the visitor's to choose, so a long header must not push
+// the proxy's entry out of what is kept.
+func SetForwarded(dst *[]byte, src []byte) {
+	if cut := len(src) - MaxForwardedBytes; cut > 0 {
+		tail := src[cut:]
+		if src[cut-1] != ',' {
+			// Cut inside an entry: drop the rest of it (all of tail when
+			// one entry is longer than any address).
+			if i := bytes.IndexByte(tail, ','); i >= 0 {
+				tail = tail[i+1:]
+			} else {
+				tail = tail[:0]
+			}
+		}
+		src = tail
 	}
 	*dst = append((*dst)[:0], src...)
 }

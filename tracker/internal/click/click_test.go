@@ -118,6 +118,25 @@ func TestClientAddr(t *testing.T) {
 	f("::ffff:192.0.2.55", "", "192.0.2.0")                   // mapped IPv4
 }
 
+// SetForwarded keeps the end of a long header, whole entries only: the
+// entry the trusted proxy appended survives whatever the visitor sent.
+func TestSetForwarded(t *testing.T) {
+	f := func(src, want string) {
+		t.Helper()
+		var dst []byte
+		SetForwarded(&dst, []byte(src))
+		if string(dst) != want {
+			t.Fatalf("SetForwarded(%q) = %q, want %q", src, dst, want)
+		}
+	}
+	long := strings.Repeat("1.2.3.4, ", 40) // 360 bytes
+	f("", "")
+	f("1.2.3.4, 198.51.100.9", "1.2.3.4, 198.51.100.9")                                // short: all of it
+	f(long+"198.51.100.99", strings.Repeat(" 1.2.3.4,", 26)+" 198.51.100.99")          // cut inside an entry: the whole entries after it
+	f("1.2.3.4,"+strings.Repeat("x", 250)+",5.6.7", strings.Repeat("x", 250)+",5.6.7") // cut right after a comma: all 256 bytes after it
+	f(strings.Repeat("x", 300), "")                                                    // one entry longer than the limit: nothing
+}
+
 func FuzzEncode(f *testing.F) {
 	e := newEncoder(f)
 	f.Add("Mozilla/5.0", "https://ref.example/", "1.2.3.4")
@@ -125,7 +144,7 @@ func FuzzEncode(f *testing.F) {
 	f.Add(strings.Repeat("é", 400), strings.Repeat("\xe2\x82", 900), "")
 	f.Fuzz(func(t *testing.T, ua, ref, fwd string) {
 		r := record(token, ua, ref, time.Now())
-		SetBytes(&r.Forwarded, []byte(fwd), MaxForwardedBytes)
+		SetForwarded(&r.Forwarded, []byte(fwd))
 		if _, err := events.DecodeClick(e.Append(nil, r)); err != nil {
 			t.Fatalf("click with ua %q referer %q fwd %q does not decode: %v", ua, ref, fwd, err)
 		}

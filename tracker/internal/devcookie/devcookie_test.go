@@ -2,6 +2,7 @@ package devcookie
 
 import (
 	"bytes"
+	"encoding/base64"
 	"strings"
 	"testing"
 )
@@ -92,7 +93,7 @@ func flip(s string, i int) string {
 func TestNonCanonicalToken(t *testing.T) {
 	s := mustNew(t, secretA)
 	v := s.AppendNew(nil)
-	// The last of 22 base64 characters carries 2 padding bits; setting one
+	// The last of 22 base64 characters carries 4 padding bits; setting one
 	// gives the same bytes but another string. It must not verify, or one
 	// device could appear under two tokens.
 	b := append([]byte(nil), v...)
@@ -108,6 +109,30 @@ func TestNonCanonicalToken(t *testing.T) {
 	b = enc.AppendEncode(b[:TokenLen+1], sig)
 	if _, ok := s.Verify(b); ok {
 		t.Fatalf("Verify(non-canonical %q) = true, want false", b)
+	}
+}
+
+// The signature is canonical too: the last of its 22 characters carries 2
+// bits of the MAC and 4 padding bits, and a lenient decoder ignores the
+// padding, so 16 spellings of one cookie would verify and one device would
+// get 16 token strings. Only the spelling AppendNew writes verifies.
+func TestNonCanonicalMAC(t *testing.T) {
+	s := mustNew(t, secretA)
+	v := s.AppendNew(nil)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, v[ValueLen-1])
+	if last&15 != 0 {
+		t.Fatalf("AppendNew(%q) set padding bits", v)
+	}
+	for pad := 1; pad < 16; pad++ {
+		b := append([]byte(nil), v...)
+		b[ValueLen-1] = alphabet[last|pad]
+		if _, ok := s.Verify(b); ok {
+			t.Fatalf("Verify(%q, the signature of %q re-spelled) = true, want false", b, v)
+		}
+	}
+	if _, ok := s.Verify(v); !ok {
+		t.Fatalf("Verify(%q) = false", v)
 	}
 }
 
@@ -142,9 +167,16 @@ func FuzzVerify(f *testing.F) {
 		if !ok {
 			return
 		}
-		// Anything accepted must have the exact shape and re-verify.
+		// Anything accepted must have the exact shape and be the one
+		// spelling of its bytes.
 		if len(v) != ValueLen || string(tok) != v[:TokenLen] {
 			t.Fatalf("Verify(%q) accepted a malformed value", v)
+		}
+		for _, part := range []string{v[:TokenLen], v[TokenLen+1:]} {
+			raw, err := base64.RawURLEncoding.DecodeString(part)
+			if err != nil || base64.RawURLEncoding.EncodeToString(raw) != part {
+				t.Fatalf("Verify(%q) accepted %q, not the canonical base64 of its bytes", v, part)
+			}
 		}
 	})
 }

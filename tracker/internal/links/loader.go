@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/openaff/affiliate/pkg/events"
 )
 
 // Channel is the Postgres NOTIFY channel link writers signal on (see the
@@ -29,9 +33,11 @@ type Options struct {
 	// and then, repairing anything the incremental poll could have missed.
 	FullReloadInterval time.Duration
 	Logger             *slog.Logger
-	// OnSync is called after each successful sync with the snapshot sizes
-	// and rows rejected for unsafe targets; it may be nil.
-	OnSync func(codes, slugs, rejected int)
+	// OnSync is called after each successful sync with the snapshot sizes,
+	// the rows rejected for unsafe targets and the links whose product or
+	// category id was dropped from their clicks (see eventID); it may be
+	// nil.
+	OnSync func(codes, slugs, rejected, droppedIDs int)
 	// OnError is called after a failed sync; it may be nil.
 	OnError func(error)
 }
@@ -54,7 +60,11 @@ type Loader struct {
 	partners map[string]partnerRow
 	mark     time.Time // newest updated_at seen, Postgres clock
 	rejected int
-	conn     *pgx.Conn
+	// dropped holds the links of the last snapshot whose product or
+	// category id was dropped, so that each is logged once, not at every
+	// publish.
+	dropped map[string]struct{}
+	conn    *pgx.Conn
 }
 
 // New connects, loads every link and partner, and returns a Cache ready to
@@ -184,6 +194,7 @@ func (l *Loader) publish() {
 		SyncedAt: time.Now(),
 	}
 	rejected := 0
+	dropped := map[string]struct{}{}
 	base := l.opts.Policy.shopBase()
 	shop := l.opts.Policy.ShopURL.String()
 	for _, p := range l.partners {
@@ -213,20 +224,65 @@ func (l *Loader) publish() {
 			continue
 		}
 		p, known := l.partners[r.partnerID]
-		s.codes[r.code] = &Entry{
+		e := &Entry{
 			LinkID: r.id, PartnerID: r.partnerID, Kind: r.kind, Target: r.target,
 			ProductID: r.productID, CategoryID: r.categoryID,
 			Attribute: known && p.active,
 		}
+		if !eventID(e.ProductID) || !eventID(e.CategoryID) {
+			l.dropIDs(e, dropped)
+		}
+		s.codes[r.code] = e
 	}
 	if rejected > maxRejectLogs {
 		l.opts.Logger.Warn("more links refused", "count", rejected-maxRejectLogs)
 	}
 	l.rejected = rejected
+	l.dropped = dropped
 	l.cache.cur.Store(s)
 	if l.opts.OnSync != nil {
-		l.opts.OnSync(len(s.codes), len(s.slugs), rejected)
+		l.opts.OnSync(len(s.codes), len(s.slugs), rejected, len(dropped))
 	}
+}
+
+// dropIDs removes from e the product or category id a click event cannot
+// carry, noting the link in dropped and logging it the first time. The
+// click still records the partner and the link (attribution needs no
+// more); with the id, the sink's decoder would refuse it into the dlq and
+// its orders would never be attributed.
+func (l *Loader) dropIDs(e *Entry, dropped map[string]struct{}) {
+	product, category := e.ProductID, e.CategoryID
+	if !eventID(product) {
+		e.ProductID = ""
+	}
+	if !eventID(category) {
+		e.CategoryID = ""
+	}
+	dropped[e.LinkID] = struct{}{}
+	if _, seen := l.dropped[e.LinkID]; seen {
+		return
+	}
+	l.opts.Logger.Warn("link product or category id dropped from its clicks: over "+strconv.Itoa(events.MaxIDLen)+
+		" bytes or a control character", "link_id", e.LinkID,
+		"product_id_bytes", len(product), "product_id_dropped", e.ProductID != product,
+		"category_id_bytes", len(category), "category_id_dropped", e.CategoryID != category)
+}
+
+// eventID reports whether s is an id a click event carries (pkg/events'
+// check of ids: at most events.MaxIDLen bytes, no C0 or C1 control
+// characters, DEL included) as it is written (valid UTF-8: the encoder
+// would turn each invalid byte into a 3-byte U+FFFD). The empty id is
+// fine: the field is optional.
+func eventID(s string) bool {
+	if len(s) > events.MaxIDLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
 }
 
 // touch republishes the current snapshot with a new sync time, so that
@@ -236,7 +292,7 @@ func (l *Loader) touch() {
 	s := &Snapshot{codes: old.codes, slugs: old.slugs, SyncedAt: time.Now()}
 	l.cache.cur.Store(s)
 	if l.opts.OnSync != nil {
-		l.opts.OnSync(len(s.codes), len(s.slugs), l.rejected)
+		l.opts.OnSync(len(s.codes), len(s.slugs), l.rejected, len(l.dropped))
 	}
 }
 

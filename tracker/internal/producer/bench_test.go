@@ -66,7 +66,7 @@ func BenchmarkDeliverClicks(b *testing.B) {
 			})
 			defer p.Close(context.Background())
 			deliver := func() {
-				if n, err := p.deliverClickMsgs(msgs); n != 0 || err != nil {
+				if n, _, err := p.deliverClickMsgs(msgs); n != 0 || err != nil {
 					b.Fatalf("%d clicks spooled, %v", n, err)
 				}
 			}

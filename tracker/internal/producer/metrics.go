@@ -17,6 +17,9 @@ type Metrics struct {
 	QueueFull      *metrics.Counter
 	KafkaErrors    *metrics.Counter
 	SpoolCorrupt   *metrics.Counter
+	// Quarantined counts spooled records Kafka refused for good, moved to
+	// the spool's quarantine file.
+	Quarantined *metrics.Counter
 	// ClickBatches counts the sender's batches (to Kafka or the spool):
 	// clicks produced and spooled by the sender over it is the mean batch,
 	// which -batch-wait and -batch-size trade against latency.
@@ -41,6 +44,7 @@ func NewMetrics(set *metrics.Set) *Metrics {
 		QueueFull:      set.NewCounter(`tracker_queue_full_total`),
 		KafkaErrors:    set.NewCounter(`tracker_kafka_errors_total`),
 		SpoolCorrupt:   set.NewCounter(`tracker_spool_corrupt_segments_total`),
+		Quarantined:    set.NewCounter(`tracker_spool_quarantined_total`),
 		ClickBatches:   set.NewCounter(`tracker_click_batches_total`),
 		RawFallbacks:   set.NewCounter(`tracker_raw_produce_fallbacks_total`),
 	}

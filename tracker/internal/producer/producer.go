@@ -15,7 +15,13 @@
 // already in use, once they are appended to the spool and fsynced.
 //
 // A replay goroutine re-sends sealed spool segments, oldest first, and
-// deletes a segment only after Kafka acknowledged all of its records.
+// deletes a segment only after Kafka acknowledged all of its records. A
+// record Kafka refuses for good (over the topic's max.message.bytes,
+// invalid) is moved to the spool's quarantine file instead, so that it
+// does not hold back the records behind it.
+//
+// Every produce request stays under MaxBatchBytes (DefaultMaxBatchBytes:
+// below the smallest max.message.bytes of the topics written).
 package producer
 
 import (
@@ -57,6 +63,13 @@ type Options struct {
 	// (tracker/README.md). A write with more clicks for one partition goes
 	// as several requests.
 	PartitionBatch int
+	// MaxBatchBytes bounds the messages of one produce request to one
+	// partition, in bytes (keys and values before compression, plus
+	// MessageOverheadBytes each); 0 means DefaultMaxBatchBytes. It must
+	// stay below the smallest max.message.bytes of the topics written: the
+	// broker refuses a larger request for good. A message larger than it
+	// alone is never sent (a spooled one is quarantined).
+	MaxBatchBytes int
 	// BatchWait is how long the sender waits to fill a batch once it has
 	// the first click.
 	BatchWait time.Duration
@@ -85,6 +98,31 @@ type Options struct {
 // DefaultPartitionBatch is Options.PartitionBatch when it is 0.
 const DefaultPartitionBatch = 1024
 
+// DefaultMaxBatchBytes is Options.MaxBatchBytes when it is 0: 900 KiB, a
+// tenth below the smallest max.message.bytes of the topics the tracker
+// writes (deploy/kafka/topics.sh: 1 MiB for clicks, 2 MiB for identities
+// and orders; a broker's default for topics it creates is also 1 MiB). The
+// broker measures the record batch as sent (compressed, with its 61-byte
+// header and a few bytes per record), kafka-go counts keys and values
+// before compression plus MessageOverheadBytes a message, and compression
+// can grow incompressible data by a fraction of a percent: the tenth
+// covers those differences. Before, the Writer's limit was 16 MiB: a batch
+// over the topic's limit was refused for good and jammed the spool.
+const DefaultMaxBatchBytes = 900 << 10
+
+// MessageOverheadBytes is what kafka-go's Writer adds to a message's key
+// and value when it compares a batch with its BatchBytes (the size of a
+// v0 message header; no headers are sent).
+const MessageOverheadBytes = 22
+
+// MaxMessageBytes returns the largest key plus value a message may have to
+// be written under the given Options.MaxBatchBytes (0: the default). The
+// HTTP server refuses larger shop events rather than spool what Kafka will
+// never take.
+func MaxMessageBytes(maxBatchBytes int) int {
+	return cmp.Or(maxBatchBytes, DefaultMaxBatchBytes) - MessageOverheadBytes
+}
+
 // Producer is safe for concurrent use.
 type Producer struct {
 	opts    Options
@@ -100,6 +138,7 @@ type Producer struct {
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 	logs    rateLimit
+	qlogs   rateLimit  // quarantine log lines
 	raw     *rawClicks // nil unless Options.RawClicks
 }
 
@@ -112,7 +151,7 @@ func newWriter(o Options) *kafka.Writer {
 		Balancer:               &kafka.Hash{}, // key: device token, order id
 		RequiredAcks:           kafka.RequireAll,
 		BatchSize:              cmp.Or(o.PartitionBatch, DefaultPartitionBatch),
-		BatchBytes:             16 << 20,
+		BatchBytes:             int64(cmp.Or(o.MaxBatchBytes, DefaultMaxBatchBytes)),
 		BatchTimeout:           time.Millisecond,
 		WriteTimeout:           o.WriteTimeout,
 		ReadTimeout:            o.WriteTimeout,

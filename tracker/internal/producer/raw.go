@@ -33,6 +33,7 @@ type rawClicks struct {
 	topic    string
 	codec    kafka.CompressionCodec // nil: none
 	maxRecs  int                    // records per chunk (PartitionBatch)
+	maxBytes int                    // bytes per chunk: rawChunkBytes or less
 	balancer kafka.Hash
 
 	parts []int // partition ids, from metadata
@@ -42,8 +43,10 @@ type rawClicks struct {
 	chunks []rawChunk
 }
 
-// rawChunkBytes caps a chunk's records before compression, well below the
-// broker's default message.max.bytes (1 MiB) even uncompressed.
+// rawChunkBytes caps a chunk's records before compression (counted as the
+// Writer counts them, with MessageOverheadBytes each), well below the
+// broker's default message.max.bytes (1 MiB) even uncompressed; a lower
+// Options.MaxBatchBytes lowers it.
 const rawChunkBytes = 512 << 10
 
 type rawChunk struct {
@@ -56,11 +59,12 @@ type rawChunk struct {
 
 func newRawClicks(o Options, transport kafka.RoundTripper) *rawClicks {
 	return &rawClicks{
-		client:  &kafka.Client{Addr: kafka.TCP(o.Brokers...), Timeout: o.WriteTimeout, Transport: transport},
-		topic:   o.ClicksTopic,
-		codec:   o.Compression.Codec(),
-		maxRecs: cmp.Or(o.PartitionBatch, DefaultPartitionBatch),
-		byPart:  make(map[int][]int),
+		client:   &kafka.Client{Addr: kafka.TCP(o.Brokers...), Timeout: o.WriteTimeout, Transport: transport},
+		topic:    o.ClicksTopic,
+		codec:    o.Compression.Codec(),
+		maxRecs:  cmp.Or(o.PartitionBatch, DefaultPartitionBatch),
+		maxBytes: min(rawChunkBytes, cmp.Or(o.MaxBatchBytes, DefaultMaxBatchBytes)),
+		byPart:   make(map[int][]int),
 	}
 }
 
@@ -103,8 +107,8 @@ func (r *rawClicks) write(ctx context.Context, msgs []kafka.Message) (failed []k
 		return msgs
 	}
 	r.assign(msgs, parts)
-	// Chunks: per partition, in order, at most maxRecs records and about
-	// rawChunkBytes each.
+	// Chunks: per partition, in order, at most maxRecs records and maxBytes
+	// (a message larger than that alone).
 	n := 0
 	for _, p := range parts {
 		idx := r.byPart[p]
@@ -117,9 +121,13 @@ func (r *rawClicks) write(ctx context.Context, msgs []kafka.Message) (failed []k
 			c.partition = p
 			c.msgs = c.msgs[:0]
 			size := 0
-			for len(idx) > 0 && len(c.msgs) < r.maxRecs && size < rawChunkBytes {
+			for len(idx) > 0 && len(c.msgs) < r.maxRecs {
 				m := &msgs[idx[0]]
-				size += len(m.Key) + len(m.Value)
+				n := MessageOverheadBytes + len(m.Key) + len(m.Value)
+				if len(c.msgs) > 0 && size+n > r.maxBytes {
+					break
+				}
+				size += n
 				c.msgs = append(c.msgs, idx[0])
 				idx = idx[1:]
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -89,7 +90,9 @@ const pollEvery = time.Millisecond
 // the request handlers.
 const yieldEvery = 64
 
-// encoded holds the reusable memory of one encoded batch.
+// encoded holds the reusable memory of one encoded batch. The messages'
+// keys and values point into arena: after a write that kafka-go may still
+// be sending (see deliverClicks), arena is replaced, not reused.
 type encoded struct {
 	n     int // clicks encoded
 	arena []byte
@@ -120,7 +123,15 @@ func (p *Producer) deliverClicks(e *encoded) {
 		start = v
 	}
 	p.opts.Metrics.ClickBatches.Inc()
-	n, err := p.deliverClickMsgs(e.msgs)
+	n, lent, err := p.deliverClickMsgs(e.msgs)
+	if lent {
+		// WriteMessages returns when its context expires, but kafka-go's
+		// partition writer keeps the batch and may send it again later,
+		// reading the keys and values from the arena: the next clicks get
+		// memory of their own (the old arena is the garbage collector's
+		// once kafka-go lets go of it).
+		e.arena = make([]byte, 0, cap(e.arena))
+	}
 	p.opts.Metrics.ClicksProduced.Add(len(e.msgs) - n)
 	if err != nil {
 		p.lost(n, err)
@@ -132,16 +143,19 @@ func (p *Producer) deliverClicks(e *encoded) {
 // deliverClickMsgs is deliver for the sender's batches: through the raw
 // path when configured, then the Writer for whatever it did not deliver,
 // both within one WriteTimeout (a broker that hangs sends the batch to the
-// spool after one timeout, not two).
-func (p *Producer) deliverClickMsgs(msgs []kafka.Message) (spooled int, err error) {
+// spool after one timeout, not two). lent reports that kafka-go may still
+// read the messages' memory (see deliver).
+func (p *Producer) deliverClickMsgs(msgs []kafka.Message) (spooled int, lent bool, err error) {
 	ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
 	defer cancel()
 	if p.raw == nil || p.spoolFirst() {
 		return p.deliver(ctx, p.clicks, msgs)
 	}
+	// The raw path does not keep the messages: a request it gave up on
+	// holds its own encoded copy (rawChunk.out).
 	failed := p.raw.write(ctx, msgs)
 	if len(failed) == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	p.opts.Metrics.RawFallbacks.Add(len(failed))
 	return p.deliver(ctx, p.clicks, failed)
@@ -153,7 +167,9 @@ func (p *Producer) deliverClickMsgs(msgs []kafka.Message) (spooled int, err erro
 func (p *Producer) Send(msgs []kafka.Message) error {
 	ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
 	defer cancel()
-	n, err := p.deliver(ctx, p.events, msgs)
+	// msgs are the caller's and never reused by it (each request decodes
+	// into new memory): kafka-go may go on reading them after a timeout.
+	n, _, err := p.deliver(ctx, p.events, msgs)
 	p.opts.Metrics.EventsProduced.Add(len(msgs) - n)
 	if err != nil {
 		return errors.Join(ErrUnavailable, err)
@@ -166,18 +182,21 @@ func (p *Producer) Send(msgs []kafka.Message) error {
 // deadline cancels the write), or to the spool (fsynced) when Kafka is
 // unhealthy, the spool already holds records, or the write fails. It
 // returns how many messages went to the spool, and an error only when the
-// spool refused them.
-func (p *Producer) deliver(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) (spooled int, err error) {
+// spool refused them. lent reports that the write failed: when it failed
+// because ctx expired, kafka-go's partition writers still hold the batch
+// and may send it (again) later, reading the messages' keys and values,
+// so the caller must not reuse that memory.
+func (p *Producer) deliver(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) (spooled int, lent bool, err error) {
 	if len(msgs) == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	if p.spoolFirst() {
-		return len(msgs), p.spoolMsgs(msgs)
+		return len(msgs), false, p.spoolMsgs(msgs)
 	}
 	werr := w.WriteMessages(ctx, msgs...)
 	if werr == nil {
 		p.healthy.Store(true)
-		return 0, nil
+		return 0, false, nil
 	}
 	p.healthy.Store(false)
 	p.opts.Metrics.KafkaErrors.Inc()
@@ -194,7 +213,7 @@ func (p *Producer) deliver(ctx context.Context, w *kafka.Writer, msgs []kafka.Me
 			}
 		}
 	}
-	return len(failed), p.spoolMsgs(failed)
+	return len(failed), true, p.spoolMsgs(failed)
 }
 
 func (p *Producer) stopped() bool { return p.stopCtx.Err() != nil }
@@ -280,23 +299,10 @@ func (p *Producer) replayOne(pos *replayPos) bool {
 		p.opts.Logger.Warn("spool segment has a torn or corrupt tail, skipped", "path", path, "bytes", skipped)
 	}
 	for len(msgs) > 0 {
-		if p.stopped() {
-			return false
-		}
 		n := min(len(msgs), p.opts.BatchSize)
-		ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
-		err := p.events.WriteMessages(ctx, msgs[:n]...)
-		cancel()
-		if err != nil {
-			p.healthy.Store(false)
-			p.opts.Metrics.KafkaErrors.Inc()
-			if p.logs.allow() {
-				p.opts.Logger.Warn("spool replay failed, will retry", "error", summarize(err))
-			}
+		if !p.replayRange(pos, msgs[:n]) {
 			return false
 		}
-		p.opts.Metrics.Replayed.Add(n)
-		pos.done += n
 		msgs = msgs[n:]
 	}
 	if err := p.opts.Spool.Remove(path); err != nil {
@@ -305,6 +311,100 @@ func (p *Producer) replayOne(pos *replayPos) bool {
 	}
 	*pos = replayPos{}
 	return true
+}
+
+// replayRange writes msgs, the next records of the oldest segment, in
+// order, and moves pos past each one delivered or quarantined. A write
+// Kafka refuses for good (refusedForGood) is split in halves, each written
+// on its own, down to the single records it refuses, which go to the
+// spool's quarantine: a record the broker will never take must not hold
+// back the spool, and all traffic queued behind it, for ever. Splitting
+// also gets records through to a topic whose max.message.bytes is below
+// Options.MaxBatchBytes. Records of a split range that Kafka had taken may
+// be sent twice (delivery is at least once). It returns false when a write
+// fails otherwise (Kafka down or slow: the next tick retries from pos) or
+// the producer stops.
+func (p *Producer) replayRange(pos *replayPos, msgs []kafka.Message) bool {
+	if p.stopped() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(p.stopCtx, p.opts.WriteTimeout)
+	err := p.events.WriteMessages(ctx, msgs...)
+	cancel()
+	switch {
+	case err == nil:
+		p.opts.Metrics.Replayed.Add(len(msgs))
+		pos.done += len(msgs)
+		return true
+	case !refusedForGood(err):
+		p.healthy.Store(false)
+		p.opts.Metrics.KafkaErrors.Inc()
+		if p.logs.allow() {
+			p.opts.Logger.Warn("spool replay failed, will retry", "error", summarize(err))
+		}
+		return false
+	case len(msgs) > 1:
+		half := len(msgs) / 2
+		return p.replayRange(pos, msgs[:half]) && p.replayRange(pos, msgs[half:])
+	}
+	m := msgs[0]
+	if qerr := p.opts.Spool.Quarantine(spool.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}); qerr != nil {
+		if p.logs.allow() {
+			p.opts.Logger.Error("cannot quarantine a record kafka refused, the replay waits", "topic", m.Topic, "error", qerr)
+		}
+		return false
+	}
+	p.opts.Metrics.Quarantined.Inc()
+	if p.qlogs.allow() {
+		// Not the key: a click's key is a device cookie.
+		p.opts.Logger.Error("kafka refused a spooled record for good, moved to the spool's quarantine",
+			"topic", m.Topic, "bytes", len(m.Key)+len(m.Value), "error", summarize(err),
+			"file", filepath.Join(p.opts.Spool.Dir(), spool.QuarantineName))
+	}
+	pos.done++
+	return true
+}
+
+// refusedForGood reports whether every message err reports failed was
+// refused by Kafka (or by kafka-go before sending) for what it is, so that
+// sending it again can only fail again: larger than the topic's
+// max.message.bytes or Options.MaxBatchBytes, invalid or corrupt, a
+// timestamp the topic does not accept. Other errors (a broker down or
+// slow, no leader, a missing topic) may pass.
+func refusedForGood(err error) bool {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		n := 0
+		for _, e := range we {
+			if e != nil {
+				if !refusedForGood(e) {
+					return false
+				}
+				n++
+			}
+		}
+		return n > 0
+	}
+	for _, target := range refusals {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// refusals are the broker's answers to a record it will never take.
+// kafka.InvalidMessage is Kafka's CORRUPT_MESSAGE (a bad checksum); kafka-go
+// retries it, and a record that still fails alone is quarantined.
+// kafka-go's own refusal of a message over Writer.BatchBytes
+// (MessageTooLargeError) unwraps to kafka.MessageSizeTooLarge.
+var refusals = []error{
+	kafka.MessageSizeTooLarge,
+	kafka.RecordListTooLarge,
+	kafka.InvalidMessage,
+	kafka.InvalidMessageSize,
+	kafka.InvalidRecord,
+	kafka.InvalidTimestamp,
 }
 
 // summarize shortens kafka.WriteErrors, whose text repeats every message's

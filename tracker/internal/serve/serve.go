@@ -42,6 +42,7 @@ type Settings struct {
 	QueueSize         int
 	BatchSize         int
 	PartitionBatch    int
+	KafkaBatchBytes   int
 	BatchWait         time.Duration
 	KafkaWriteTimeout time.Duration
 	KafkaAutoCreate   bool
@@ -79,6 +80,7 @@ func flags(fs *flag.FlagSet, s *Settings, defaultAddr string) {
 	fs.IntVar(&s.QueueSize, "queue-size", 64<<10, "in-memory click queue, in clicks; when full, clicks go to the spool")
 	fs.IntVar(&s.BatchSize, "batch-size", 10000, "most clicks per Kafka write")
 	fs.IntVar(&s.PartitionBatch, "partition-batch", producer.DefaultPartitionBatch, "most messages per produce request to one partition (kafka-go allocates this many per partition a write touches)")
+	fs.IntVar(&s.KafkaBatchBytes, "kafka-batch-bytes", producer.DefaultMaxBatchBytes, "most bytes of messages (keys and values before compression) in one produce request to one partition; keep it below the smallest max.message.bytes of the topics (1 MiB for clicks in deploy/kafka/topics.sh): a larger request is refused for good. A /v1 event larger than this gets 413")
 	fs.DurationVar(&s.BatchWait, "batch-wait", 50*time.Millisecond, "how long to wait to fill a click batch (bigger batches cost Kafka less CPU)")
 	fs.DurationVar(&s.KafkaWriteTimeout, "kafka-write-timeout", 3*time.Second, "deadline of one Kafka write; after it the batch is spooled")
 	fs.BoolVar(&s.KafkaAutoCreate, "kafka-auto-create-topics", true, "let the broker create missing topics")
@@ -161,6 +163,7 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 		IdentitiesTopic: cfg.Topic("identities"),
 		OrdersTopic:     cfg.Topic("orders"),
 		MaxEvents:       st.MaxEvents,
+		MaxMessageBytes: producer.MaxMessageBytes(st.KafkaBatchBytes),
 		StaleAfter:      st.LinksStaleAfter,
 		ClientIPHeader:  st.ClientIPHeader,
 		Metrics:         set,
@@ -218,6 +221,7 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 func loadLinks(ctx context.Context, cfg *config.Config, st Settings, set *metrics.Set, logger *slog.Logger) (*links.Cache, *links.Loader, error) {
 	linkErrors := set.NewCounter(`tracker_links_sync_errors_total`)
 	linkRejected := set.NewCounter(`tracker_links_rejected`)
+	linkIDsDropped := set.NewCounter(`tracker_links_ids_dropped`)
 	lctx, cancel := context.WithTimeout(ctx, st.LinksLoadTimeout)
 	defer cancel()
 	cache, loader, err := links.New(lctx, links.Options{
@@ -227,8 +231,11 @@ func loadLinks(ctx context.Context, cfg *config.Config, st Settings, set *metric
 		Overlap:            st.LinksOverlap,
 		FullReloadInterval: st.LinksFullReload,
 		Logger:             logger,
-		OnSync:             func(_, _, rejected int) { linkRejected.Set(uint64(rejected)) },
-		OnError:            func(error) { linkErrors.Inc() },
+		OnSync: func(_, _, rejected, droppedIDs int) {
+			linkRejected.Set(uint64(rejected))
+			linkIDsDropped.Set(uint64(droppedIDs))
+		},
+		OnError: func(error) { linkErrors.Inc() },
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot load links (see -links-load-timeout): %w", err)
@@ -242,6 +249,9 @@ func newProducer(cfg *config.Config, st Settings, sp *spool.Spool, set *metrics.
 		if err := compression.UnmarshalText([]byte(st.Compression)); err != nil {
 			return nil, fmt.Errorf("-kafka-compression: %w", err)
 		}
+	}
+	if st.KafkaBatchBytes < 64<<10 {
+		return nil, fmt.Errorf("-kafka-batch-bytes: %d is below 64 KiB (a click is up to ~6 KB, a shop event larger)", st.KafkaBatchBytes)
 	}
 	if st.ClickProducer != "writer" && st.ClickProducer != "raw" {
 		return nil, fmt.Errorf("-click-producer: %q is neither writer nor raw", st.ClickProducer)
@@ -258,6 +268,7 @@ func newProducer(cfg *config.Config, st Settings, sp *spool.Spool, set *metrics.
 		QueueSize:        st.QueueSize,
 		BatchSize:        st.BatchSize,
 		PartitionBatch:   st.PartitionBatch,
+		MaxBatchBytes:    st.KafkaBatchBytes,
 		BatchWait:        st.BatchWait,
 		WriteTimeout:     st.KafkaWriteTimeout,
 		SyncInterval:     st.SpoolSync,

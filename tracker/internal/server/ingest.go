@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -29,16 +28,10 @@ func (s *Server) ingest(ctx *fasthttp.RequestCtx, topic string, identity bool) {
 		jsonError(ctx, fasthttp.StatusUnauthorized, "missing or invalid bearer key", "", 0)
 		return
 	}
-	msgs, ferr, tooMany := s.decode(ctx.PostBody(), topic, identity)
-	if tooMany {
-		jsonError(ctx, fasthttp.StatusRequestEntityTooLarge,
-			"more than "+strconv.Itoa(s.o.MaxEvents)+" events in one request (see -max-events)", "", 0)
-		s.m.ingestBad.Inc()
-		return
-	}
+	msgs, ferr, status := s.decode(ctx.PostBody(), topic, identity)
 	if ferr != nil {
 		s.m.ingestBad.Inc()
-		jsonError(ctx, fasthttp.StatusBadRequest, ferr.Msg, ferr.Field, ferr.Line)
+		jsonError(ctx, status, ferr.Msg, ferr.Field, ferr.Line)
 		return
 	}
 	if err := s.o.Producer.Send(msgs); err != nil {
@@ -53,55 +46,55 @@ func (s *Server) ingest(ctx *fasthttp.RequestCtx, topic string, identity bool) {
 	ctx.SetBodyString(`{"accepted":` + strconv.Itoa(len(msgs)) + `}`)
 }
 
-// decode validates every line of body and returns the Kafka messages, each
-// re-encoded canonically (its memory is its own, not the request's). Blank
-// lines are ignored; a body without any event is an error.
-func (s *Server) decode(body []byte, topic string, identity bool) ([]kafka.Message, *events.FieldError, bool) {
-	var msgs []kafka.Message
-	line := 0
-	for len(body) > 0 {
-		line++
-		var ln []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			ln, body = body[:i], body[i+1:]
-		} else {
-			ln, body = body, nil
-		}
-		ln = bytes.TrimRight(ln, "\r")
-		if len(bytes.TrimSpace(ln)) == 0 {
-			continue
-		}
-		if len(msgs) == s.o.MaxEvents {
-			return nil, nil, true
+// decode validates every event of body and returns the Kafka messages,
+// each re-encoded canonically (its memory is its own, not the request's).
+// The body is one JSON event, which may span lines (pretty-printed), or
+// NDJSON (events.DecodeNDJSON: blank lines ignored, errors name the line).
+// On error it returns the status to answer: 400 for a bad event, 413 for
+// more than MaxEvents events or an event over MaxMessageBytes.
+func (s *Server) decode(body []byte, topic string, identity bool) ([]kafka.Message, *events.FieldError, int) {
+	status := fasthttp.StatusBadRequest
+	n := 0
+	// One more than MaxEvents for DecodeNDJSON: the callback refuses the
+	// extra event itself, to answer 413 with the flag's name.
+	msgs, err := events.DecodeNDJSON(body, s.o.MaxEvents+1, func(ev []byte) (kafka.Message, error) {
+		if n++; n > s.o.MaxEvents {
+			status = fasthttp.StatusRequestEntityTooLarge
+			return kafka.Message{}, errors.New("more than " + strconv.Itoa(s.o.MaxEvents) + " events in one request (see -max-events)")
 		}
 		var key string
 		var value []byte
-		var err error
 		if identity {
-			var e events.Identity
-			if e, err = events.DecodeIdentity(ln); err == nil {
-				key, value = e.DeviceToken, events.AppendIdentity(nil, &e)
+			e, err := events.DecodeIdentity(ev)
+			if err != nil {
+				return kafka.Message{}, err
 			}
+			key, value = e.DeviceToken, events.AppendIdentity(nil, &e)
 		} else {
-			var o events.Order
-			if o, err = events.DecodeOrder(ln); err == nil {
-				key, value = o.OrderID, events.AppendOrder(nil, &o)
+			o, err := events.DecodeOrder(ev)
+			if err != nil {
+				return kafka.Message{}, err
 			}
+			key, value = o.OrderID, events.AppendOrder(nil, &o)
 		}
-		if err != nil {
-			var fe *events.FieldError
-			if !errors.As(err, &fe) {
-				fe = &events.FieldError{Msg: err.Error()}
-			}
-			fe.Line = line
-			return nil, fe, false
+		if limit := s.o.MaxMessageBytes; limit > 0 && len(key)+len(value) > limit {
+			status = fasthttp.StatusRequestEntityTooLarge
+			return kafka.Message{}, errors.New("event of " + strconv.Itoa(len(key)+len(value)) +
+				" bytes is larger than the " + strconv.Itoa(limit) + " bytes Kafka takes (see -kafka-batch-bytes)")
 		}
-		msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(key), Value: value})
+		return kafka.Message{Topic: topic, Key: []byte(key), Value: value}, nil
+	})
+	if err != nil {
+		var fe *events.FieldError
+		if !errors.As(err, &fe) {
+			fe = &events.FieldError{Msg: err.Error()}
+		}
+		if status == fasthttp.StatusRequestEntityTooLarge && n > s.o.MaxEvents {
+			fe.Line = 0 // the request, not one event
+		}
+		return nil, fe, status
 	}
-	if len(msgs) == 0 {
-		return nil, &events.FieldError{Msg: "no event in body", Line: 0}, false
-	}
-	return msgs, nil, false
+	return msgs, nil, 0
 }
 
 func jsonError(ctx *fasthttp.RequestCtx, status int, msg, field string, line int) {

@@ -46,6 +46,11 @@ type Options struct {
 	OrdersTopic     string
 	// MaxEvents is the most events one /v1 request may carry.
 	MaxEvents int
+	// MaxMessageBytes is the largest event, key plus value once encoded,
+	// the producer can write (producer.MaxMessageBytes); a request with a
+	// larger one gets 413 rather than be accepted into a spool Kafka will
+	// never take it from. 0: only pkg/events' limit.
+	MaxMessageBytes int
 	// StaleAfter is the link-cache age after which /healthz and the
 	// tracker_links_stale metric report stale data.
 	StaleAfter time.Duration
@@ -225,7 +230,7 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, kind route.Kind, key, rest [
 		r.IP = ip
 	}
 	if s.o.ClientIPHeader != "" {
-		click.SetBytes(&r.Forwarded, ctx.Request.Header.Peek(s.o.ClientIPHeader), click.MaxForwardedBytes)
+		click.SetForwarded(&r.Forwarded, ctx.Request.Header.Peek(s.o.ClientIPHeader))
 	}
 	s.location(ctx, target)
 	s.o.Producer.Offer(r)

@@ -38,6 +38,7 @@ func (f *fakeProducer) Offer(r *click.Record) {
 		c.Target = append([]byte(nil), r.Target...)
 		c.Referer = append([]byte(nil), r.Referer...)
 		c.UserAgent = append([]byte(nil), r.UserAgent...)
+		c.Forwarded = append([]byte(nil), r.Forwarded...)
 		f.clicks = append(f.clicks, c)
 		f.mu.Unlock()
 	}
@@ -194,7 +195,13 @@ func TestDeviceCookie(t *testing.T) {
 		t.Fatalf("click device token %q, want the kept cookie %q", got, v)
 	}
 	// Forged cookies are replaced, never trusted.
+	// The same signature spelled with padding bits set: not the cookie
+	// the tracker issued, though a lenient base64 decoder reads the same
+	// bytes.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	respelled := v[:len(v)-1] + string(alphabet[strings.IndexByte(alphabet, v[len(v)-1])|5])
 	forged := []string{
+		respelled,
 		v[:devcookie.TokenLen] + ".AAAAAAAAAAAAAAAAAAAAAA",
 		"x" + v[1:],
 		"garbage",
@@ -258,8 +265,29 @@ func TestIngest(t *testing.T) {
 	f("/v1/identify", auth, id("6")+"\n"+id("7")+"\n"+id("8")+"\n"+id("9"), 413, "", 0)      // over -max-events
 	f("/v1/orders", auth, `{"v":1,"event_id":"o1","type":"order.placed","order_id":"A-1","at":"2026-01-02T03:04:05Z","currency":"EUR","lines":[{"line_id":"l1","product_id":"p1","quantity":1,"unit_price":"10.00"}]}`, 202, "", 0)
 	f("/v1/orders", auth, `{"v":1,"event_id":"o2","type":"order.placed","order_id":"A-2","at":"2026-01-02T03:04:05Z","currency":"EUR","lines":[{"line_id":"l1","product_id":"p1","quantity":1,"unit_price":10.5}]}`, 400, "lines[0].unit_price", 1)
-	if len(fp.sent) != 4 {
-		t.Fatalf("sent %d events, want 4", len(fp.sent))
+	// One event spread over lines (pretty-printed), LF or CRLF: DESIGN §4.2's
+	// "one JSON event". Its errors are on line 1.
+	f("/v1/orders", auth, `{
+  "v": 1,
+  "event_id": "o3",
+  "type": "order.placed",
+  "order_id": "A-3",
+  "at": "2026-01-02T03:04:05Z",
+  "currency": "EUR",
+  "lines": [
+    {"line_id": "l1", "product_id": "p1", "quantity": 1, "unit_price": "10.00"}
+  ]
+}
+`, 202, "", 0)
+	f("/v1/identify", auth, "{\r\n  \"v\": 1,\r\n  \"event_id\": \"e11\",\r\n  \"at\": \"2026-01-02T03:04:05Z\",\r\n  \"device_token\": \"tok\",\r\n  \"customer_id\": \"c1\"\r\n}", 202, "", 0)
+	f("/v1/identify", auth, "{\n  \"v\": 1,\n  \"event_id\": \"e12\",\n  \"at\": \"yesterday\",\n  \"device_token\": \"tok\",\n  \"customer_id\": \"c1\"\n}", 400, "at", 1)
+	f("/v1/identify", auth, "{\n  \"v\": 1,\n  \"event_id\": \"e13\",", 400, "", 1)             // cut short: not one event, and line 1 is no JSON
+	f("/v1/identify", auth, "\n\n"+id("14")+"\n"+`{"v":1,"event_id":"e15"}`+"\n", 400, "at", 4) // NDJSON lines count from the body's start
+	if len(fp.sent) != 6 {
+		t.Fatalf("sent %d events, want 6", len(fp.sent))
+	}
+	if m := fp.sent[4]; m.Topic != "aff.orders" || string(m.Key) != "A-3" || bytes.ContainsAny(m.Value, "\n ") {
+		t.Fatalf("pretty-printed order message = %s %s %s, want it re-encoded on one line", m.Topic, m.Key, m.Value)
 	}
 	if m := fp.sent[0]; m.Topic != "aff.identities" || string(m.Key) != "tok" || !bytes.Contains(m.Value, []byte(`"event_id":"e1"`)) {
 		t.Fatalf("identity message = %s %s %s", m.Topic, m.Key, m.Value)
@@ -269,6 +297,59 @@ func TestIngest(t *testing.T) {
 	}
 	fp.fail = true
 	f("/v1/identify", auth, id("10"), 503, "", 0)
+}
+
+// An event larger than the producer can write (MaxMessageBytes: Kafka's
+// max.message.bytes, less a margin) is refused with 413 naming its line,
+// and nothing of the request is written: accepted, it would wait in the
+// spool for a broker that never takes it.
+func TestIngestEventTooLarge(t *testing.T) {
+	s, fp := newTestServer(t)
+	s.o.MaxMessageBytes = 200
+	auth := map[string]string{"Authorization": "Bearer shop-key-1"}
+	small := `{"v":1,"event_id":"e1","at":"2026-01-02T03:04:05Z","device_token":"tok","customer_id":"c1"}`
+	large := `{"v":1,"event_id":"e2","at":"2026-01-02T03:04:05Z","device_token":"tok","customer_id":"c1","email":"` + strings.Repeat("a", 120) + `@shop.example"}`
+	r := do(s, "POST", "/v1/identify", auth, small+"\n"+large)
+	var e struct {
+		Error string
+		Line  int
+	}
+	if err := json.Unmarshal([]byte(r.body), &e); err != nil || r.status != 413 || e.Line != 2 || !strings.Contains(e.Error, "-kafka-batch-bytes") {
+		t.Fatalf("POST with an event over MaxMessageBytes = %d %s, want 413 on line 2 naming -kafka-batch-bytes", r.status, r.body)
+	}
+	if len(fp.sent) != 0 {
+		t.Fatalf("%d events written", len(fp.sent))
+	}
+	if r := do(s, "POST", "/v1/identify", auth, small); r.status != 202 {
+		t.Fatalf("POST of a small event = %d %s, want 202", r.status, r.body)
+	}
+}
+
+// Behind a proxy, the client address is the last of the configured
+// header's: the proxy appends the address it saw to whatever the visitor
+// sent. However long the visitor makes the header, the kept part is its
+// end, cut at a comma.
+func TestClientIPHeaderKeepsLastHop(t *testing.T) {
+	s, fp := newTestServer(t)
+	s.o.ClientIPHeader = "X-Forwarded-For"
+	f := func(header, want string) {
+		t.Helper()
+		do(s, "GET", "/r/abc123", map[string]string{"X-Forwarded-For": header}, "")
+		r := fp.clicks[len(fp.clicks)-1]
+		if got := r.ClientAddr().Unmap().String(); got != want {
+			t.Fatalf("X-Forwarded-For %.60q...: client %s, want %s (kept %q)", header, got, want, r.Forwarded)
+		}
+		if len(r.Forwarded) > click.MaxForwardedBytes {
+			t.Fatalf("kept %d bytes of the header, over %d", len(r.Forwarded), click.MaxForwardedBytes)
+		}
+	}
+	spoofed := strings.Repeat("1.2.3.4, ", 40) // 360 bytes the visitor chose
+	f("198.51.100.9", "198.51.100.9")
+	f("1.2.3.4, 198.51.100.9", "198.51.100.9")
+	f(spoofed+"198.51.100.9", "198.51.100.9")
+	f(spoofed+"2001:db8::7", "2001:db8::7")
+	f(strings.Repeat("x", 300)+", 198.51.100.9", "198.51.100.9") // cut inside an entry: the rest of it is dropped
+	f(strings.Repeat("9", 300), "203.0.113.77")                  // one entry too long to be an address: the peer
 }
 
 // benchRedirect measures the redirect handler with a request reused the way

@@ -19,6 +19,11 @@
 // Durability: Append writes with one write(2) per call into the page cache;
 // Sync fsyncs the active segment. Callers choose when to Sync (see the
 // producer package for the policy).
+//
+// Records Kafka refuses for good (larger than the topic's
+// max.message.bytes, invalid) are moved to the quarantine file
+// (QuarantineName, same record format) so that they do not hold back the
+// records behind them; it is never replayed and is kept for an operator.
 package spool
 
 import (
@@ -26,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,6 +47,13 @@ var ErrFull = errors.New("spool is full (raise -spool-max-bytes or free disk)")
 
 // MaxRecordBytes is the largest record body accepted.
 const MaxRecordBytes = 4 << 20
+
+// QuarantineName is the file, in the spool directory, of the records Kafka
+// refused for good (see Quarantine). It is in the segments' record format
+// (read it with ReadSegment), never replayed, and counts toward the
+// spool's size limit until an operator removes it (with the tracker
+// stopped: a running tracker counts its bytes until it restarts).
+const QuarantineName = "quarantine.rec"
 
 const headerBytes = 8
 
@@ -101,6 +114,12 @@ func Open(dir string, maxBytes, segmentBytes int64) (*Spool, error) {
 		s.lastStamp = max(s.lastStamp, stamp)
 	}
 	sort.Strings(s.sealed) // zero-padded: lexical order is time order
+	switch info, err := os.Stat(filepath.Join(dir, QuarantineName)); {
+	case err == nil:
+		total += info.Size()
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("cannot stat spool quarantine: %w", err)
+	}
 	s.bytes.Store(total)
 	s.updateOldestLocked()
 	return s, nil
@@ -124,7 +143,10 @@ func (s *Spool) updateOldestLocked() {
 	s.oldest.Store(n)
 }
 
-// Bytes returns the size of all segments.
+// Dir returns the spool directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// Bytes returns the size of all segments and the quarantine file.
 func (s *Spool) Bytes() int64 { return s.bytes.Load() }
 
 // OldestAge returns how long the oldest spooled record may have waited
@@ -164,19 +186,10 @@ func (s *Spool) Append(recs ...Record) error {
 	defer s.mu.Unlock()
 	b := s.buf[:0]
 	for _, r := range recs {
-		n := 2 + len(r.Topic) + 4 + len(r.Key) + len(r.Value)
-		if n > MaxRecordBytes || len(r.Topic) > 0xffff {
-			return fmt.Errorf("spool: record of %d bytes is over the %d byte limit", n, MaxRecordBytes)
+		var err error
+		if b, err = appendRecord(b, r); err != nil {
+			return err
 		}
-		start := len(b)
-		b = binary.LittleEndian.AppendUint32(b, uint32(n))
-		b = append(b, 0, 0, 0, 0) // checksum, filled below
-		b = binary.LittleEndian.AppendUint16(b, uint16(len(r.Topic)))
-		b = append(b, r.Topic...)
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Key)))
-		b = append(b, r.Key...)
-		b = append(b, r.Value...)
-		binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(b[start+headerBytes:], castagnoli))
 	}
 	if cap(b) <= 1<<20 {
 		s.buf = b // keep a moderate buffer for the next call
@@ -203,6 +216,63 @@ func (s *Spool) Append(recs ...Record) error {
 		// segment and later appends start clean.
 		_ = s.sealLocked()
 		return fmt.Errorf("cannot write spool segment: %w", err)
+	}
+	return nil
+}
+
+// appendRecord appends r, encoded with its header, to b.
+func appendRecord(b []byte, r Record) ([]byte, error) {
+	n := 2 + len(r.Topic) + 4 + len(r.Key) + len(r.Value)
+	if n > MaxRecordBytes || len(r.Topic) > 0xffff {
+		return b, fmt.Errorf("spool: record of %d bytes is over the %d byte limit", n, MaxRecordBytes)
+	}
+	start := len(b)
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	b = append(b, 0, 0, 0, 0) // checksum, filled below
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(r.Topic)))
+	b = append(b, r.Topic...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Key)))
+	b = append(b, r.Key...)
+	b = append(b, r.Value...)
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(b[start+headerBytes:], castagnoli))
+	return b, nil
+}
+
+// Quarantine appends r to the quarantine file (QuarantineName) and fsyncs
+// it: a record Kafka refused for good, taken out of the replay so that the
+// records behind it move on. It returns ErrFull when r does not fit under
+// the spool's size limit. Quarantining is rare; the file is opened for
+// each call.
+func (s *Spool) Quarantine(r Record) error {
+	b, err := appendRecord(nil, r)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bytes.Load()+int64(len(b)) > s.maxBytes {
+		return ErrFull
+	}
+	path := filepath.Join(s.dir, QuarantineName)
+	_, err = os.Stat(path)
+	created := errors.Is(err, fs.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot open spool quarantine: %w", err)
+	}
+	n, werr := f.Write(b)
+	s.bytes.Add(int64(n))
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("cannot write spool quarantine: %w", werr)
+	}
+	if created {
+		return syncDir(s.dir)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -118,6 +119,51 @@ func TestFull(t *testing.T) {
 	got, _ := readAll(t, s)
 	if len(got) != 1 {
 		t.Fatalf("replayed %v, want the one record that fitted", got)
+	}
+}
+
+// A quarantined record is kept in its own file, in the record format,
+// apart from the replay: the spool stays empty, and the file counts toward
+// the size limit, across a reopen too.
+func TestQuarantine(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Quarantine(Record{Topic: "t", Key: []byte("k"), Value: []byte("big")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Quarantine(Record{Topic: "t", Key: []byte("k2"), Value: []byte("bad")}); err != nil {
+		t.Fatal(err)
+	}
+	const one = 8 + 2 + 1 + 4 // header, topic, key length
+	if !s.Empty() || s.Bytes() != 2*one+1+3+2+3 {
+		t.Fatalf("after Quarantine: Empty=%v Bytes=%d", s.Empty(), s.Bytes())
+	}
+	if got, _ := readAll(t, s); len(got) != 0 {
+		t.Fatalf("replay found %v, want nothing", got)
+	}
+	var got []string
+	if _, err := ReadSegment(filepath.Join(s.Dir(), QuarantineName), func(r Record) error {
+		got = append(got, fmt.Sprintf("%s/%s/%s", r.Topic, r.Key, r.Value))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[t/k/big t/k2/bad]" {
+		t.Fatalf("quarantine holds %v", got)
+	}
+	s.Close()
+	s, err = Open(dir, 100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Empty() || s.Bytes() != 2*one+1+3+2+3 {
+		t.Fatalf("reopened: Empty=%v Bytes=%d", s.Empty(), s.Bytes())
+	}
+	if err := s.Append(Record{Topic: "t", Value: make([]byte, 80)}); err != ErrFull {
+		t.Fatalf("Append over the limit with the quarantine = %v, want ErrFull", err)
 	}
 }
 
