@@ -173,13 +173,7 @@ func (d Deps) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxBodyBytes), "")
 	case errors.As(err, &fe):
-		status := http.StatusBadRequest
-		if errors.Is(err, storage.ErrConflict) {
-			status = http.StatusConflict
-		} else if errors.Is(err, storage.ErrNotFound) {
-			status = http.StatusNotFound
-		}
-		writeError(w, status, strings.TrimSpace(fe.Field+" "+fe.Msg), fe.Field)
+		writeError(w, FieldErrorStatus(err), strings.TrimSpace(fe.Field+" "+fe.Msg), fe.Field)
 	case errors.As(err, &le):
 		writeError(w, http.StatusBadRequest, le.Error(), strings.ToLower(le.Field))
 	case errors.Is(err, storage.ErrNotFound):
@@ -271,4 +265,17 @@ func pageOf(r *http.Request) storage.Page {
 	n, _ := strconv.Atoi(r.URL.Query().Get("page"))
 	size, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
 	return storage.Page{Number: n, Size: size}.Normalize()
+}
+
+// FieldErrorStatus is the HTTP status of a storage error naming a field:
+// 409 when it is a conflict, 404 when something it names does not exist,
+// else 400.
+func FieldErrorStatus(err error) int {
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, storage.ErrNotFound):
+		return http.StatusNotFound
+	}
+	return http.StatusBadRequest
 }

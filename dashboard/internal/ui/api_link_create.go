@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/openaff/affiliate/dashboard/internal/api"
 	"github.com/openaff/affiliate/dashboard/internal/storage"
 )
 
@@ -93,13 +94,7 @@ func (u *UI) jsonFail(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *storage.FieldError
 	switch {
 	case errors.As(err, &fe):
-		status := http.StatusBadRequest
-		if errors.Is(err, storage.ErrConflict) {
-			status = http.StatusConflict
-		} else if errors.Is(err, storage.ErrNotFound) {
-			status = http.StatusNotFound
-		}
-		jsonError(w, status, strings.TrimSpace(fe.Field+" "+fe.Msg), fe.Field)
+		jsonError(w, api.FieldErrorStatus(err), strings.TrimSpace(fe.Field+" "+fe.Msg), fe.Field)
 	case errors.Is(err, storage.ErrNotFound):
 		jsonError(w, http.StatusNotFound, "not found", "")
 	case errors.Is(err, storage.ErrConflict):

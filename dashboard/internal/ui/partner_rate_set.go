@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/openaff/affiliate/dashboard/internal/links"
 	"github.com/openaff/affiliate/dashboard/internal/storage"
 )
 
@@ -46,14 +45,5 @@ func (h partnerRateSet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, back, "Error: enter a product or category id")
 		return
 	}
-	var err error
-	if rt.RateUPct, err = links.ParsePercent(strings.TrimSpace(r.PostFormValue("rate"))); err != nil {
-		h.redirect(w, r, back, "Error: rate: "+err.Error())
-		return
-	}
-	if err := h.Store.SetRate(r.Context(), rt); err != nil {
-		h.fail(w, r, back, err)
-		return
-	}
-	h.redirect(w, r, back, "Rate saved.")
+	h.saveRate(w, r, rt, back)
 }

@@ -40,14 +40,20 @@ func (h rateSet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, ratesPage, "Error: "+msg)
 		return
 	}
+	h.saveRate(w, r, rt, ratesPage)
+}
+
+// saveRate sets rt (a program-wide or a partner's rate) at the form's rate
+// and redirects back with the outcome.
+func (u *UI) saveRate(w http.ResponseWriter, r *http.Request, rt storage.Rate, back string) {
 	var err error
-	if rt.RateUPct, err = links.ParsePercent(r.PostFormValue("rate")); err != nil {
-		h.redirect(w, r, ratesPage, "Error: rate: "+err.Error())
+	if rt.RateUPct, err = links.ParsePercent(strings.TrimSpace(r.PostFormValue("rate"))); err != nil {
+		u.redirect(w, r, back, "Error: rate: "+err.Error())
 		return
 	}
-	if err := h.Store.SetRate(r.Context(), rt); err != nil {
-		h.fail(w, r, ratesPage, err)
+	if err := u.Store.SetRate(r.Context(), rt); err != nil {
+		u.fail(w, r, back, err)
 		return
 	}
-	h.redirect(w, r, ratesPage, "Rate saved.")
+	u.redirect(w, r, back, "Rate saved.")
 }
