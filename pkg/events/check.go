@@ -38,6 +38,11 @@ var (
 
 func missing(field string) error { return fieldErr(field, "missing") }
 
+// CheckOptionalID reports whether s may be sent as an optional id field of
+// an event (a product or category id of a click, say): empty, or what
+// checkID accepts. The error is a *FieldError naming field.
+func CheckOptionalID(field, s string) error { return checkID(field, s, false) }
+
 // checkID checks an opaque id: 1..MaxIDLen bytes of UTF-8 without control
 // characters. An empty optional id passes.
 func checkID(field, s string, required bool) error {

@@ -548,9 +548,9 @@ func (e *engine) checkAccounts(keys []acctKey, created map[acctKey]bool) error {
 	committed := make([]acctKey, 0, len(keys))
 	for _, k := range keys {
 		if e.accounts[k] == nil {
-			// Only possible if the cache outlived the rows (a restored database): forget it.
+			// The cache outlived the rows (errStaleAccountCache): forget it.
 			e.known.forget()
-			return fmt.Errorf("account %s %s %s is missing after its insert", k.owner, k.kind, k.currency)
+			return fmt.Errorf("account %s %s %s is missing after its insert: %w", k.owner, k.kind, k.currency, errStaleAccountCache)
 		}
 		if !created[k] {
 			committed = append(committed, k)

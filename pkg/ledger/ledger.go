@@ -124,12 +124,22 @@ type Transfer struct {
 	Replayed bool
 }
 
+// errStaleAccountCache: an account the cache of known accounts held is not in the
+// database. The cache is then forgotten, so running the transaction again inserts it.
+// It happens when an account one ApplyBatch call of a transaction created was seen by a
+// later call of the same transaction (as already there) and remembered, and the
+// transaction then rolled back; or after a database restore.
+var errStaleAccountCache = errors.New("ledger account cache was stale")
+
 // IsRetryable reports whether err is a transient conflict (serialization failure, deadlock,
-// or a concurrent insert of the same idempotency key or reference) after which the whole
-// transaction may simply be run again. ApplyBatch returns such errors to its caller. Any
+// a concurrent insert of the same idempotency key or reference, or a stale cache of known
+// accounts, now forgotten) after which the whole transaction may simply be run again. ApplyBatch returns such errors to its caller. Any
 // unique violation counts, so a genuine duplicate fails again on every attempt: callers
 // must bound their retries, as Batch does.
 func IsRetryable(err error) bool {
+	if errors.Is(err, errStaleAccountCache) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return false

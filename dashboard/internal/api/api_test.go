@@ -238,6 +238,8 @@ func TestPartnersAndLinks(t *testing.T) {
 	}
 	f.expect("POST", "/api/admin/partners/"+id+"/links", `{"url":"https://evil.example/p/42"}`, 400, "url")
 	f.expect("POST", "/api/admin/partners/"+id+"/links", `{"url":"javascript:alert(1)"}`, 400, "url")
+	// Ids a click event cannot carry (over events.MaxIDLen bytes).
+	f.expect("POST", "/api/admin/partners/"+id+"/links", `{"url":"https://shop.example/p/43","category_id":"`+strings.Repeat("c", 129)+`"}`, 400, "category_id")
 	f.expect("POST", "/api/admin/partners/999999/links", `{"url":"https://shop.example/"}`, 404, "")
 	var notified int
 	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM links WHERE code = $1 AND active`, code).Scan(&notified); err != nil || notified != 1 {

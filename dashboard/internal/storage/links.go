@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/openaff/affiliate/pkg/events"
 )
 
 // Link is a generated tracking link /r/{code}.
@@ -55,6 +57,14 @@ func newCode() string {
 // when missing (so generating the same link twice is idempotent), and
 // notifies the tracker on links_changed in the same transaction.
 func (s *Storage) CreateLink(ctx context.Context, l Link, createdBy int64) (Link, bool, error) {
+	// Every click of the link carries these ids; one the click event refuses
+	// would be left out of them (the tracker drops it), so it is refused here.
+	for _, f := range []struct{ name, v string }{{"product_id", l.ProductID}, {"category_id", l.CategoryID}} {
+		var fe *events.FieldError
+		if err := events.CheckOptionalID(f.name, f.v); errors.As(err, &fe) {
+			return Link{}, false, &FieldError{Field: fe.Field, Msg: fe.Msg}
+		}
+	}
 	var out Link
 	created := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {

@@ -278,7 +278,9 @@ func TestPartnerAPILinkErrors(t *testing.T) {
 	f1(`{"url":"https://shop.example/p","product_id":"p\u00001"}`, http.StatusBadRequest, "product_id")
 	f1(`{"url":"https://shop.example/p","category_id":"c\u0007"}`, http.StatusBadRequest, "category_id")
 	f1(`{"url":"https://shop.example/p","product_id":"`+strings.Repeat("é", 201)+`"}`, http.StatusBadRequest, "product_id")
-	f1(`{"url":"https://shop.example/p","product_id":"`+strings.Repeat("é", 200)+`"}`, http.StatusCreated, "")
+	// Every click of a link carries its ids: at most events.MaxIDLen bytes.
+	f1(`{"url":"https://shop.example/p","product_id":"`+strings.Repeat("é", 65)+`"}`, http.StatusBadRequest, "product_id")
+	f1(`{"url":"https://shop.example/p","product_id":"`+strings.Repeat("é", 64)+`"}`, http.StatusCreated, "")
 
 	// A storage FieldError: another request creates the same link between
 	// this request's lookup and its insert (held open here until the API's

@@ -52,7 +52,7 @@ configuration: AFF_* environment variables (AFF_KAFKA_BROKERS, AFF_KAFKA_TOPIC_P
 AFF_CLICKHOUSE_ADDR, AFF_CLICKHOUSE_DB, ...), AFF_LOG_FORMAT=json|text (default text);
 serve and run also read AFF_SETTLER_SETTLE_SCHEDULE (default "* * * * *"), AFF_SETTLER_APPROVE_SCHEDULE and
 AFF_SETTLER_RELEASE_SCHEDULE (default "0 * * * *"), AFF_SETTLER_RELAY_SCHEDULE (default "@every 5s"),
-AFF_SETTLER_MAX_WAIT (default 1h), AFF_SETTLER_BATCH_SIZE (default 1500), AFF_SETTLER_INGEST_BATCH_SIZE
+AFF_SETTLER_MAX_WAIT (default 1h), AFF_SETTLER_BATCH_SIZE (default 1500), AFF_SETTLER_INGEST_BATCH_SIZE (at most 2000)
 and AFF_SETTLER_RELAY_BATCH_SIZE (default 1000), AFF_SETTLER_DRAIN_TIMEOUT (default 10m),
 AFF_SETTLER_GROUP_ID (default settler), AFF_SETTLER_SHUTDOWN_GRACE (default 90s: how long serve lets
 running jobs finish after SIGINT/SIGTERM before it cancels them)

@@ -105,6 +105,8 @@ func TestServeRunConfigErrors(t *testing.T) {
 		f(with("AFF_SETTLER_MAX_WAIT", "soon"), nil, "AFF_SETTLER_MAX_WAIT")
 		f(with("AFF_SETTLER_BATCH_SIZE", "0"), nil, "AFF_SETTLER_BATCH_SIZE")
 		f(with("AFF_SETTLER_RELAY_BATCH_SIZE", "many"), nil, "AFF_SETTLER_RELAY_BATCH_SIZE")
+		// An advisory lock per order of an ingest batch: bounded by the lock table.
+		f(with("AFF_SETTLER_INGEST_BATCH_SIZE", "2001"), nil, `AFF_SETTLER_INGEST_BATCH_SIZE: "2001" is not a number from 1 to 2000`)
 		f(with("AFF_SETTLER_SETTLE_SCHEDULE", "every minute"), nil, "AFF_SETTLER_SETTLE_SCHEDULE")
 		f(with("AFF_SETTLER_RELAY_SCHEDULE", "@every"), nil, "AFF_SETTLER_RELAY_SCHEDULE")
 		f(with("AFF_SETTLER_SHUTDOWN_GRACE", "0s"), nil, "AFF_SETTLER_SHUTDOWN_GRACE")

@@ -133,7 +133,11 @@ func OptionsFromEnv(lookup func(string) (string, bool)) (Options, error) {
 	dur(EnvDrainTimeout, &o.DrainTimeout)
 	dur(EnvShutdownGrace, &o.ShutdownGrace)
 	num(EnvBatchSize, &o.BatchSize, 10_000)
-	num(EnvIngestBatchSize, &o.IngestBatchSize, 100_000)
+	// Each ingest transaction holds an advisory lock per order of its batch
+	// (ingest's lockOrders), and Postgres' lock table holds
+	// max_locks_per_transaction x max_connections (6400 by default) for the
+	// whole server: a few consumers at 2000 fit.
+	num(EnvIngestBatchSize, &o.IngestBatchSize, 2000)
 	num(EnvRelayBatchSize, &o.RelayBatchSize, 100_000)
 	return o, errors.Join(errs...)
 }

@@ -1,11 +1,13 @@
 package settle
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,12 +209,18 @@ FROM order_lines l WHERE order_id = ANY($1) ORDER BY order_id, line_id`, pgx.Row
 	// commission, which the ledger and the table's checks refuse).
 	cs, err := collectMany(ctx, tx, `SELECT order_id, id, line_id, attribution_version, partner_id, currency,
 base_minor, amount_minor, voided_amount_minor, clawed_back_amount_minor, state, ledger_ref
-FROM commissions WHERE order_id = ANY($1) ORDER BY order_id, attribution_version, line_id FOR UPDATE`, pgx.RowToStructByPos[commissionRow], ids)
+FROM commissions WHERE order_id = ANY($1) ORDER BY id FOR UPDATE`, pgx.RowToStructByPos[commissionRow], ids)
 	if err != nil {
 		return nil, err
 	}
+	// Locked in id order, as the dashboard's approvals and AutoApprove lock
+	// them (the same order everywhere: no deadlock between them); each
+	// order's rows are then put in (version, line) order.
 	b.commissions = make(map[string][]*commissionRow, len(cs))
 	for id, rows := range cs {
+		slices.SortFunc(rows, func(x, y commissionRow) int {
+			return cmp.Or(cmp.Compare(x.Version, y.Version), strings.Compare(x.LineID, y.LineID))
+		})
 		for i := range rows {
 			b.commissions[id] = append(b.commissions[id], &rows[i])
 		}

@@ -247,3 +247,27 @@ func TestReplayQuarantinesRefusedRecords(t *testing.T) {
 		t.Fatal("a record over the limit was delivered")
 	}
 }
+
+// TestMaxMessageBytesMatchesTheWriter: a message of exactly MaxMessageBytes
+// is one kafka-go's Writer takes under that BatchBytes, one byte more it
+// refuses (so /v1's 413 and the Writer agree on the overhead).
+func TestMaxMessageBytesMatchesTheWriter(t *testing.T) {
+	env := testenv.Get(t)
+	brokers := env.KafkaBrokers()
+	topic := env.TopicPrefix(t) + "limit"
+	createTopic(t, brokers, topic, 1<<20)
+	const batchBytes = 64 << 10
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchBytes: batchBytes, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond}
+	defer w.Close()
+	n := MaxMessageBytes(batchBytes)
+	key := []byte("device-token")
+	ok := kafka.Message{Key: key, Value: bytes.Repeat([]byte("x"), n-len(key))}
+	if err := w.WriteMessages(context.Background(), ok); err != nil {
+		t.Fatalf("message of MaxMessageBytes (%d): %v", n, err)
+	}
+	over := kafka.Message{Key: key, Value: bytes.Repeat([]byte("x"), n-len(key)+1)}
+	if err := w.WriteMessages(context.Background(), over); err == nil {
+		t.Fatalf("message of MaxMessageBytes+1 (%d) accepted: the overhead is overstated", n+1)
+	}
+}

@@ -111,9 +111,11 @@ const DefaultPartitionBatch = 1024
 const DefaultMaxBatchBytes = 900 << 10
 
 // MessageOverheadBytes is what kafka-go's Writer adds to a message's key
-// and value when it compares a batch with its BatchBytes (the size of a
-// v0 message header; no headers are sent).
-const MessageOverheadBytes = 22
+// and value when it compares a message or a batch with its BatchBytes
+// (Message.totalSize in kafka-go v0.4.51: 4+1+1 bytes of v0 header, 4 for
+// the key's length, 4 for the value's, 8 for the timestamp, and 1 for the
+// empty header array's varint length; no headers are sent).
+const MessageOverheadBytes = 23
 
 // MaxMessageBytes returns the largest key plus value a message may have to
 // be written under the given Options.MaxBatchBytes (0: the default). The
