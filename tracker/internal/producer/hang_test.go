@@ -26,11 +26,13 @@ func TestBrokerHangSpoolsWithinOneTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	entry := &links.Entry{LinkID: "1", PartnerID: "2", Kind: "link", Target: "https://shop.example/", Attribute: true}
-	offer := func(p *Producer) {
+	offer := func(p *Producer) time.Time {
 		r := click.Get()
-		r.At, r.Entry, r.IP = time.Now(), entry, netip.MustParseAddr("192.0.2.1")
+		at := time.Now()
+		r.At, r.Entry, r.IP = at, entry, netip.MustParseAddr("192.0.2.1")
 		copy(r.Token[:], "AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB")
 		p.Offer(r)
+		return at
 	}
 	waitFor := func(what string, cond func() bool) time.Duration {
 		t.Helper()
@@ -59,9 +61,15 @@ func TestBrokerHangSpoolsWithinOneTimeout(t *testing.T) {
 			offer(p)
 			waitFor("first click produced", func() bool { return m.ClicksProduced.Get() == 1 })
 
+			waitFor("nothing pending once produced", func() bool { return p.OldestPending().IsZero() })
 			k.Pause()
-			offer(p)
-			took := waitFor("click spooled while the broker hangs", func() bool { return m.ClicksSpooled.Get() == 1 })
+			at := offer(p)
+			// While the write hangs, the click is neither in Kafka nor in the
+			// spool: the producer reports it (tracker_spools, with the spool).
+			waitFor("the hung click reported pending", func() bool { return p.OldestPending().Equal(at) })
+			waitFor("click spooled while the broker hangs", func() bool { return m.ClicksSpooled.Get() == 1 })
+			took := time.Since(at)
+			waitFor("nothing pending once spooled", func() bool { return p.OldestPending().IsZero() })
 			k.Resume()
 			if took < timeout || took > timeout*19/10 {
 				t.Errorf("the click was spooled %v after it was offered; want one WriteTimeout (%v), not two", took, timeout)

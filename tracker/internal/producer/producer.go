@@ -142,6 +142,25 @@ type Producer struct {
 	logs    rateLimit
 	qlogs   rateLimit  // quarantine log lines
 	raw     *rawClicks // nil unless Options.RawClicks
+	// pendingAt is the time (Unix ns) of the first click of the batch the
+	// sender is building or delivering, 0 when it holds none: clicks
+	// queued behind it are newer (OldestPending).
+	pendingAt atomic.Int64
+}
+
+// OldestPending returns the time of the oldest click the producer holds in
+// memory (queued, or in the batch being written), or the zero time when it
+// holds none. Reported with the spool's oldest record (tracker_spools), it
+// keeps the sink's watermarks below clicks that wait for a slow Kafka
+// longer than the sink's -watermark-delay: they are neither in Kafka nor
+// in the spool yet. Clicks queue in arrival order, so the first click of
+// the sender's batch is the oldest; one just queued behind an empty sender
+// is at most a moment old.
+func (p *Producer) OldestPending() time.Time {
+	if ns := p.pendingAt.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // newWriter returns a writer of clicks or shop events. Both are handed

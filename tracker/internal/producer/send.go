@@ -27,8 +27,12 @@ func (p *Producer) sendLoop() {
 	var enc encoded
 	for {
 		enc.reset()
+		if len(p.queue) == 0 {
+			p.pendingAt.Store(0)
+		}
 		select {
 		case r := <-p.queue:
+			p.pendingAt.Store(r.At.UnixNano())
 			p.encode(&enc, r)
 		case <-p.done:
 			// Handlers are gone: drain without waiting.
@@ -43,6 +47,7 @@ func (p *Producer) sendLoop() {
 					break
 				}
 				if enc.n == 0 {
+					p.pendingAt.Store(0)
 					return
 				}
 				p.deliverClicks(&enc)

@@ -179,7 +179,7 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 	loaderDone := make(chan struct{})
 	go func() { loader.Run(lctx); close(loaderDone) }()
 	defer func() { stopLoader(); <-loaderDone }()
-	reporter, err := newSpoolReporter(ctx, cfg, st, sp, logger)
+	reporter, err := newSpoolReporter(ctx, cfg, st, sp, prod.OldestPending, logger)
 	if err != nil {
 		prod.Close(context.Background())
 		ln.Close()

@@ -14,21 +14,24 @@ import (
 	"github.com/openaff/affiliate/tracker/internal/spool"
 )
 
-// spoolReporter writes the time of the spool's oldest record to Postgres
-// (tracker_spools) every SpoolReport: the sink keeps every watermark below
-// it, so that no order is attributed while its click still waits in a
-// spool after a Kafka outage. Failures are logged (rarely) and retried; the
-// tracker never waits on them.
+// spoolReporter writes the time of the oldest click or event this tracker
+// holds — in its spool, or (clicks) in memory waiting for Kafka — to
+// Postgres (tracker_spools) every SpoolReport: the sink keeps every
+// watermark below it, so that no order is attributed while its click still
+// waits in a spool after a Kafka outage, or in the producer's queue while
+// Kafka is slow. Failures are logged (rarely) and retried; the tracker never
+// waits on them.
 type spoolReporter struct {
 	pool    *pgxpool.Pool
 	id      string
 	sp      *spool.Spool
+	pending func() time.Time // the producer's oldest click in memory; zero: none
 	every   time.Duration
 	log     *slog.Logger
 	lastErr time.Time
 }
 
-func newSpoolReporter(ctx context.Context, cfg *config.Config, st Settings, sp *spool.Spool, log *slog.Logger) (*spoolReporter, error) {
+func newSpoolReporter(ctx context.Context, cfg *config.Config, st Settings, sp *spool.Spool, pending func() time.Time, log *slog.Logger) (*spoolReporter, error) {
 	id := st.TrackerID
 	if id == "" {
 		host, _ := os.Hostname()
@@ -51,7 +54,7 @@ func newSpoolReporter(ctx context.Context, cfg *config.Config, st Settings, sp *
 	if every <= 0 {
 		every = time.Second
 	}
-	return &spoolReporter{pool: pool, id: id, sp: sp, every: every, log: log}, nil
+	return &spoolReporter{pool: pool, id: id, sp: sp, pending: pending, every: every, log: log}, nil
 }
 
 func (r *spoolReporter) run(ctx context.Context) {
@@ -78,7 +81,7 @@ func (r *spoolReporter) final() {
 
 func (r *spoolReporter) report(ctx context.Context) {
 	var oldest *time.Time
-	if at := r.sp.OldestAt(); !at.IsZero() {
+	if at := oldestOf(r.sp.OldestAt(), r.pending()); !at.IsZero() {
 		oldest = &at
 	}
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -91,4 +94,12 @@ ON CONFLICT (tracker_id) DO UPDATE SET oldest_at = EXCLUDED.oldest_at, updated_a
 			r.log.Warn("cannot report the spool to postgres (the sink's watermarks may pass spooled events)", "error", err)
 		}
 	}
+}
+
+// oldestOf returns the earlier of two times, a zero one meaning none.
+func oldestOf(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
