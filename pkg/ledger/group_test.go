@@ -202,3 +202,11 @@ func TestVerifyFindsGroupDamage(t *testing.T) {
 		})
 	}
 }
+
+// OpSize: a group accrual counts its commissions (by value or pointer), anything else 1.
+func TestOpSize(t *testing.T) {
+	g := AccrueGroupParams{Commissions: make([]GroupAccrual, 3)}
+	if OpSize(g) != 3 || OpSize(&g) != 3 || OpSize(VoidParams{}) != 1 || OpSize(AccrueGroupParams{}) != 1 {
+		t.Fatalf("OpSize: %d %d %d %d", OpSize(g), OpSize(&g), OpSize(VoidParams{}), OpSize(AccrueGroupParams{}))
+	}
+}

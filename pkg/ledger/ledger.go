@@ -193,6 +193,15 @@ func (l *Ledger) Batch(ctx context.Context, ops []Op) ([]Transfer, error) {
 	return out, nil
 }
 
+// OpSize is what op counts against MaxBatchOps: a group accrual its commissions, any other
+// operation 1. A caller with more operations than one ApplyBatch takes splits them by it.
+func OpSize(op Op) int {
+	if g, ok := op.(interface{ commissionCount() int }); ok {
+		return max(1, g.commissionCount())
+	}
+	return 1
+}
+
 // ApplyBatch applies ops inside the caller's transaction tx, which must be on the ledger's
 // database. Idempotency holds per operation. On error the caller must roll tx back; when
 // IsRetryable(err) the caller may run the transaction again.
@@ -211,7 +220,7 @@ func (l *Ledger) ApplyBatch(ctx context.Context, tx pgx.Tx, ops []Op) ([]Transfe
 			return nil, &BatchError{Index: i, Key: opKey(op), Err: err}
 		}
 		reqs[i] = r
-		size += max(1, len(r.items))
+		size += OpSize(op)
 	}
 	if size > MaxBatchOps {
 		return nil, &FieldError{Field: "ops", Msg: fmt.Sprintf("%d operations (a group accrual counts its commissions), at most %d per batch", size, MaxBatchOps)}

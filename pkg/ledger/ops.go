@@ -83,6 +83,8 @@ type GroupAccrual struct {
 	AmountMinor  int64
 }
 
+func (p AccrueGroupParams) commissionCount() int { return len(p.Commissions) }
+
 // maxGroupCommissions bounds the commissions of one AccrueGroupParams.
 const maxGroupCommissions = 10000
 

@@ -47,10 +47,3 @@ func TestBatchWithMoreCommissionsThanOneLedgerCall(t *testing.T) {
 	}
 	f.verify()
 }
-
-func TestOpSize(t *testing.T) {
-	g := ledger.AccrueGroupParams{Commissions: make([]ledger.GroupAccrual, 3)}
-	if opSize(g) != 3 || opSize(ledger.VoidParams{}) != 1 || opSize(ledger.AccrueGroupParams{}) != 1 {
-		t.Fatalf("opSize: %d %d %d", opSize(g), opSize(ledger.VoidParams{}), opSize(ledger.AccrueGroupParams{}))
-	}
-}

@@ -137,7 +137,7 @@ func (s *Settler) applyOps(ctx context.Context, tx pgx.Tx, ops []ledger.Op) erro
 	for len(ops) > 0 {
 		n, size := 0, 0
 		for n < len(ops) {
-			w := opSize(ops[n])
+			w := ledger.OpSize(ops[n])
 			if n > 0 && size+w > ledger.MaxBatchOps {
 				break
 			}
@@ -150,14 +150,6 @@ func (s *Settler) applyOps(ctx context.Context, tx pgx.Tx, ops []ledger.Op) erro
 		ops = ops[n:]
 	}
 	return nil
-}
-
-// opSize is what an operation counts against ledger.MaxBatchOps.
-func opSize(op ledger.Op) int {
-	if g, ok := op.(ledger.AccrueGroupParams); ok {
-		return max(1, len(g.Commissions))
-	}
-	return 1
 }
 
 func (s *Settler) readBatch(ctx context.Context, tx pgx.Tx, now, wm time.Time, cur cursor) (*batch, error) {
