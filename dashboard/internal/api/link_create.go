@@ -44,10 +44,6 @@ func (h *linkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, bad("url", "%v", err))
 		return
 	}
-	if len(in.ProductID) > 200 || len(in.CategoryID) > 200 {
-		h.fail(w, r, bad("product_id", "is longer than 200 bytes"))
-		return
-	}
 	if _, err := h.Store.Partner(r.Context(), id); err != nil {
 		h.fail(w, r, err)
 		return

@@ -3,7 +3,6 @@ package ui
 import (
 	"net/http"
 	"strings"
-	"unicode/utf8"
 )
 
 // maxIDChars is the longest order or customer id (the columns' limit).
@@ -14,17 +13,17 @@ type customerPartnerUpdate struct{ *UI }
 // ServeHTTP attaches the customer to a partner or detaches it.
 func (h customerPartnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, _ := sessionOf(r)
-	cid := strings.TrimSpace(r.PostFormValue("customer_id"))
+	// Never cut (formID): attaching creates an unknown customer, so a cut
+	// id would bind a customer that does not exist.
+	cid, tooLong := formID(r, "customer_id", "customer_id")
 	back := "/admin/customers?customer_id=" + urlQueryEscape(cid)
 	pid, ok := parseID(r.PostFormValue("partner_id"))
-	if cid == "" || !ok {
+	if (cid == "" && tooLong == "") || !ok {
 		h.redirect(w, r, back, "Error: customer id and partner id are required")
 		return
 	}
-	if utf8.RuneCountInString(cid) > maxIDChars {
-		// Never cut: attaching creates an unknown customer, so a cut id
-		// would bind a customer that does not exist.
-		h.redirect(w, r, "/admin/customers", "Error: customer_id: is longer than "+itoa(maxIDChars)+" characters")
+	if tooLong != "" {
+		h.redirect(w, r, "/admin/customers", "Error: "+tooLong)
 		return
 	}
 	var err error

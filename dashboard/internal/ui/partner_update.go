@@ -53,9 +53,9 @@ func (h partnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		dst         *string
 	}{{"phone", "phone", 50, &p.Phone}, {"company", "company", 200, &p.Company}, {"website", "website", 2048, &p.Website},
 		{"customer_id", "own customer id", maxIDChars, &p.CustomerID}} {
-		v := strings.TrimSpace(r.PostFormValue(f.name))
-		if n := utf8.RuneCountInString(v); n > f.max {
-			h.redirect(w, r, back, fmt.Sprintf("Error: %s: is %d characters long, at most %d are allowed", f.label, n, f.max))
+		v, msg := formText(r, f.name, f.label, f.max)
+		if msg != "" {
+			h.redirect(w, r, back, "Error: "+msg)
 			return
 		}
 		*f.dst = v
@@ -78,9 +78,15 @@ func (h partnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // field: trimmed, and refused with a message naming label when longer than
 // maxIDChars characters — an id is never cut, which would name another.
 func formID(r *http.Request, field, label string) (string, string) {
+	return formText(r, field, label, maxIDChars)
+}
+
+// formText reads a form field, trimmed; longer than limit characters, it
+// is refused ("" and a message naming label), never cut.
+func formText(r *http.Request, field, label string, limit int) (string, string) {
 	v := strings.TrimSpace(r.PostFormValue(field))
-	if n := utf8.RuneCountInString(v); n > maxIDChars {
-		return "", fmt.Sprintf("%s: is %d characters long, at most %d are allowed", label, n, maxIDChars)
+	if n := utf8.RuneCountInString(v); n > limit {
+		return "", fmt.Sprintf("%s: is %d characters long, at most %d are allowed", label, n, limit)
 	}
 	return v, ""
 }
