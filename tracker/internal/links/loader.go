@@ -274,15 +274,7 @@ func (l *Loader) dropIDs(e *Entry, dropped map[string]struct{}) {
 // would turn each invalid byte into a 3-byte U+FFFD). The empty id is
 // fine: the field is optional.
 func eventID(s string) bool {
-	if len(s) > events.MaxIDLen || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
-		}
-	}
-	return true
+	return utf8.ValidString(s) && events.CheckOptionalID("product_id", s) == nil
 }
 
 // touch republishes the current snapshot with a new sync time, so that
