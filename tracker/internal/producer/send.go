@@ -301,7 +301,7 @@ func (p *Producer) replayOne(pos *replayPos) bool {
 	}
 	if skipped > 0 {
 		p.opts.Metrics.SpoolCorrupt.Inc()
-		p.opts.Logger.Warn("spool segment has a torn or corrupt tail, skipped", "path", path, "bytes", skipped)
+		p.opts.Logger.Warn("spool segment has torn or corrupt records, skipped", "path", path, "bytes", skipped)
 	}
 	for len(msgs) > 0 {
 		n := min(len(msgs), p.opts.BatchSize)

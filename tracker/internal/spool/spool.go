@@ -11,10 +11,12 @@
 //	uint32 LE  CRC-32C (Castagnoli) of body
 //	body:      uint16 LE topic length, topic, uint32 LE key length, key, value
 //
-// A torn or corrupt record (short read, bad length, bad checksum) ends the
-// reading of its segment: the rest of that segment is skipped and counted,
-// since a length prefix cannot be trusted after it. Torn tails are what a
-// crash during append leaves behind.
+// A torn or corrupt record (short read, bad length, bad checksum) is
+// skipped and its bytes counted: since its length prefix cannot be
+// trusted, reading resumes at the next offset where a whole record with a
+// valid checksum starts, so one damaged record (a bad sector, a flipped
+// bit) does not cost the records behind it. Torn tails are what a crash
+// during append leaves behind; after one nothing more is found.
 //
 // Durability: Append writes with one write(2) per call into the page cache;
 // Sync fsyncs the active segment. Callers choose when to Sync (see the
@@ -390,8 +392,9 @@ func (s *Spool) Close() error {
 
 // ReadSegment reads the segment at path and calls fn for each valid record,
 // in order; the Record's slices alias the segment's data, read afresh by
-// each call, so they stay valid after fn returns. It returns the number of bytes skipped after a torn or corrupt
-// record (0 when the segment is intact).
+// each call, so they stay valid after fn returns. It returns the number of
+// bytes skipped as torn or corrupt (0 when the segment is intact); reading
+// goes on after them at the next whole record with a valid checksum.
 func ReadSegment(path string, fn func(Record) error) (skippedBytes int, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -400,17 +403,37 @@ func ReadSegment(path string, fn func(Record) error) (skippedBytes int, err erro
 	for off := 0; off < len(data); {
 		rec, n, ok := decode(data[off:])
 		if !ok {
-			return len(data) - off, nil
+			next := resync(data, off+1)
+			skippedBytes += next - off
+			off = next
+			continue
 		}
 		if err := fn(rec); err != nil {
 			return 0, err
 		}
 		off += n
 	}
-	return 0, nil
+	return skippedBytes, nil
 }
 
-// decode parses one record at the start of b.
+// resync returns the first offset at or after from where a whole record
+// with a valid checksum starts, or len(data). Most offsets are refused by
+// their length alone (inside JSON text four bytes read as a length are far
+// over MaxRecordBytes; in zeros, under the minimum), so a scan costs about
+// one checksum per record it finds. A false start needs a 32-bit checksum
+// match as well as a consistent length, topic and key.
+func resync(data []byte, from int) int {
+	for off := from; off < len(data); off++ {
+		if _, _, ok := decode(data[off:]); ok {
+			return off
+		}
+	}
+	return len(data)
+}
+
+// decode parses one record at the start of b. The layout and the topic's
+// name are checked before the checksum, so that resync's scan computes few
+// checksums in damaged data.
 func decode(b []byte) (Record, int, bool) {
 	if len(b) < headerBytes {
 		return Record{}, 0, false
@@ -420,18 +443,35 @@ func decode(b []byte) (Record, int, bool) {
 		return Record{}, 0, false
 	}
 	body := b[headerBytes : headerBytes+n]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
-		return Record{}, 0, false
-	}
 	tl := int(binary.LittleEndian.Uint16(body))
 	if 2+tl+4 > n {
 		return Record{}, 0, false
 	}
 	topic := body[2 : 2+tl]
+	if !topicName(topic) {
+		return Record{}, 0, false
+	}
 	kl := int(binary.LittleEndian.Uint32(body[2+tl:]))
 	if kl > n-(2+tl+4) {
 		return Record{}, 0, false
 	}
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return Record{}, 0, false
+	}
 	key := body[2+tl+4 : 2+tl+4+kl]
 	return Record{Topic: string(topic), Key: key, Value: body[2+tl+4+kl:]}, headerBytes + n, true
+}
+
+// topicName reports whether t can name a Kafka topic (1 to 249 of
+// [a-zA-Z0-9._-]): every record the tracker spools has one.
+func topicName(t []byte) bool {
+	if len(t) == 0 || len(t) > 249 {
+		return false
+	}
+	for _, c := range t {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -103,9 +103,46 @@ func TestTornAndCorruptTails(t *testing.T) {
 	f("torn header", func(b []byte) []byte { return b[:one+3] }, "[t/a/1]", true)
 	f("torn body", func(b []byte) []byte { return b[:len(b)-1] }, "[t/a/1]", true)
 	f("flipped bit in second", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, "[t/a/1]", true)
-	f("flipped bit in first", func(b []byte) []byte { b[one-1] ^= 1; return b }, "[]", true)
+	f("flipped bit in first", func(b []byte) []byte { b[one-1] ^= 1; return b }, "[t/b/2]", true)
+	f("huge length of first", func(b []byte) []byte { b[3] = 0xff; return b }, "[t/b/2]", true)
+	f("short length of first", func(b []byte) []byte { b[0] = 7; return b }, "[t/b/2]", true)
+	f("first zeroed", func(b []byte) []byte { clear(b[:one]); return b }, "[t/b/2]", true)
 	f("huge length", func(b []byte) []byte { b[one+3] = 0xff; return b }, "[t/a/1]", true)
 	f("zeros appended", func(b []byte) []byte { return append(b, make([]byte, 16)...) }, "[t/a/1 t/b/2]", true)
+}
+
+// One damaged record in the middle of a segment costs that record only:
+// the records behind it are found again and replayed, and exactly the
+// damaged record's bytes are counted as skipped.
+func TestCorruptRecordInTheMiddle(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, 1<<24, 1<<24)
+	var want []string
+	for i := range 1000 {
+		v := fmt.Sprintf(`{"click_id":"%04d","user_agent":"Mozilla/5.0 (X11; Linux x86_64)"}`, i)
+		s.Append(Record{Topic: "aff.clicks", Key: []byte(fmt.Sprintf("dev%04d", i)), Value: []byte(v)})
+		if i != 500 {
+			want = append(want, v)
+		}
+	}
+	s.Close()
+	ents, _ := os.ReadDir(dir)
+	p := dir + "/" + ents[0].Name()
+	data, _ := os.ReadFile(p)
+	size := len(data) / 1000 // every record has the same size
+	data[500*size+size/2] ^= 0x40
+	os.WriteFile(p, data, 0o600)
+	var got []string
+	skipped, err := ReadSegment(p, func(r Record) error {
+		got = append(got, string(r.Value))
+		return nil
+	})
+	if err != nil || skipped != size {
+		t.Fatalf("ReadSegment: %v, skipped %d bytes, want one record's %d", err, skipped, size)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("replayed %d records, want the %d undamaged ones in order", len(got), len(want))
+	}
 }
 
 func TestFull(t *testing.T) {
