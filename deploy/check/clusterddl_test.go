@@ -122,6 +122,11 @@ func compareSchemas(one, cl *Schema) []string {
 			fail("view %s is in the cluster DDL but in no migration", name)
 		}
 	}
+	// A backfill reads and writes the Distributed tables on a cluster, so
+	// its text is the migration's.
+	if !slices.Equal(cl.Backfills, one.Backfills) {
+		fail("cluster backfills\n\t%q\nwant the migrations'\n\t%q", cl.Backfills, one.Backfills)
+	}
 	return problems
 }
 
@@ -178,6 +183,11 @@ func TestClusterDDLComparisonFails(t *testing.T) {
 	}, "view DB.device_clicks_mv selects")
 	f("a view missing", func(cl *Schema) { delete(cl.Views, "DB.daily_orders_mv") }, "view DB.daily_orders_mv is missing")
 	f("a table no migration has", func(cl *Schema) { cl.Tables["DB.extra_local"] = Table{Name: "DB.extra_local"} }, "DB.extra_local")
+	f("a backfill reading a shard's table only", func(cl *Schema) {
+		cl.Backfills = slices.Clone(cl.Backfills)
+		cl.Backfills[0] = strings.ReplaceAll(cl.Backfills[0], "DB.commission_facts", "DB.commission_facts_local")
+	}, "cluster backfills")
+	f("a backfill missing", func(cl *Schema) { cl.Backfills = nil }, "cluster backfills")
 }
 
 // TestParseSchemaRefusesUnknownStatements: a statement of a kind the

@@ -28,17 +28,23 @@ type View struct {
 type Schema struct {
 	Tables map[string]Table
 	Views  map[string]View
+	// Backfills are the INSERT INTO … SELECT statements that fill a new
+	// rollup from rows stored before its view existed, in order, spaces
+	// normalised.
+	Backfills []string
 }
 
 var (
-	tableRe = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS (\S+)(?: ON CLUSTER '([^']+)')?\s+(?:\((.*)\)|AS (\S+))\s*ENGINE = (\w+)(?:\((.*?)\))?(?:\s+(.*))?$`)
-	viewRe  = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS (\S+)(?: ON CLUSTER '([^']+)')? TO (\S+)\s+AS (SELECT.*)$`)
-	spaceRe = regexp.MustCompile(`\s+`)
+	tableRe  = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS (\S+)(?: ON CLUSTER '([^']+)')?\s+(?:\((.*)\)|AS (\S+))\s*ENGINE = (\w+)(?:\((.*?)\))?(?:\s+(.*))?$`)
+	insertRe = regexp.MustCompile(`(?s)^INSERT INTO \S+\s+SELECT\s.*$`)
+	viewRe   = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS (\S+)(?: ON CLUSTER '([^']+)')? TO (\S+)\s+AS (SELECT.*)$`)
+	spaceRe  = regexp.MustCompile(`\s+`)
 )
 
 // ParseSchema parses statements (without their final ';') into a Schema.
-// Only CREATE TABLE IF NOT EXISTS and CREATE MATERIALIZED VIEW IF NOT EXISTS
-// … TO … are accepted: anything else is an error, so a statement of a new
+// Only CREATE TABLE IF NOT EXISTS, CREATE MATERIALIZED VIEW IF NOT EXISTS
+// … TO … and INSERT INTO … SELECT (a backfill) are accepted: anything else
+// is an error, so a statement of a new
 // kind cannot slip past the comparison unseen. Names keep their database
 // prefix as written (e.g. `affiliate`.clicks).
 func ParseSchema(statements []string) (*Schema, error) {
@@ -65,6 +71,10 @@ func ParseSchema(statements []string) (*Schema, error) {
 				return nil, fmt.Errorf("view %s created twice", v.Name)
 			}
 			s.Views[v.Name] = v
+			continue
+		}
+		if insertRe.MatchString(stmt) {
+			s.Backfills = append(s.Backfills, norm(stmt))
 			continue
 		}
 		first, _, _ := strings.Cut(stmt, "\n")

@@ -21,7 +21,7 @@ ALL FULL OUTER JOIN
     FROM
     (
         SELECT partner_id, commission_id, minMerge(first_at) AS first, argMaxMerge(order_id) AS oid
-        FROM commissions_current
+        FROM commission_states
         GROUP BY partner_id, commission_id
     )
     WHERE toDate(first) >= toDate(now(), 'UTC') - 29

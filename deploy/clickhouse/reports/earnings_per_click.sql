@@ -21,9 +21,9 @@ FROM
             commission_id,
             minMerge(first_at) AS first,
             argMaxMerge(currency) AS cur,
-            argMaxMerge(state) AS st,
-            argMaxMerge(amount_minor) AS amount
-        FROM commissions_current
+            argMaxMerge(current_state) AS st,
+            argMaxMerge(current_amount_minor) AS amount
+        FROM commission_states
         GROUP BY partner_id, commission_id
     )
     WHERE toDate(first) >= toDate(now(), 'UTC') - 29

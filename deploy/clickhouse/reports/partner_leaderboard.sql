@@ -40,10 +40,10 @@ ALL FULL OUTER JOIN
             minMerge(first_at) AS first,
             argMaxMerge(order_id) AS oid,
             argMaxMerge(currency) AS cur,
-            argMaxMerge(state) AS st,
-            argMaxMerge(amount_minor) AS amount,
+            argMaxMerge(current_state) AS st,
+            argMaxMerge(current_amount_minor) AS amount,
             argMaxMerge(base_minor) AS base
-        FROM commissions_current
+        FROM commission_states
         GROUP BY partner_id, commission_id
     )
     WHERE toDate(first) >= toDate(now(), 'UTC') - 29

@@ -21,9 +21,9 @@ FROM
         minMerge(first_at) AS first,
         argMaxMerge(order_id) AS oid,
         argMaxMerge(currency) AS cur,
-        argMaxMerge(state) AS st,
+        argMaxMerge(current_state) AS st,
         argMaxMerge(base_minor) AS base
-    FROM commissions_current
+    FROM commission_states
     GROUP BY partner_id, commission_id
 )
 WHERE toDate(first) >= toDate(now(), 'UTC') - 89

@@ -18,10 +18,10 @@ FROM
         argMaxMerge(order_id) AS oid,
         argMaxMerge(line_id) AS lid,
         argMaxMerge(currency) AS currency,
-        argMaxMerge(state) AS st,
-        argMaxMerge(amount_minor) AS amount,
+        argMaxMerge(current_state) AS st,
+        argMaxMerge(current_amount_minor) AS amount,
         argMaxMerge(base_minor) AS base
-    FROM commissions_current
+    FROM commission_states
     GROUP BY partner_id, commission_id
     HAVING toDate(first) >= toDate(now(), 'UTC') - 29 AND st NOT IN ('voided', 'clawed_back')
 ) AS l

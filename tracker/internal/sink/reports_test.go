@@ -105,14 +105,23 @@ func newDataset(seed uint64) *dataset {
 			if rng.IntN(2) == 0 {
 				g := f
 				g.eventID, g.state, g.at = cm+"-1", states[rng.IntN(len(states))], f.at.Add(time.Duration(1+rng.IntN(3))*time.Hour)
-				if strings.HasPrefix(g.state, "partially") {
+				if rng.IntN(4) == 0 {
+					// In the same pass as the accrual: the same second.
+					g.at = f.at
+				}
+				switch g.state {
+				case "partially_voided", "partially_clawed_back":
 					g.amount /= 2
+				case "voided", "clawed_back":
+					g.amount = 0
 				}
 				d.facts = append(d.facts, g)
-				if rng.IntN(4) == 0 {
-					// Same second as g: the greater event id wins.
+				if next := successor[g.state]; next != "" && rng.IntN(3) == 0 {
+					// The next change in the same second (one pass, or
+					// two hosts' clocks), with a smaller event id: the
+					// lifecycle, not the id, decides.
 					h := g
-					h.eventID, h.state = cm+"-2", "approved"
+					h.eventID, h.state, h.amount = cm+"-0b", next, 0
 					d.facts = append(d.facts, h)
 				}
 			}
@@ -267,6 +276,29 @@ func TestReports(t *testing.T) {
 	}
 }
 
+// successor is a later state a commission can reach from a state, where
+// it keeps nothing.
+var successor = map[string]string{
+	"partially_voided": "voided", "approved": "clawed_back", "partially_clawed_back": "clawed_back",
+}
+
+// lifecycle is the order of commission states (commission_states, 00204).
+var lifecycle = map[string]int{
+	"pending": 1, "partially_voided": 2, "voided": 3, "approved": 4, "partially_clawed_back": 5, "clawed_back": 6,
+}
+
+// later reports whether fact f supersedes c: by the state's place in the
+// lifecycle, then the smaller amount kept, then (at, event_id).
+func later(f, c rFact) bool {
+	if lifecycle[f.state] != lifecycle[c.state] {
+		return lifecycle[f.state] > lifecycle[c.state]
+	}
+	if f.amount != c.amount {
+		return f.amount < c.amount
+	}
+	return f.at.After(c.at) || (f.at.Equal(c.at) && f.eventID > c.eventID)
+}
+
 type current struct {
 	rFact
 	first time.Time
@@ -281,7 +313,7 @@ func (d *dataset) expected() map[string][]string {
 	for _, c := range d.clicks {
 		clicks[c.id] = c
 	}
-	// Latest fact per commission by (at, event_id); first time.
+	// Latest fact per commission in its lifecycle; first time.
 	cur := map[string]*current{}
 	for _, f := range d.facts {
 		c := cur[f.commissionID]
@@ -289,7 +321,7 @@ func (d *dataset) expected() map[string][]string {
 			cur[f.commissionID] = &current{f, f.at}
 			continue
 		}
-		if f.at.After(c.at) || (f.at.Equal(c.at) && f.eventID > c.eventID) {
+		if later(f, c.rFact) {
 			c.rFact = f
 		}
 		if f.at.Before(c.first) {
