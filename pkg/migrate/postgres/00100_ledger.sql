@@ -151,5 +151,5 @@ DROP TABLE ledger_reserves;
 DROP TABLE ledger_pending;
 DROP TABLE ledger_postings;
 DROP TABLE ledger_transfers;
-DROP FUNCTION ledger_refuse_change();
 DROP TABLE ledger_accounts;
+DROP FUNCTION ledger_refuse_change();
