@@ -1,6 +1,8 @@
 -- Refunds and clawbacks per partner and currency: commissions that appeared
 -- in the last 90 days (UTC days, today included), by current state. A void takes
--- back a commission before approval, a clawback after (DESIGN §5).
+-- back a commission before approval, a clawback after (DESIGN §5). Commissions
+-- of a decision an admin replaced (the order moved to another partner) are
+-- not refunds and are left out.
 --   voided, partially_voided, clawed_back, partially_clawed_back: commissions
 --   lost_base_minor: base of fully voided or clawed-back commissions
 --   refunded_orders: distinct orders among all of these
@@ -20,13 +22,30 @@ FROM
         commission_id,
         minMerge(first_at) AS first,
         argMaxMerge(order_id) AS oid,
+        argMaxMerge(line_id) AS lid,
         argMaxMerge(currency) AS cur,
         argMaxMerge(current_state) AS st,
-        argMaxMerge(base_minor) AS base
+        argMaxMerge(base_minor) AS base,
+        toUInt32OrZero(arrayElement(splitByChar('/', commission_id), -1)) AS version
     FROM commission_states
     GROUP BY partner_id, commission_id
 )
 WHERE toDate(first) >= toDate(now(), 'UTC') - 89
+    AND (oid, lid, version) IN
+    (
+        -- The current decision's commission of each order line: an admin's
+        -- re-attribution reverses the earlier version's (commission ids end
+        -- in the decision's version, order/line/version), which is no refund.
+        SELECT oid, lid, max(version)
+        FROM
+        (
+            SELECT commission_id, argMaxMerge(order_id) AS oid, argMaxMerge(line_id) AS lid,
+                toUInt32OrZero(arrayElement(splitByChar('/', commission_id), -1)) AS version
+            FROM commission_states
+            GROUP BY commission_id
+        )
+        GROUP BY oid, lid
+    )
 GROUP BY partner_id, cur
 HAVING refunded_orders > 0
 ORDER BY refunded_orders DESC, partner_id, currency

@@ -93,14 +93,27 @@ func newDataset(seed uint64) *dataset {
 			continue // not attributed
 		}
 		partner := fmt.Sprintf("p%d", 1+rng.IntN(3))
+		// An admin moves one order in eight to another partner after
+		// settlement: the first decision's commissions are reversed and
+		// the second's accrued, under ids ending in the version.
+		moved := rng.IntN(8) == 0
 		for _, l := range o.lines {
 			base := l.unit*l.qty - l.discount
-			cm := fmt.Sprintf("cm-%s-%s", o.orderID, l.id)
+			cm := fmt.Sprintf("%s/%s/1", o.orderID, l.id)
 			f := rFact{eventID: cm + "-0", commissionID: cm, orderID: o.orderID, lineID: l.id, partner: partner,
 				currency: o.currency, state: "pending", at: o.at, amount: base / 10, base: base}
 			d.facts = append(d.facts, f)
 			if rng.IntN(10) == 0 {
 				d.facts = append(d.facts, f) // replayed
+			}
+			if moved {
+				r := f
+				r.eventID, r.state, r.amount, r.at = cm+"-r", "voided", 0, f.at.Add(5*time.Hour)
+				cm2 := fmt.Sprintf("%s/%s/2", o.orderID, l.id)
+				n := f
+				n.eventID, n.commissionID, n.partner, n.at = cm2+"-0", cm2, "p4", r.at
+				d.facts = append(d.facts, r, n)
+				continue
 			}
 			if rng.IntN(2) == 0 {
 				g := f
@@ -329,6 +342,14 @@ func (d *dataset) expected() map[string][]string {
 		}
 	}
 	live := func(c *current) bool { return c.state != "voided" && c.state != "clawed_back" }
+	// The latest decision's version per order line (ids end in it).
+	version := func(c *current) string { return c.commissionID[strings.LastIndexByte(c.commissionID, '/')+1:] }
+	latest := map[[2]string]string{}
+	for _, c := range cur {
+		k := [2]string{c.orderID, c.lineID}
+		latest[k] = max(latest[k], version(c))
+	}
+	replaced := func(c *current) bool { return version(c) != latest[[2]string{c.orderID, c.lineID}] }
 
 	type clickAgg struct {
 		human, bot map[string]bool
@@ -370,10 +391,12 @@ func (d *dataset) expected() map[string][]string {
 		if !inWindow(c.first) {
 			continue
 		}
-		if convOrders[c.partner] == nil {
-			convOrders[c.partner] = map[string]bool{}
+		if !replaced(c) {
+			if convOrders[c.partner] == nil {
+				convOrders[c.partner] = map[string]bool{}
+			}
+			convOrders[c.partner][c.orderID] = true
 		}
-		convOrders[c.partner][c.orderID] = true
 		k := [2]string{c.partner, c.currency}
 		m := pc[k]
 		if m == nil {
@@ -629,7 +652,7 @@ func (d *dataset) expected() map[string][]string {
 	}
 	rfs := map[[2]string]*rf{}
 	for _, c := range cur {
-		if c.first.Before(d.today.AddDate(0, 0, -89)) {
+		if c.first.Before(d.today.AddDate(0, 0, -89)) || replaced(c) {
 			continue
 		}
 		k := [2]string{c.partner, c.currency}
