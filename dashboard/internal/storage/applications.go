@@ -40,9 +40,15 @@ func scanApplication(row pgx.Row) (Application, error) {
 	return a, nil
 }
 
+// ErrHasAccount reports an application for an e-mail that already has a
+// login or a partner. The public form answers it as it answers a stored
+// application, so that the form does not tell who has an account.
+var ErrHasAccount = errors.New("the e-mail already has an account")
+
 // CreateApplication stores a pending application. A second submission
-// for an e-mail with a pending application, or of an e-mail that already
-// has a login, is a conflict on "email".
+// for an e-mail with a pending application is a conflict on "email"; an
+// e-mail that already has a login or a partner stores nothing and is
+// ErrHasAccount.
 func (s *Storage) CreateApplication(ctx context.Context, a Application, passwordHash string) (Application, error) {
 	var out Application
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -52,7 +58,7 @@ func (s *Storage) CreateApplication(ctx context.Context, a Application, password
 			return fmt.Errorf("cannot check e-mail: %w", err)
 		}
 		if exists {
-			return &FieldError{Field: "email", Msg: "already has an account", Err: ErrConflict}
+			return ErrHasAccount
 		}
 		var err error
 		out, err = scanApplication(tx.QueryRow(ctx, `INSERT INTO partner_applications

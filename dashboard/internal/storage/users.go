@@ -97,6 +97,27 @@ func (s *Storage) TouchLogin(ctx context.Context, userID int64) error {
 	return nil
 }
 
+// ChangePassword replaces a user's password hash if it is still oldHash
+// (the one the current password was checked against) and ends the user's
+// other sessions: every one but keepTokenHash's. A password changed in the
+// meantime is a conflict on "current password".
+func (s *Storage) ChangePassword(ctx context.Context, userID int64, oldHash, newHash string, keepTokenHash []byte) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $3, updated_at = now()
+			WHERE id = $1 AND password_hash = $2`, userID, oldHash, newHash)
+		if err != nil {
+			return fmt.Errorf("cannot change password: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return &FieldError{Field: "current password", Msg: "was changed meanwhile: enter the new one", Err: ErrConflict}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2`, userID, keepTokenHash); err != nil {
+			return fmt.Errorf("cannot end other sessions: %w", err)
+		}
+		return nil
+	})
+}
+
 // SetPassword replaces a user's password hash and ends the user's
 // sessions (whoever knew the old password is logged out).
 func (s *Storage) SetPassword(ctx context.Context, userID int64, hash string) error {
@@ -113,7 +134,9 @@ func (s *Storage) SetPassword(ctx context.Context, userID int64, hash string) er
 
 // Session is a logged-in browser session.
 type Session struct {
-	User       User
+	User User
+	// TokenHash is the SHA-256 of the session's token.
+	TokenHash  []byte
 	CSRFSecret []byte
 	ExpiresAt  time.Time
 }
@@ -143,6 +166,7 @@ func (s *Storage) SessionByTokenHash(ctx context.Context, tokenHash []byte) (Ses
 	if err != nil {
 		return Session{}, fmt.Errorf("cannot read session: %w", err)
 	}
+	se.TokenHash = tokenHash
 	return se, nil
 }
 
@@ -169,31 +193,62 @@ func (s *Storage) DeleteExpiredSessions(ctx context.Context, keep time.Duration)
 	return nil
 }
 
-// RecordLoginAttempt stores one login attempt.
-func (s *Storage) RecordLoginAttempt(ctx context.Context, email, ipPrefix string, success bool) error {
+// LoginAttempt is a password check in progress: recorded as a failure
+// before the check (StartLoginAttempt), so that concurrent checks count
+// each other, and finished by FinishLoginAttempt or DropLoginAttempt.
+type LoginAttempt struct {
+	ID int64
+	// Failed attempts in the window other than this one: for the e-mail
+	// from the address prefix, for the prefix, and for the e-mail from
+	// anywhere.
+	ByPair, ByIP, ByEmail int
+}
+
+// StartLoginAttempt records a failed attempt for email from ipPrefix, and
+// only then counts the other failures since `since`. The insert commits
+// before the count, so of any number of concurrent attempts (on any number
+// of dashboard processes) each sees every attempt committed before its
+// count: if k attempts see fewer than n failures, k is at most n minus the
+// failures before them. Contention can make an attempt see more than came
+// before it (it is then refused too), never fewer.
+func (s *Storage) StartLoginAttempt(ctx context.Context, email, ipPrefix string, since time.Time) (LoginAttempt, error) {
 	if len(email) > 320 {
 		email = email[:320]
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO login_attempts (email, ip_prefix, success) VALUES (lower($1), $2, $3)`,
-		email, ipPrefix, success)
+	var a LoginAttempt
+	if err := s.pool.QueryRow(ctx, `INSERT INTO login_attempts (email, ip_prefix, success) VALUES (lower($1), $2, false)
+		RETURNING id`, email, ipPrefix).Scan(&a.ID); err != nil {
+		return LoginAttempt{}, fmt.Errorf("cannot record login attempt: %w", err)
+	}
+	err := s.pool.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE email = lower($1)),
+		(SELECT count(*) FROM login_attempts WHERE ip_prefix = $2 AND at >= $3 AND NOT success AND id <> $4),
+		(SELECT count(*) FROM login_attempts WHERE email = lower($1) AND at >= $3 AND NOT success AND id <> $4)
+		FROM login_attempts WHERE ip_prefix = $2 AND at >= $3 AND NOT success AND id <> $4`,
+		email, ipPrefix, since, a.ID).Scan(&a.ByPair, &a.ByIP, &a.ByEmail)
 	if err != nil {
-		return fmt.Errorf("cannot record login attempt: %w", err)
+		return LoginAttempt{}, fmt.Errorf("cannot count failed logins: %w", err)
+	}
+	return a, nil
+}
+
+// FinishLoginAttempt marks a started attempt as a success; a failed one
+// is already recorded as such.
+func (s *Storage) FinishLoginAttempt(ctx context.Context, a LoginAttempt, success bool) error {
+	if !success {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE login_attempts SET success = true WHERE id = $1`, a.ID); err != nil {
+		return fmt.Errorf("cannot record login success: %w", err)
 	}
 	return nil
 }
 
-// FailedLogins counts failed attempts since `since`: for the e-mail from
-// the address prefix, for the address prefix, and for the e-mail from
-// anywhere.
-func (s *Storage) FailedLogins(ctx context.Context, email, ipPrefix string, since time.Time) (byPair, byIP, byEmail int, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT
-		count(*) FILTER (WHERE email = lower($1)),
-		(SELECT count(*) FROM login_attempts WHERE ip_prefix = $2 AND at >= $3 AND NOT success),
-		(SELECT count(*) FROM login_attempts WHERE email = lower($1) AND at >= $3 AND NOT success)
-		FROM login_attempts WHERE ip_prefix = $2 AND at >= $3 AND NOT success`,
-		email, ipPrefix, since).Scan(&byPair, &byIP, &byEmail)
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("cannot count failed logins: %w", err)
+// DropLoginAttempt removes a started attempt that was refused for the
+// rate limit without checking a password: only checked passwords count.
+func (s *Storage) DropLoginAttempt(ctx context.Context, a LoginAttempt) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM login_attempts WHERE id = $1`, a.ID); err != nil {
+		return fmt.Errorf("cannot drop login attempt: %w", err)
 	}
-	return byPair, byIP, byEmail, nil
+	return nil
 }

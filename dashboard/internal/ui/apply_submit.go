@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -12,7 +13,9 @@ import (
 type applySubmit struct{ *UI }
 
 // ServeHTTP stores a partner application with the applicant's chosen
-// password (hashed); the admin approves it later.
+// password (hashed); the admin approves it later. The password is hashed
+// for every valid form, so an e-mail with a login takes as long as a new
+// one.
 func (h applySubmit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f := map[string]any{}
 	for _, k := range []string{"name", "email", "slug", "website", "message"} {
@@ -43,7 +46,10 @@ func (h applySubmit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "password must be 10 to 72 characters")
 		return
 	}
-	if _, err := h.Store.CreateApplication(r.Context(), a, hash); err != nil {
+	// An e-mail that has a login gets the same answer as a new one, and
+	// nothing is stored: the form must not tell who has an account (the
+	// login form does not either).
+	if _, err := h.Store.CreateApplication(r.Context(), a, hash); err != nil && !errors.Is(err, storage.ErrHasAccount) {
 		if msg, ok := formError(err); ok {
 			again(http.StatusConflict, msg)
 			return

@@ -10,6 +10,10 @@ import (
 
 type catalogImport struct{ *UI }
 
+// takesUpload makes POST /admin/catalog an upload route (ui.go): its
+// multipart body may be up to maxMultipartBytes.
+func (catalogImport) takesUpload() {}
+
 // ServeHTTP imports a product catalog file (CSV with a header, or a JSON
 // array): all rows or none. A file over MaxUploadBytes is answered 413.
 func (h catalogImport) ServeHTTP(w http.ResponseWriter, r *http.Request) {

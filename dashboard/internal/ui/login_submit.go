@@ -12,9 +12,9 @@ import (
 type loginSubmit struct{ *UI }
 
 // ServeHTTP checks the password (rate-limited per e-mail and address
-// prefix, per prefix, and per e-mail; ui.go), then starts a session in
-// Postgres and sets its cookie. A disabled login or a suspended partner's
-// is refused.
+// prefix, per prefix, and per e-mail: ui.go, login_limit.go), then starts
+// a session in Postgres and sets its cookie. A disabled login or a
+// suspended partner's is refused.
 func (h loginSubmit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
@@ -27,24 +27,21 @@ func (h loginSubmit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "Enter your e-mail and password.")
 		return
 	}
-	byPair, byIP, byEmail, err := h.Store.FailedLogins(r.Context(), email, ip, h.Now().Add(-LoginWindow))
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	if byPair >= MaxFailuresPerEmail || byIP >= MaxFailuresPerIP || byEmail >= MaxFailuresPerEmailAll {
-		w.Header().Set("Retry-After", "900")
-		again(http.StatusTooManyRequests, "Too many failed logins. Try again in 15 minutes.")
-		return
-	}
 	u, err := h.Store.UserByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.serverError(w, r, err)
 		return
 	}
-	match := h.Hasher.Check(u.PasswordHash, password)
-	ok := match && !u.Disabled
-	if err := h.Store.RecordLoginAttempt(r.Context(), email, ip, ok); err != nil {
+	var match bool
+	ok, err := h.limitedCheck(r.Context(), email, ip, func() bool {
+		match = h.Hasher.Check(u.PasswordHash, password)
+		return match && !u.Disabled
+	})
+	if errors.Is(err, errTooManyFailures) {
+		again(http.StatusTooManyRequests, tooManyFailures(w))
+		return
+	}
+	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}

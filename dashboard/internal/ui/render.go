@@ -139,15 +139,13 @@ func (u *UI) anonCSRF(w http.ResponseWriter, r *http.Request) string {
 	return tok
 }
 
-// csrfOK checks the csrf form field (or X-CSRF-Token header) against the
-// session's token, or against the anonymous cookie when not logged in.
-func (u *UI) csrfOK(r *http.Request) bool {
+// csrfOK checks the X-CSRF-Token header (or, for a form, its csrf field)
+// against the session's token, or against the anonymous cookie when not
+// logged in. withSession has parsed the form.
+func (u *UI) csrfOK(r *http.Request, kind bodyKind) bool {
 	got := r.Header.Get("X-CSRF-Token")
-	if got == "" {
-		if err := parseForm(r); err != nil {
-			return false
-		}
-		got = r.FormValue("csrf")
+	if got == "" && kind != jsonBody && r.PostForm != nil {
+		got = r.PostForm.Get("csrf")
 	}
 	if got == "" {
 		return false
@@ -159,30 +157,19 @@ func (u *UI) csrfOK(r *http.Request) bool {
 	return err == nil && c.Value != "" && auth.Equal(got, c.Value)
 }
 
-// parseForm parses the request's form once: url-encoded (withSession has
-// bounded the body at MaxFormBytes) or multipart (the catalog upload; see
-// parseMultipart).
-func parseForm(r *http.Request) error {
-	if r.MultipartForm != nil || r.PostForm != nil {
-		return nil
-	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
-		return parseMultipart(r)
-	}
-	return r.ParseForm()
-}
-
 // maxMultipartBytes bounds a multipart body: one file of MaxUploadBytes
 // (the only upload limit) plus room for the other fields and part headers.
 const maxMultipartBytes = MaxUploadBytes + MaxFormBytes
 
-// parseMultipart parses a multipart body of at most maxMultipartBytes
-// (parts over 1 MiB spool to disk). A larger body is not an error here: the
-// CSRF token, which the panel's forms send before the file, is taken from
-// the first MaxFormBytes so that the CSRF check still decides, and the
-// handler answers 413 naming the limit (uploadTooLarge) instead of a
-// misleading "invalid CSRF token". The rest of the form is dropped.
-func parseMultipart(r *http.Request) error {
+// parseUpload parses the multipart body of an upload route: at most
+// maxMultipartBytes are parsed (parts over 1 MiB spool to disk), and at
+// most MaxUploadBytes more are read to drain a larger body. A larger body
+// is not an error here: the CSRF token, which the panel's forms send
+// before the file, is taken from the first MaxFormBytes so that the CSRF
+// check still decides, and the handler answers 413 naming the limit
+// (uploadTooLarge) instead of a misleading "invalid CSRF token". The rest
+// of the form is dropped.
+func parseUpload(r *http.Request) error {
 	body := r.Body
 	head := &headBuffer{max: MaxFormBytes}
 	r.Body = struct {
@@ -212,7 +199,7 @@ func parseMultipart(r *http.Request) error {
 }
 
 // uploadTooLarge reports whether the request's multipart body was over
-// maxMultipartBytes (parseMultipart kept only its CSRF token).
+// maxMultipartBytes (parseUpload kept only its CSRF token).
 func uploadTooLarge(r *http.Request) bool {
 	_, ok := r.Body.(oversizedBody)
 	return ok

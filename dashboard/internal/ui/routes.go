@@ -22,7 +22,7 @@ var requiredPages = []string{"login", "apply", "admin_home", "partner_list", "pa
 	"order_list", "order_show", "commission_list", "announcement_list", "storecredit_list", "customer_show",
 	"payout_list", "settings", "rate_list", "run_list", "catalog", "partner_home", "partner_customers", "partner_products",
 	"partner_commissions", "partner_links", "partner_storecredit", "partner_bank", "partner_payouts", "partner_announcements",
-	"partner_adjustments"}
+	"partner_adjustments", "partner_password"}
 
 const (
 	admin   = storage.RoleAdmin
@@ -96,5 +96,7 @@ func (u *UI) routes() []route {
 		{"POST /partner/payouts", partner, payoutRequest{u}},
 		{"GET /partner/announcements", partner, partnerAnnouncements{u}},
 		{"POST /partner/announcements/{id}/read", partner, announcementRead{u}},
+		{"GET /partner/password", partner, passwordShow{u}},
+		{"POST /partner/password", partner, passwordChange{u}},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -37,6 +38,8 @@ const (
 	SessionTTL = 12 * time.Hour
 	// MaxFormBytes bounds a form body (the catalog upload has its own limit).
 	MaxFormBytes = 64 << 10
+	// MaxAPIBodyBytes bounds the JSON body of a partner API request.
+	MaxAPIBodyBytes = 64 << 10
 	// MaxUploadBytes bounds a catalog file.
 	MaxUploadBytes = 8 << 20
 	// LoginWindow is the period over which failed logins are counted.
@@ -159,10 +162,14 @@ func (u *UI) Register(mux *http.ServeMux) {
 		case storage.RoleAdmin, storage.RolePartner:
 			h = u.requireRole(r.role, h)
 		}
-		mux.Handle(r.pattern, u.withSession(h))
+		kind := formBody
+		if _, ok := r.h.(uploader); ok {
+			kind = uploadBody
+		}
+		mux.Handle(r.pattern, u.withSession(kind, h))
 	}
 	for _, r := range PartnerAPIRoutes(u) {
-		mux.Handle(r.Method+" "+r.Path, u.withSession(u.requireJSONPartner(r.Handler)))
+		mux.Handle(r.Method+" "+r.Path, u.withSession(jsonBody, u.requireJSONPartner(r.Handler)))
 	}
 }
 
@@ -183,9 +190,29 @@ func sessionOf(r *http.Request) (storage.Session, bool) {
 
 const sessionCookie = "aff_session"
 
-// withSession loads the session named by the cookie, checks the CSRF token
-// of every unsafe request and bounds the body.
-func (u *UI) withSession(next http.Handler) http.Handler {
+// bodyKind is what the body of a route's unsafe requests may be; it
+// decides the body's bound.
+type bodyKind int
+
+const (
+	// formBody is a form, url-encoded or multipart, of at most MaxFormBytes.
+	formBody bodyKind = iota
+	// uploadBody is a form that may carry a file: multipart up to
+	// maxMultipartBytes (parseUpload), url-encoded up to MaxFormBytes.
+	uploadBody
+	// jsonBody is a partner API request: application/json of at most
+	// MaxAPIBodyBytes, its CSRF token only in the X-CSRF-Token header.
+	jsonBody
+)
+
+// uploader marks a handler that takes a file upload (uploadBody); every
+// other panel form is a formBody.
+type uploader interface{ takesUpload() }
+
+// withSession loads the session named by the cookie, bounds the body of
+// every unsafe request by its kind (parsing a form's whole body here, so
+// that no handler reads an unbounded one), and checks its CSRF token.
+func (u *UI) withSession(kind bodyKind, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		timeout := RequestTimeout
 		if strings.HasSuffix(r.URL.Path, ".csv") {
@@ -209,19 +236,11 @@ func (u *UI) withSession(next http.Handler) http.Handler {
 			}
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-				r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+			if !readBody(w, r, kind) {
+				return
 			}
-			if r.Header.Get("X-CSRF-Token") == "" {
-				var tooBig *http.MaxBytesError
-				if err := parseForm(r); errors.As(err, &tooBig) {
-					// Say so, rather than that the token (unread) is wrong.
-					http.Error(w, fmt.Sprintf("the form is larger than %d KiB", MaxFormBytes>>10), http.StatusRequestEntityTooLarge)
-					return
-				}
-			}
-			if !u.csrfOK(r) {
-				if strings.HasPrefix(r.URL.Path, "/api/") {
+			if !u.csrfOK(r, kind) {
+				if kind == jsonBody {
 					jsonError(w, http.StatusForbidden, "invalid or missing CSRF token", "X-CSRF-Token")
 					return
 				}
@@ -231,6 +250,41 @@ func (u *UI) withSession(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// readBody bounds the body of an unsafe request by its kind and parses a
+// form, or answers (413, 415) and reports false.
+func readBody(w http.ResponseWriter, r *http.Request, kind bodyKind) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if kind == jsonBody {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxAPIBodyBytes)
+		if r.ContentLength != 0 && mt != "application/json" {
+			jsonError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", "Content-Type")
+			return false
+		}
+		return true
+	}
+	var err error
+	switch {
+	case mt == "multipart/form-data" && kind == uploadBody:
+		err = parseUpload(r)
+	case mt == "multipart/form-data":
+		r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+		err = r.ParseMultipartForm(MaxFormBytes)
+	default:
+		r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+		err = r.ParseForm()
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		// Say so, rather than that the token (unread) is wrong.
+		http.Error(w, fmt.Sprintf("the form is larger than %d KiB", MaxFormBytes>>10), http.StatusRequestEntityTooLarge)
+		return false
+	}
+	// Another error (a malformed body) leaves the form empty: the CSRF
+	// check refuses it, or, with the token in the header, the handler
+	// finds its fields missing (and any reparse reads the bounded body).
+	return true
 }
 
 // requireRole sends anonymous users to the login page and refuses users
