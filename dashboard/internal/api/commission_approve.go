@@ -9,8 +9,11 @@ import (
 type commissionApprove struct{ Deps }
 
 // ServeHTTP approves the pending commissions of {"order_id"} or the listed
-// {"ids"}. Already approved or voided commissions are skipped, so a repeat
-// answers {"approved": 0}. An unknown order or id is a 404.
+// {"ids"}. Already approved or voided commissions are left alone, so a
+// repeat answers {"approved": 0}. An unknown order or id is a 404. An order
+// with unsettled changes (cancelled, queued for the settlement pass,
+// re-attributed) is a 409; listed commissions of such orders stay pending
+// and are counted in "skipped".
 func (h *commissionApprove) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		OrderID string  `json:"order_id"`
@@ -46,10 +49,10 @@ func (h *commissionApprove) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	n, err := h.Store.ApproveCommissions(r.Context(), h.Ledger, in.OrderID, in.IDs, 0)
+	a, err := h.Store.Approve(r.Context(), h.Ledger, in.OrderID, in.IDs, 0)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"approved": n})
+	writeJSON(w, http.StatusOK, map[string]any{"approved": a.Approved, "skipped": a.Skipped})
 }

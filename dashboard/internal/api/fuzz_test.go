@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/openaff/affiliate/dashboard/internal/storage"
+	"github.com/openaff/affiliate/pkg/events"
 )
 
 // FuzzParseSale feeds arbitrary JSON to the manual-sale decoder: it never
@@ -31,10 +32,16 @@ func FuzzParseSale(f *testing.F) {
 		if m.PartnerID <= 0 || m.OrderID == "" || len(m.Lines) == 0 || len(m.Lines) > MaxSaleLines {
 			t.Fatalf("accepted %+v", m)
 		}
+		var sum int64
 		for _, l := range m.Lines {
-			if l.Quantity <= 0 || l.UnitPriceMinor < 0 || l.DiscountMinor < 0 || l.DiscountMinor > l.UnitPriceMinor*l.Quantity {
+			if l.Quantity <= 0 || l.UnitPriceMinor < 0 || l.DiscountMinor < 0 || l.UnitPriceMinor > events.MaxAmountMinor/l.Quantity ||
+				l.DiscountMinor > l.UnitPriceMinor*l.Quantity {
 				t.Fatalf("accepted line %+v", l)
 			}
+			sum += l.UnitPriceMinor*l.Quantity - l.DiscountMinor
+		}
+		if sum > events.MaxAmountMinor {
+			t.Fatalf("accepted lines worth %d minor units in all", sum)
 		}
 	})
 }

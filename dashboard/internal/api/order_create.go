@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openaff/affiliate/dashboard/internal/storage"
+	"github.com/openaff/affiliate/pkg/events"
 	"github.com/openaff/affiliate/pkg/money"
 )
 
@@ -66,6 +67,7 @@ func ParseSale(in SaleInput, defaultCurrency string) (storage.ManualSale, error)
 		return m, bad("lines", "must hold 1 to %d lines", MaxSaleLines)
 	}
 	seen := map[string]bool{}
+	var sum int64
 	for i, l := range in.Lines {
 		field := fmt.Sprintf("lines[%d]", i)
 		if l.LineID == "" {
@@ -92,8 +94,16 @@ func ParseSale(in SaleInput, defaultCurrency string) (storage.ManualSale, error)
 			}
 		}
 		total, err := money.MulQty(price, l.Quantity)
-		if err != nil || disc > total {
+		if err != nil || total > events.MaxAmountMinor {
+			// The ledger refuses larger amounts: such a sale would stop
+			// every settlement pass (the same bound as streamed orders).
+			return m, bad(field+".quantity", "unit_price × quantity is above the largest amount, %d minor units", events.MaxAmountMinor)
+		}
+		if disc > total {
 			return m, bad(field+".discount", "must not exceed unit_price × quantity")
+		}
+		if sum += total - disc; sum > events.MaxAmountMinor {
+			return m, bad("lines", "the lines' total is above the largest amount, %d minor units", events.MaxAmountMinor)
 		}
 		m.Lines = append(m.Lines, storage.OrderLine{LineID: l.LineID, ProductID: l.ProductID, CategoryID: l.CategoryID,
 			Quantity: l.Quantity, UnitPriceMinor: price, DiscountMinor: disc})

@@ -87,6 +87,8 @@ func ApplyProgramPatch(p storage.Program, in ProgramPatch) (storage.Program, err
 	return p, nil
 }
 
+// ServeHTTP applies the patch; storage refuses a currency change once
+// commissions or balances exist (a 409 on currency).
 func (h *programUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var in ProgramPatch
 	if err := decode(r, &in); err != nil {

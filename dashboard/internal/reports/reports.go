@@ -46,9 +46,20 @@ type Day struct {
 	CommissionMinor int64
 }
 
-// Daily returns one point per day of the last days days (zeros filled in)
-// for one partner, or for every partner when partnerID is "".
+// Daily is DailyIn for commissions of any one currency: when the range
+// holds commissions in more than one currency it fails rather than add
+// them up. Callers that know the program currency use DailyIn.
 func (r *Reports) Daily(ctx context.Context, partnerID string, days int, now time.Time) ([]Day, error) {
+	return r.DailyIn(ctx, partnerID, "", days, now)
+}
+
+// DailyIn returns one point per UTC day of the last days days (zeros
+// filled in) for one partner, or for every partner when partnerID is "".
+// Orders and commission count the commissions in currency (the program
+// currency; "" for whichever single one there is) by the day they first
+// appeared, at what each keeps in its current state: voided and clawed
+// back ones not at all, partially voided or clawed back ones at the rest.
+func (r *Reports) DailyIn(ctx context.Context, partnerID, currency string, days int, now time.Time) ([]Day, error) {
 	if days < 1 || days > MaxDays {
 		return nil, fmt.Errorf("days %d outside 1..%d", days, MaxDays)
 	}
@@ -80,30 +91,47 @@ func (r *Reports) Daily(ctx context.Context, partnerID string, days int, now tim
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot read daily clicks: %w", err)
 	}
-	rows, err = r.conn.Query(ctx, `SELECT toString(toDate(first)) AS d, uniqExact(oid), sum(amt) FROM (
-			SELECT minMerge(first_at) AS first, argMaxMerge(order_id) AS oid,
-				argMaxMerge(amount_minor) AS amt, argMaxMerge(state) AS st
-			FROM `+r.db+`.commissions_current WHERE (? = '' OR partner_id = ?)
+	if err := r.dailyCommissions(ctx, out, idx, partnerID, currency, from); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// dailyCommissions fills Orders and CommissionMinor of out. It reads
+// commission_states, whose current state follows the lifecycle rather than
+// the clock (pkg/migrate/clickhouse/00204). The range starts at from as a
+// Unix time: a date-time string would be read in the server's time zone.
+func (r *Reports) dailyCommissions(ctx context.Context, out []Day, idx map[string]int, partnerID, currency string, from time.Time) error {
+	rows, err := r.conn.Query(ctx, `SELECT toString(toDate(first, 'UTC')) AS d, cur, uniqExact(oid), sum(amt) FROM (
+			SELECT minMerge(first_at) AS first, argMaxMerge(order_id) AS oid, argMaxMerge(currency) AS cur,
+				argMaxMerge(current_amount_minor) AS amt, argMaxMerge(current_state) AS st
+			FROM `+r.db+`.commission_states WHERE (? = '' OR partner_id = ?)
 			GROUP BY partner_id, commission_id)
-		WHERE first >= toDateTime(?) AND st NOT IN ('voided') GROUP BY d`, partnerID, partnerID, from.Format("2006-01-02 15:04:05"))
+		WHERE first >= toDateTime(?) AND st NOT IN ('voided', 'clawed_back') AND (? = '' OR cur = ?)
+		GROUP BY d, cur`, partnerID, partnerID, from.Unix(), currency, currency)
 	if err != nil {
-		return nil, fmt.Errorf("cannot query daily commissions: %w", err)
+		return fmt.Errorf("cannot query daily commissions: %w", err)
 	}
 	defer rows.Close()
+	seen := ""
 	for rows.Next() {
-		var d string
+		var d, cur string
 		var orders uint64
 		var amt int64
-		if err := rows.Scan(&d, &orders, &amt); err != nil {
-			return nil, fmt.Errorf("cannot read daily commissions: %w", err)
+		if err := rows.Scan(&d, &cur, &orders, &amt); err != nil {
+			return fmt.Errorf("cannot read daily commissions: %w", err)
 		}
+		if seen != "" && cur != seen {
+			return fmt.Errorf("commissions in %s and %s: name the currency to chart", seen, cur)
+		}
+		seen = cur
 		if i, ok := idx[d]; ok {
 			out[i].Orders = orders
 			out[i].CommissionMinor = amt
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read daily commissions: %w", err)
+		return fmt.Errorf("cannot read daily commissions: %w", err)
 	}
-	return out, nil
+	return nil
 }

@@ -18,81 +18,172 @@ import (
 // MaxApproveBatch bounds one approval request (bulk approve).
 const MaxApproveBatch = 5000
 
-// ApproveCommissions approves the pending commissions of orderID, or the
-// given ids: each one's pending ledger transfer is posted (split between
-// available and reserve by the program's reserve share, the reserve
-// released after the reserve period) and the row marked approved, all in
-// one transaction. Commissions already approved (or voided) are skipped,
-// so a repeat is a no-op. It returns how many were approved.
+// ErrOrderUnsettled refuses to approve the commissions of an order that
+// has changes the settlement pass has not applied yet.
+var ErrOrderUnsettled = &FieldError{Field: "order_id",
+	Msg: "has unsettled changes (cancelled, changed or re-attributed); wait for the next settlement pass", Err: ErrConflict}
+
+// Approval is what one approval request did.
+type Approval struct {
+	// Approved counts the commissions approved.
+	Approved int
+	// Skipped counts the pending commissions left pending because their
+	// order has unsettled changes: it is cancelled, queued for the next
+	// settlement pass, or attributed anew (the commission's attribution is
+	// superseded). The pass voids or recomputes them first; approving them
+	// now would credit money the pass then claws back.
+	Skipped int
+}
+
+// ApproveCommissions is Approve returning only the approved count.
 func (s *Storage) ApproveCommissions(ctx context.Context, l *ledger.Ledger, orderID string, ids []int64, adminID int64) (int, error) {
+	a, err := s.Approve(ctx, l, orderID, ids, adminID)
+	return a.Approved, err
+}
+
+// approveCandidateColumns are commissionColumns of c, the ledger
+// reference and whether the commission must wait for the settlement pass:
+// the guards of automatic approval (settler/internal/settle/approve.go).
+const approveCandidateColumns = `c.id, c.order_id, c.line_id, c.partner_id, c.currency, c.base_minor, c.rate_upct,
+	c.amount_minor, c.state, c.voided_amount_minor, c.clawed_back_amount_minor, c.created_at, c.approved_at, c.ledger_ref,
+	(o.cancelled_at IS NOT NULL OR a.order_id IS NULL OR a.superseded_at IS NOT NULL
+		OR EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = c.order_id))`
+
+// Approve approves the pending commissions of orderID, or the given ids:
+// each one's pending ledger transfer is posted (split between available
+// and reserve by the program's reserve share, the reserve released after
+// the reserve period) and the row marked approved, all in one transaction.
+// Commissions already approved (or voided) are not touched, so a repeat is
+// a no-op. Like automatic approval it leaves alone commissions whose order
+// has unsettled changes: by order that is ErrOrderUnsettled, by ids they
+// are counted in Skipped.
+func (s *Storage) Approve(ctx context.Context, l *ledger.Ledger, orderID string, ids []int64, adminID int64) (Approval, error) {
 	if len(ids) > MaxApproveBatch {
-		return 0, &FieldError{Field: "ids", Msg: fmt.Sprintf("at most %d per request", MaxApproveBatch)}
+		return Approval{}, &FieldError{Field: "ids", Msg: fmt.Sprintf("at most %d per request", MaxApproveBatch)}
 	}
 	p, err := s.Program(ctx)
 	if err != nil {
-		return 0, err
+		return Approval{}, err
 	}
-	n := 0
+	var out Approval
 	err = s.inMoneyTx(ctx, func(tx pgx.Tx) error {
-		n = 0
-		rows, err := tx.Query(ctx, `SELECT `+commissionColumns+`, ledger_ref FROM commissions
-			WHERE state IN ('pending', 'partially_voided') AND (($1 <> '' AND order_id = $1) OR id = ANY($2))
-			ORDER BY id LIMIT $3 FOR UPDATE`, orderID, ids, MaxApproveBatch)
+		out = Approval{}
+		todo, held, err := lockApprovable(ctx, tx, orderID, ids)
 		if err != nil {
-			return fmt.Errorf("cannot lock commissions: %w", err)
+			return err
 		}
-		type due struct {
-			c   Commission
-			ref *string
-		}
-		var todo []due
-		for rows.Next() {
-			var d due
-			c := &d.c
-			if err := rows.Scan(&c.ID, &c.OrderID, &c.LineID, &c.PartnerID, &c.Currency, &c.BaseMinor, &c.RateUPct, &c.AmountMinor,
-				&c.State, &c.VoidedAmountMinor, &c.ClawedBackAmountMinor, &c.CreatedAt, &c.ApprovedAt, &d.ref); err != nil {
-				rows.Close()
-				return fmt.Errorf("cannot read commission: %w", err)
+		if orderID != "" {
+			// Read after the locks were granted, so a settlement pass that
+			// held them has committed and its queue row is gone.
+			var unsettled bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = $1 AND (o.cancelled_at IS NOT NULL
+				OR EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id)))`, orderID).Scan(&unsettled); err != nil {
+				return fmt.Errorf("cannot check order settlement: %w", err)
 			}
-			todo = append(todo, d)
+			if unsettled {
+				return ErrOrderUnsettled
+			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("cannot read commissions: %w", err)
-		}
+		out.Skipped = held
 		if len(todo) == 0 {
 			return nil
 		}
-		now := time.Now().UTC()
-		releaseAt := now.Add(p.ReservePeriod)
-		var ops []ledger.Op
-		idList := make([]int64, len(todo))
-		for i, d := range todo {
-			idList[i] = d.c.ID
-			if d.ref == nil {
-				continue // a zero commission has nothing in the ledger
-			}
-			// The settler's key and reference (settle/approve.go), so a
-			// dashboard approval and an automatic one can never both post.
-			key := "approve:" + *d.ref
-			ops = append(ops, ledger.ApproveParams{Key: key, CommissionID: *d.ref,
-				ReserveBasisPoints: p.ReserveUPct / 10000, ReleaseAt: releaseAt})
-			if err := commissionFact(ctx, tx, d.c, *d.ref, key, now); err != nil {
-				return err
-			}
-		}
-		if _, err := l.ApplyBatch(ctx, tx, ops); err != nil {
-			return fmt.Errorf("cannot post approvals: %w", err)
-		}
-		tag, err := tx.Exec(ctx, `UPDATE commissions SET state = 'approved', approved_at = $3, approved_by = $2, updated_at = $3
-			WHERE id = ANY($1)`, idList, nullID(adminID), now)
-		if err != nil {
-			return fmt.Errorf("cannot mark commissions approved: %w", err)
-		}
-		n = int(tag.RowsAffected())
-		return nil
+		n, err := approveLocked(ctx, tx, l, p, todo, adminID)
+		out.Approved = n
+		return err
 	})
-	return n, err
+	if err != nil {
+		return Approval{}, err
+	}
+	return out, nil
+}
+
+// approvable is a locked pending commission with its ledger reference
+// (nil for a zero commission, which has nothing in the ledger).
+type approvable struct {
+	c   Commission
+	ref *string
+}
+
+// lockApprovable locks the pending commissions of orderID or ids and
+// returns those that may be approved now, and how many must wait for the
+// settlement pass.
+func lockApprovable(ctx context.Context, tx pgx.Tx, orderID string, ids []int64) ([]approvable, int, error) {
+	rows, err := tx.Query(ctx, `SELECT id FROM commissions
+		WHERE state IN ('pending', 'partially_voided') AND (($1 <> '' AND order_id = $1) OR id = ANY($2))
+		ORDER BY id LIMIT $3 FOR UPDATE`, orderID, ids, MaxApproveBatch)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot lock commissions: %w", err)
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot lock commissions: %w", err)
+	}
+	if len(locked) == 0 {
+		return nil, 0, nil
+	}
+	// A second statement, so that it sees what committed while the locks
+	// were awaited (a cancellation queued meanwhile, a pass finished).
+	rows, err = tx.Query(ctx, `SELECT `+approveCandidateColumns+` FROM commissions c
+		JOIN orders o ON o.order_id = c.order_id
+		LEFT JOIN attributions a ON a.order_id = c.order_id AND a.version = c.attribution_version
+		WHERE c.id = ANY($1) AND c.state IN ('pending', 'partially_voided') ORDER BY c.id`, locked)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot read commissions: %w", err)
+	}
+	defer rows.Close()
+	var todo []approvable
+	held := 0
+	for rows.Next() {
+		var d approvable
+		var wait bool
+		c := &d.c
+		if err := rows.Scan(&c.ID, &c.OrderID, &c.LineID, &c.PartnerID, &c.Currency, &c.BaseMinor, &c.RateUPct, &c.AmountMinor,
+			&c.State, &c.VoidedAmountMinor, &c.ClawedBackAmountMinor, &c.CreatedAt, &c.ApprovedAt, &d.ref, &wait); err != nil {
+			return nil, 0, fmt.Errorf("cannot read commission: %w", err)
+		}
+		if wait {
+			held++
+			continue
+		}
+		todo = append(todo, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("cannot read commissions: %w", err)
+	}
+	return todo, held, nil
+}
+
+// approveLocked posts the approvals of todo (locked by lockApprovable) and
+// marks them approved; it returns how many rows it marked.
+func approveLocked(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, p Program, todo []approvable, adminID int64) (int, error) {
+	now := time.Now().UTC()
+	releaseAt := now.Add(p.ReservePeriod)
+	var ops []ledger.Op
+	idList := make([]int64, len(todo))
+	for i, d := range todo {
+		idList[i] = d.c.ID
+		if d.ref == nil {
+			continue // a zero commission has nothing in the ledger
+		}
+		// The settler's key and reference (settle/approve.go), so a
+		// dashboard approval and an automatic one can never both post.
+		key := "approve:" + *d.ref
+		ops = append(ops, ledger.ApproveParams{Key: key, CommissionID: *d.ref,
+			ReserveBasisPoints: p.ReserveUPct / 10000, ReleaseAt: releaseAt})
+		if err := commissionFact(ctx, tx, d.c, *d.ref, key, now); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := l.ApplyBatch(ctx, tx, ops); err != nil {
+		return 0, fmt.Errorf("cannot post approvals: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE commissions SET state = 'approved', approved_at = $3, approved_by = $2, updated_at = $3
+		WHERE id = ANY($1)`, idList, nullID(adminID), now)
+	if err != nil {
+		return 0, fmt.Errorf("cannot mark commissions approved: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // Payout is a payout request.

@@ -127,10 +127,30 @@ func (s *Storage) DetachCustomer(ctx context.Context, customerID string, partner
 // customer exists and is unbound. A bound customer is ErrConflict; an
 // unknown e-mail is ErrNotFound. Both answers are deliberately the same to
 // the partner UI so it cannot probe who is bound to whom.
+//
+// Refused, naming the field email: the partner's own e-mail or one of its
+// logins' (its own purchases would earn it commission through the
+// binding: self-referral), the partner's own customer account, and a
+// customer the admin detached from this partner (only the admin may bind
+// it to them again).
 func (s *Storage) ClaimCustomer(ctx context.Context, partnerID, userID int64, email string) (string, error) {
 	var customerID string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT customer_id FROM customers WHERE lower(email) = lower($1)
+		// Before the customer is looked up, so the answer says nothing
+		// about whether such a customer exists.
+		var own string
+		err := tx.QueryRow(ctx, `SELECT which FROM (
+				SELECT 'your partner account''s e-mail address' AS which, 1 AS o FROM partners WHERE id = $1 AND lower(email) = lower($2)
+				UNION ALL
+				SELECT 'the e-mail address of your login', 2 FROM users WHERE partner_id = $1 AND lower(email) = lower($2)) m
+			ORDER BY o LIMIT 1`, partnerID, email).Scan(&own)
+		if err == nil {
+			return &FieldError{Field: "email", Msg: "is " + own + ": your own purchases never earn you commission", Err: ErrConflict}
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("cannot check self-referral: %w", err)
+		}
+		err = tx.QueryRow(ctx, `SELECT customer_id FROM customers WHERE lower(email) = lower($1)
 			ORDER BY first_seen_at LIMIT 1 FOR UPDATE`, email).Scan(&customerID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
@@ -138,13 +158,22 @@ func (s *Storage) ClaimCustomer(ctx context.Context, partnerID, userID int64, em
 		if err != nil {
 			return fmt.Errorf("cannot find customer: %w", err)
 		}
-		var self bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1 AND customer_id = $2)`,
-			partnerID, customerID).Scan(&self); err != nil {
+		var self, detached bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1 AND customer_id = $2),
+				EXISTS (SELECT 1 FROM customer_bindings WHERE customer_id = $2 AND partner_id = $1 AND detached_at IS NOT NULL)
+				AND NOT EXISTS (SELECT 1 FROM customer_bindings WHERE customer_id = $2 AND partner_id = $1 AND detached_at IS NULL)`,
+			partnerID, customerID).Scan(&self, &detached); err != nil {
 			return fmt.Errorf("cannot check self-referral: %w", err)
 		}
 		if self {
 			return &FieldError{Field: "email", Msg: "is your own customer account", Err: ErrConflict}
+		}
+		if detached {
+			// Only admins close bindings (DetachCustomer, or AttachCustomer
+			// moving the customer), so this partner knew the customer: the
+			// answer tells it nothing new.
+			return &FieldError{Field: "email", Msg: "was detached from you by the admin; only the admin can link this customer to you again",
+				Err: ErrConflict}
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at, created_by)
 			VALUES ($1, $2, 'claim', now(), $3) ON CONFLICT (customer_id) WHERE detached_at IS NULL DO NOTHING`,

@@ -53,9 +53,17 @@ func newCode() string {
 	return string(b[:])
 }
 
+// MaxActiveLinksPerPartner caps a partner's active links: every tracker
+// keeps every active link in memory, so one partner must not be able to
+// grow that without bound. It holds for links the admin creates for a
+// partner too (they cost the trackers the same). A variable only so that
+// tests can lower it.
+var MaxActiveLinksPerPartner = 10000
+
 // CreateLink returns the partner's active link to l.TargetURL, creating it
 // when missing (so generating the same link twice is idempotent), and
-// notifies the tracker on links_changed in the same transaction.
+// notifies the tracker on links_changed in the same transaction. A new
+// link beyond MaxActiveLinksPerPartner is a conflict on field url.
 func (s *Storage) CreateLink(ctx context.Context, l Link, createdBy int64) (Link, bool, error) {
 	// Every click of the link carries these ids; one the click event refuses
 	// would be left out of them (the tracker drops it), so it is refused here.
@@ -68,7 +76,10 @@ func (s *Storage) CreateLink(ctx context.Context, l Link, createdBy int64) (Link
 	var out Link
 	created := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
+		active, err := lockPartnerLinks(ctx, tx, l.PartnerID)
+		if err != nil {
+			return err
+		}
 		out, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links
 			WHERE partner_id = $1 AND target_url = $2 AND active`, l.PartnerID, l.TargetURL))
 		if err == nil {
@@ -76,6 +87,10 @@ func (s *Storage) CreateLink(ctx context.Context, l Link, createdBy int64) (Link
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return err
+		}
+		if active >= MaxActiveLinksPerPartner {
+			return &FieldError{Field: "url", Msg: fmt.Sprintf("cannot get a new link: the partner has %d active links, the most allowed; deactivate unused ones first",
+				MaxActiveLinksPerPartner), Err: ErrConflict}
 		}
 		var by any
 		if createdBy > 0 {
@@ -99,6 +114,29 @@ func (s *Storage) CreateLink(ctx context.Context, l Link, createdBy int64) (Link
 		return errors.New("cannot find a free link code")
 	})
 	return out, created, err
+}
+
+// lockPartnerLinks locks the partner row until the transaction ends, so
+// that link creations for one partner run one after the other (the count
+// and the existing-link lookup cannot race), and returns how many active
+// links the partner has.
+func lockPartnerLinks(ctx context.Context, tx pgx.Tx, partnerID int64) (int, error) {
+	_, err := tx.Exec(ctx, `SELECT 1 FROM partners WHERE id = $1 FOR NO KEY UPDATE`, partnerID)
+	if err != nil {
+		return 0, fmt.Errorf("cannot lock partner: %w", err)
+	}
+	// A statement of its own: its snapshot, taken after the lock was
+	// granted, sees the links of the creation that held it.
+	var n int
+	var found bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1),
+		(SELECT count(*) FROM links WHERE partner_id = $1 AND active)`, partnerID).Scan(&found, &n); err != nil {
+		return 0, fmt.Errorf("cannot count links: %w", err)
+	}
+	if !found {
+		return 0, &FieldError{Field: "partner_id", Msg: "no such partner", Err: ErrNotFound}
+	}
+	return n, nil
 }
 
 // Links lists a partner's active links, newest first.

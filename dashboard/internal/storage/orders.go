@@ -211,7 +211,7 @@ type ManualSale struct {
 // ingest would (the order, its lines and its order.placed event, marked
 // applied) plus an override to the partner, queued for settlement. A
 // repeat of the same order id with the same content is a no-op; with
-// another content it is a conflict.
+// another content it is a conflict. Its currency must be the program's.
 func (s *Storage) CreateManualSale(ctx context.Context, m ManualSale, adminID int64) error {
 	lines := make([]map[string]any, len(m.Lines))
 	for i, l := range m.Lines {
@@ -230,6 +230,15 @@ func (s *Storage) CreateManualSale(ctx context.Context, m ManualSale, adminID in
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := partnerExists(ctx, tx, m.PartnerID); err != nil {
 			return err
+		}
+		// Its commissions would be in m.Currency while balances are kept
+		// in the program currency (FOR SHARE: UpdateProgram waits).
+		var cur string
+		if err := tx.QueryRow(ctx, `SELECT currency FROM program_settings WHERE id FOR SHARE`).Scan(&cur); err != nil {
+			return fmt.Errorf("cannot read program currency: %w", err)
+		}
+		if m.Currency != cur {
+			return &FieldError{Field: "currency", Msg: "must be the program currency " + cur + " (commissions and balances are kept in it)"}
 		}
 		var prev []byte
 		err := tx.QueryRow(ctx, `SELECT payload FROM order_events WHERE event_id = $1`, "manual:"+m.OrderID).Scan(&prev)

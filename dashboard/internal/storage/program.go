@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Program is the single row of program-wide settings. Rates are parts per
@@ -47,9 +49,35 @@ func (s *Storage) Program(ctx context.Context) (Program, error) {
 	return p, nil
 }
 
-// UpdateProgram writes every setting of p in one statement.
+// UpdateProgram writes every setting of p in one statement. The currency
+// cannot change once any commission or ledger account exists (a conflict
+// on field currency): commissions and balances are kept in the program
+// currency, and every balance, payout and store-credit request reads it,
+// so a change would hide them all.
 func (s *Storage) UpdateProgram(ctx context.Context, p Program) error {
-	_, err := s.pool.Exec(ctx, `UPDATE program_settings SET
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		// Locked, so a manual sale (CreateManualSale reads the currency
+		// FOR SHARE) is not recorded in the currency being replaced.
+		var cur string
+		if err := tx.QueryRow(ctx, `SELECT currency FROM program_settings WHERE id FOR UPDATE`).Scan(&cur); err != nil {
+			return fmt.Errorf("cannot read program settings: %w", err)
+		}
+		if p.Currency != cur {
+			var used bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM commissions) OR EXISTS (SELECT 1 FROM ledger_accounts)`).Scan(&used); err != nil {
+				return fmt.Errorf("cannot check for balances: %w", err)
+			}
+			if used {
+				return &FieldError{Field: "currency", Msg: "cannot change from " + cur +
+					" once commissions or balances exist: they are kept in " + cur, Err: ErrConflict}
+			}
+		}
+		return updateProgram(ctx, tx, p)
+	})
+}
+
+func updateProgram(ctx context.Context, tx pgx.Tx, p Program) error {
+	_, err := tx.Exec(ctx, `UPDATE program_settings SET
 		default_rate_upct = $1,
 		attribution_window = $2::bigint * interval '1 microsecond',
 		attribution_model = $3,

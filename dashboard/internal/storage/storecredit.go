@@ -46,9 +46,21 @@ func scanStoreCredit(r pgx.Row) (StoreCredit, error) {
 	return c, nil
 }
 
+// ErrNoCreditableCustomer is the answer for a customer account a
+// store-credit request cannot name. Like the claim flow's answer ("no
+// unbound customer with that e-mail") it says the account cannot be used,
+// not why, so a refusal added later can share it.
+var ErrNoCreditableCustomer = &FieldError{Field: "customer",
+	Msg: "names no customer account that can receive store credit (check the id or e-mail)", Err: ErrNotFound}
+
 // RequestStoreCredit records a partner's store-credit request for the
 // customer with the given id or e-mail (of several accounts with that
 // e-mail, the oldest, as CustomerID resolves it) and reserves the amount.
+// The amount and the available balance are checked before the customer is
+// looked up, so a partner who cannot pay cannot use the request to learn
+// which customer accounts exist (ErrNoCreditableCustomer otherwise); a
+// replay of a recorded request skips the balance check (the reservation
+// it made is in the balance).
 func (s *Storage) RequestStoreCredit(ctx context.Context, l *ledger.Ledger, partnerID, userID int64, customer string, amountMinor int64, key string) (StoreCredit, error) {
 	prog, err := s.Program(ctx)
 	if err != nil {
@@ -57,15 +69,36 @@ func (s *Storage) RequestStoreCredit(ctx context.Context, l *ledger.Ledger, part
 	if amountMinor <= 0 {
 		return StoreCredit{}, &FieldError{Field: "amount", Msg: "must be positive"}
 	}
+	var replay bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM store_credit_requests WHERE idempotency_key = $1)`,
+		key).Scan(&replay); err != nil {
+		return StoreCredit{}, fmt.Errorf("cannot read store credit request: %w", err)
+	}
+	if !replay {
+		// The ledger checks again when it reserves; this check only comes
+		// first so that the customer lookup below answers no one who
+		// could not pay.
+		bal, err := l.Balance(ctx, ledgerPartner(partnerID), prog.Currency)
+		if err != nil {
+			return StoreCredit{}, fmt.Errorf("cannot read balance: %w", err)
+		}
+		if bal.AvailableMinor < amountMinor {
+			return StoreCredit{}, mapLedgerErr(ledger.ErrInsufficientFunds)
+		}
+	}
 	var customerID string
 	err = s.pool.QueryRow(ctx, `SELECT customer_id FROM customers WHERE customer_id = $1 OR lower(email) = lower($1)
 		ORDER BY customer_id = $1 DESC, first_seen_at, customer_id LIMIT 1`, customer).Scan(&customerID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		// Said plainly, unlike the claim flow's answer: that one hides who
-		// is bound to whom, which this answer does not touch, and the shop
-		// can only credit an existing account, so a mistyped one must be
-		// told now rather than hold the money until the admin rejects it.
-		return StoreCredit{}, &FieldError{Field: "customer", Msg: "no such customer account", Err: ErrNotFound}
+		if replay {
+			// A recorded request names an existing account, so this is
+			// another request; answered as one naming another existing
+			// account would be, so a reused key probes nothing.
+			return StoreCredit{}, ErrKeyReused
+		}
+		// Said now rather than held until the admin rejects it: the shop
+		// can only credit an existing account.
+		return StoreCredit{}, ErrNoCreditableCustomer
 	}
 	if err != nil {
 		return StoreCredit{}, fmt.Errorf("cannot find customer: %w", err)

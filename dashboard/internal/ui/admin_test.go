@@ -309,6 +309,9 @@ func TestAnnouncementsPayoutsStoreCreditSettings(t *testing.T) {
 	}
 	s, loc = adm.post("/admin/settings", url.Values{"default_rate": {"8"}, "attribution_window": {"soon"}})
 	wantFlash(t, adm, s, loc, "Error: attribution_window")
+	// Balances exist in EUR: the currency is fixed now, and the form says so.
+	s, loc = adm.post("/admin/settings", url.Values{"default_rate": {"8"}, "currency": {"USD"}})
+	wantFlash(t, adm, s, loc, "Error: currency: cannot change from EUR")
 	for _, page := range []string{"/admin", "/admin/runs", "/admin/store-credits", "/admin/customers?customer_id=c-1", "/admin/announcements"} {
 		if st, _, _ := adm.get(page); st != 200 {
 			t.Errorf("GET %s = %d", page, st)

@@ -55,7 +55,7 @@ func (u *UI) charts(ctx context.Context, partnerID, currency string) ([]Chart, s
 	if u.Reports == nil {
 		return nil, "Charts are off (no ClickHouse configured)."
 	}
-	days, err := u.Reports.Daily(ctx, partnerID, chartDays, u.Now())
+	days, err := u.Reports.DailyIn(ctx, partnerID, currency, chartDays, u.Now())
 	if err != nil {
 		u.Log.WarnContext(ctx, "cannot read charts", "error", err)
 		return nil, "Charts are unavailable right now."

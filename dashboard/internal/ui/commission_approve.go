@@ -34,10 +34,14 @@ func (h commissionApprove) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, back, "Error: too many commissions at once")
 		return
 	}
-	n, err := h.Store.ApproveCommissions(r.Context(), h.Ledger, orderID, ids, s.User.ID)
+	a, err := h.Store.Approve(r.Context(), h.Ledger, orderID, ids, s.User.ID)
 	if err != nil {
 		h.fail(w, r, back, err)
 		return
 	}
-	h.redirect(w, r, back, "Approved "+itoa(int64(n))+" commission(s).")
+	msg := "Approved " + itoa(int64(a.Approved)) + " commission(s)."
+	if a.Skipped > 0 {
+		msg += " " + itoa(int64(a.Skipped)) + " left pending until the next settlement pass (their orders have unsettled changes)."
+	}
+	h.redirect(w, r, back, msg)
 }

@@ -34,7 +34,7 @@ func (h settingsUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.Store.UpdateProgram(r.Context(), p); err != nil {
-		h.serverError(w, r, err)
+		h.fail(w, r, back, err) // a refused currency change names the field; others are 500s
 		return
 	}
 	h.redirect(w, r, back, "Settings saved.")
