@@ -41,6 +41,14 @@ var All = []string{
 // make the device-token signature guessable.
 const MinCookieSecretBytes = 16
 
+// MinShopAPIKeyBytes is the shortest shop API key accepted: a /v1 key lets
+// its holder write orders, and a short one can be guessed.
+const MinShopAPIKeyBytes = 16
+
+// DefaultKafkaTopicPrefix is the topic prefix when AFF_KAFKA_TOPIC_PREFIX is
+// not set.
+const DefaultKafkaTopicPrefix = "aff."
+
 // Config is the parsed configuration. Fields whose variable was neither set
 // nor required hold their zero value or the documented default.
 type Config struct {
@@ -93,16 +101,20 @@ func Load(lookup func(string) (string, bool), required ...string) (*Config, erro
 	}
 	c := &Config{
 		KafkaBrokers:     p.hostPorts(KafkaBrokers),
-		KafkaTopicPrefix: p.str(KafkaTopicPrefix, "aff."),
+		KafkaTopicPrefix: p.topicPrefix(KafkaTopicPrefix),
 		PostgresURL:      p.postgresURL(PostgresURL),
 		ClickHouseDB:     p.identifier(ClickHouseDB, "affiliate"),
 		CookieDomain:     p.str(CookieDomain, ""),
 		CookieSecure:     p.boolean(CookieSecure),
-		ShopAPIKeys:      p.list(ShopAPIKeys),
+		ShopAPIKeys:      p.keys(ShopAPIKeys),
 		AdminToken:       p.str(AdminToken, ""),
 		SpoolDir:         p.str(SpoolDir, ""),
 	}
-	if addrs := p.hostPorts(ClickHouseAddr); len(addrs) > 0 {
+	// One address: every ClickHouse client of ours dials Config's one
+	// ClickHouseAddr, and a list used to keep its first silently.
+	if addrs := p.hostPorts(ClickHouseAddr); len(addrs) > 1 {
+		p.fail(ClickHouseAddr, "holds %d addresses; give one host:port (a list is not supported)", len(addrs))
+	} else if len(addrs) == 1 {
 		c.ClickHouseAddr = addrs[0]
 	}
 	c.TrackerAddr = p.listenAddr(TrackerAddr, "127.0.0.1:8080")
@@ -147,6 +159,44 @@ func (p *parser) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// topicPrefix reads the Kafka topic prefix: DefaultKafkaTopicPrefix when
+// unset. Set but empty (or blank) is refused: it used to mean the default
+// silently, which DESIGN §4.1 does not say, and honouring it would split the
+// binaries from deploy/kafka/topics.sh, whose ${AFF_KAFKA_TOPIC_PREFIX:-aff.}
+// reads empty as the default. A prefix holds only the characters Kafka
+// allows in a topic name.
+func (p *parser) topicPrefix(name string) string {
+	if _, set := p.lookup(name); !set {
+		return DefaultKafkaTopicPrefix
+	}
+	v := p.raw(name)
+	if v == "" {
+		p.fail(name, "is set but empty: unset it for the default %q, or give a prefix", DefaultKafkaTopicPrefix)
+		return DefaultKafkaTopicPrefix
+	}
+	for _, r := range v {
+		if !(r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			p.fail(name, "%q may hold only letters, digits, '.', '_' and '-' (Kafka topic names)", v)
+			break
+		}
+	}
+	return v
+}
+
+// keys reads a comma list of shop API keys, each at least
+// MinShopAPIKeyBytes long.
+func (p *parser) keys(name string) []string {
+	out := p.list(name)
+	for _, k := range out {
+		if len(k) < MinShopAPIKeyBytes {
+			// Never echo a key, not even a short one.
+			p.fail(name, "every key must be at least %d bytes", MinShopAPIKeyBytes)
+			return nil
+		}
+	}
+	return out
 }
 
 func (p *parser) list(name string) []string {

@@ -39,7 +39,7 @@ func TestLoadFull(t *testing.T) {
 		AllowedHosts:   "Shop.example.com,cdn.example.com",
 		CookieSecret:   "0123456789abcdef0123,fedcba9876543210fedc",
 		CookieSecure:   "true",
-		ShopAPIKeys:    "k1,k2",
+		ShopAPIKeys:    "shop-key-1-0123456789,shop-key-2-0123456789",
 		AdminToken:     "admintoken",
 		SpoolDir:       "/var/spool/aff",
 	}), TrackerServeRequired...)

@@ -44,7 +44,9 @@ func missing(field string) error { return fieldErr(field, "missing") }
 func CheckOptionalID(field, s string) error { return checkID(field, s, false) }
 
 // checkID checks an opaque id: 1..MaxIDLen bytes of UTF-8 without control
-// characters. An empty optional id passes.
+// characters, with at least one character that is not blank (isBlank): an
+// id of spaces only is a shop's bug, not an id. An empty optional id passes.
+// The schemas' $defs/id pattern says the same (TestSchemaAgreesWithDecoder).
 func checkID(field, s string, required bool) error {
 	if s == "" {
 		if required {
@@ -55,12 +57,35 @@ func checkID(field, s string, required bool) error {
 	if len(s) > MaxIDLen {
 		return fieldErr(field, "longer than "+strconv.Itoa(MaxIDLen)+" bytes")
 	}
+	blank := true
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if isControl(r) {
 			return fieldErr(field, "contains a control character")
 		}
+		blank = blank && isBlank(r)
+	}
+	if blank {
+		return fieldErr(field, "holds only spaces")
 	}
 	return nil
+}
+
+// isControl reports a C0 or C1 control character or DEL (U+0000–U+001F,
+// U+007F–U+009F).
+func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }
+
+// isBlank reports a space character that is not a control character:
+// ECMAScript's \s (WhiteSpace and LineTerminator, which JSON Schema
+// validators use for patterns) less its control characters. It is spelled
+// out rather than left to unicode.IsSpace or a regexp's \s, which differ
+// between Go (RE2's \s is ASCII only), ECMAScript and Unicode versions; the
+// schemas list the same characters.
+func isBlank(r rune) bool {
+	switch r {
+	case ' ', 0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff:
+		return true
+	}
+	return r >= 0x2000 && r <= 0x200a
 }
 
 // checkToken checks a device token: 1..MaxIDLen printable ASCII bytes
@@ -118,18 +143,17 @@ func canonicalUUID(s string) bool {
 	return true
 }
 
+// maxTimeLen bounds the text of a time (the schemas' maxLength).
+const maxTimeLen = 40
+
 // parseTime parses an RFC 3339 time and normalises it to UTC.
 func parseTime(field, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, missing(field)
 	}
-	t, ok := parseUTC(s)
+	t, ok := parseRFC3339(s)
 	if !ok {
-		var err error
-		if t, err = time.Parse(time.RFC3339Nano, s); err != nil || len(s) > 40 {
-			return time.Time{}, fieldErr(field, `must be an RFC 3339 time such as "2026-11-25T10:00:00Z"`)
-		}
-		t = t.UTC()
+		return time.Time{}, fieldErr(field, `must be an RFC 3339 time such as "2026-11-25T10:00:00Z"`)
 	}
 	if t.Before(minTime) || !t.Before(maxTime) {
 		return time.Time{}, fieldErr(field, "must lie between 2000 and 2100")
@@ -137,13 +161,17 @@ func parseTime(field, s string) (time.Time, error) {
 	return t, nil
 }
 
-// parseUTC is parseTime's fast path for the form every producer of ours
-// writes, "2006-01-02T15:04:05Z" with 0 to 9 fraction digits before the Z.
-// It reports false for anything else, leaving the answer (and the error) to
-// time.Parse; where it answers, it answers as time.Parse does
-// (FuzzParseUTC).
-func parseUTC(s string) (time.Time, bool) {
-	if len(s) < 20 || len(s) > 30 || s[len(s)-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+// parseRFC3339 parses an RFC 3339 date-time (§5.6), as JSON Schema's
+// date-time format reads it, in one pass: "2006-01-02T15:04:05", an
+// optional fraction of one or more digits after a '.', then "Z" or an
+// offset ±hh:mm with hh 00–23 and mm 00–59; "T" and "Z" may be lower case.
+// It refuses what time.Parse accepts beyond RFC 3339 (a ',' before the
+// fraction, offsets of 24 hours or more) and, unlike RFC 3339, a leap
+// second (:60), which time.Time cannot hold. Fraction digits past the
+// nanosecond are dropped, as time.Parse drops them (FuzzParseRFC3339
+// compares the two, and the schema validator).
+func parseRFC3339(s string) (time.Time, bool) {
+	if len(s) < 20 || len(s) > maxTimeLen || s[4] != '-' || s[7] != '-' || s[10] != 'T' && s[10] != 't' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false
 	}
 	num := func(i, n int) int {
@@ -162,19 +190,41 @@ func parseUTC(s string) (time.Time, bool) {
 		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
 		return time.Time{}, false
 	}
+	rest := s[19:]
 	nsec := 0
-	if frac := s[19 : len(s)-1]; frac != "" {
-		if frac[0] != '.' || len(frac) < 2 {
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			if n <= 9 {
+				nsec = nsec*10 + int(rest[n]-'0')
+			}
+			n++
+		}
+		if n == 1 {
 			return time.Time{}, false
 		}
-		if nsec = num(20, len(frac)-1); nsec < 0 {
-			return time.Time{}, false
-		}
-		for range 10 - len(frac) {
+		for i := n; i <= 9; i++ {
 			nsec *= 10
 		}
+		rest = rest[n:]
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+	var offset int
+	switch {
+	case rest == "Z" || rest == "z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, om := num(len(s)-5, 2), num(len(s)-2, 2)
+		if oh < 0 || oh > 23 || om < 0 || om > 59 {
+			return time.Time{}, false
+		}
+		offset = (oh*60 + om) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	return t.Add(-time.Duration(offset) * time.Second), true
 }
 
 // daysIn is the number of days of month in year.
@@ -335,14 +385,19 @@ func AnonymizeIP(a netip.Addr) netip.Addr {
 	return p.Addr()
 }
 
-// checkEmail checks an optional email: at most MaxEmailLen bytes, one '@'
-// with something on both sides, no spaces or control characters.
+// checkEmail checks an email: at most MaxEmailLen bytes, no control or
+// blank characters, an '@' (the last one) with something on both sides.
+// Empty passes (absent); the decoder refuses a present "" before this.
 func checkEmail(field, s string) error {
 	if s == "" {
 		return nil
 	}
 	at := strings.LastIndexByte(s, '@')
-	if len(s) > MaxEmailLen || at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n") || hasControl(s) {
+	ok := len(s) <= MaxEmailLen && at > 0 && at < len(s)-1
+	for _, r := range s {
+		ok = ok && !isControl(r) && !isBlank(r)
+	}
+	if !ok {
 		return fieldErr(field, "must be an email address of at most "+strconv.Itoa(MaxEmailLen)+" bytes")
 	}
 	return nil

@@ -183,7 +183,8 @@ func TestDecodeOrderErrors(t *testing.T) {
 	f(`"149.90"`, `"-149.90"`, "lines[0].unit_price", "negative")
 	f(`"149.90"`, `"149,90"`, "lines[0].unit_price", "decimal string")
 	f(`"149.90"`, `"92233720368547758.08"`, "lines[0].unit_price", "out of range")
-	f(`"149.90"`, `"92233720368547758.07"`, "lines[0].quantity", "out of range") // × 2 overflows
+	f(`"149.90"`, `"92233720368547758.07"`, "lines[0].unit_price", "above the largest amount") // above ledger.MaxAmountMinor
+	f(`"149.90"`, `"5629499534213.12"`, "lines[0].quantity", "above the largest amount")       // 2^49 minor units, × 2 above it
 	f(`"discount":"10.00"`, `"discount":"300.00"`, "lines[0].discount", "exceeds")
 	f(`"4.95"`, `"4.955"`, "shipping_fee", "more decimals")
 	f(`"currency":"EUR"`, `"currency":"XYZ"`, "currency", "unknown currency")

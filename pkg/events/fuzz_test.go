@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Fuzz properties shared by every decoder: it never panics, every error is a
@@ -316,25 +317,78 @@ func FuzzCanonicalUUID(f *testing.F) {
 	})
 }
 
-// FuzzParseUTC: where the fast path answers, time.Parse accepts the same
-// text and gives the same instant in UTC.
-func FuzzParseUTC(f *testing.F) {
+// FuzzParseRFC3339 compares parseRFC3339 with time.Parse and with the JSON
+// Schema validator's date-time format. Where parseRFC3339 accepts, both
+// accept (time.Parse after upper-casing T and Z, which it does not take in
+// lower case) and time.Parse gives the same instant. Where the validator
+// accepts, parseRFC3339 accepts too, but for a leap second (documented in
+// the schema README).
+func FuzzParseRFC3339(f *testing.F) {
 	for _, s := range []string{"2026-11-25T10:00:00Z", "2026-11-25T10:00:00.123456789Z", "2026-11-25T10:00:00.1Z", "2024-02-29T23:59:59Z",
 		"2025-02-29T00:00:00Z", "2026-11-25T24:00:00Z", "2026-11-25T10:00:60Z", "2026-11-25T10:00:00.Z", "2026-11-25T10:00:00.1234567890Z",
-		"2026-11-25T10:00:00+01:00", "2026-11-25 10:00:00Z", "2026-13-25T10:00:00Z", "0000-01-01T00:00:00Z", "2026-11-25T10:00:00.-1Z"} {
+		"2026-11-25T10:00:00+01:00", "2026-11-25 10:00:00Z", "2026-13-25T10:00:00Z", "0000-01-01T00:00:00Z", "2026-11-25T10:00:00.-1Z",
+		"2026-11-25t10:00:00z", "2026-11-25T10:00:00,5Z", "2026-11-25T10:00:00+24:00", "2026-11-25T10:00:00-23:59", "2026-11-25T10:00:00+01:60",
+		"2026-11-25T10:00:00.5-00:00", "2026-11-25T10:00:00+0100", "2016-12-31T23:59:60Z"} {
 		f.Add(s)
 	}
+	schema := dateTimeSchema(f)
 	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := parseUTC(s)
+		got, ok := parseRFC3339(s)
+		valid := schema.Validate(s) == nil
 		if !ok {
+			// The validator reads numbers with strconv.Atoi, which takes
+			// a sign ("+0" hours): RFC 3339 wants two digits.
+			if valid && !strings.Contains(s, ":60") && signless(s) {
+				t.Fatalf("parseRFC3339(%q) refuses what the schema's date-time accepts", s)
+			}
 			return
 		}
-		want, err := time.Parse(time.RFC3339Nano, s)
+		if !valid {
+			t.Fatalf("parseRFC3339(%q) = %v, the schema's date-time refuses it", s, got)
+		}
+		upper := []byte(s)
+		upper[10] = 'T'
+		if c := upper[len(upper)-1]; c == 'z' {
+			upper[len(upper)-1] = 'Z'
+		}
+		want, err := time.Parse(time.RFC3339Nano, string(upper))
 		if err != nil {
-			t.Fatalf("parseUTC(%q) = %v, time.Parse refuses it: %v", s, got, err)
+			t.Fatalf("parseRFC3339(%q) = %v, time.Parse refuses it: %v", s, got, err)
 		}
 		if !got.Equal(want) || got.Location() != time.UTC {
-			t.Fatalf("parseUTC(%q) = %v, time.Parse %v", s, got, want.UTC())
+			t.Fatalf("parseRFC3339(%q) = %v, time.Parse %v", s, got, want.UTC())
 		}
 	})
+}
+
+// signless reports that s has no sign where RFC 3339 wants digits (in the
+// date, the time and an offset's hours and minutes).
+func signless(s string) bool {
+	offsetSign := len(s) - 6
+	if strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") {
+		offsetSign = -1
+	}
+	for i, c := range []byte(s) {
+		if (c == '+' || c == '-') && i != 4 && i != 7 && i != offsetSign {
+			return false
+		}
+	}
+	return true
+}
+
+// dateTimeSchema compiles the schemas' $defs/time ({"type":"string",
+// "format":"date-time","maxLength":40}) with format assertions on, as
+// TestSchemaExamples does.
+func dateTimeSchema(tb testing.TB) *jsonschema.Schema {
+	tb.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("t.json", map[string]any{"type": "string", "format": "date-time", "maxLength": maxTimeLen}); err != nil {
+		tb.Fatal(err)
+	}
+	sch, err := c.Compile("t.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sch
 }

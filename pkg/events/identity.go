@@ -44,7 +44,7 @@ func DecodeIdentity(data []byte) (Identity, error) {
 			}
 		case "email":
 			if err = r.mark(4, "email"); err == nil {
-				e.Email, err = r.str("email")
+				e.Email, err = r.optStr("email")
 			}
 		default:
 			err = r.skipUnknown(string(key))

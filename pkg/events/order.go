@@ -13,6 +13,15 @@ const (
 	MaxLines = 1000
 	// MaxQuantity bounds the quantity of one line.
 	MaxQuantity = 1_000_000
+	// MaxAmountMinor bounds, in minor units, every amount of an order
+	// event, each line's unit_price × quantity (so its base) and the sum of
+	// its lines' bases. It is ledger.MaxAmountMinor (2^49, about 5.6e12
+	// EUR; TestMaxAmountIsTheLedgers), the largest amount the ledger posts:
+	// an order whose commission the ledger refused would fail every
+	// settlement pass, for every partner, so it is refused here, where the
+	// shop hears of it. Not imported: decoding needs no ledger (nor its
+	// Postgres driver).
+	MaxAmountMinor = int64(1) << 49
 )
 
 // OrderType is the kind of an order event.
@@ -22,8 +31,9 @@ type OrderType string
 const (
 	// OrderPlaced: a new order; lines required.
 	OrderPlaced OrderType = "order.placed"
-	// OrderCancelled: the whole order is cancelled; lines optional (the
-	// settler uses the lines of order.placed).
+	// OrderCancelled: the whole order is cancelled; no lines (the settler
+	// reverses every line of order.placed; a partial cancellation is an
+	// order.refunded with lines).
 	OrderCancelled OrderType = "order.cancelled"
 	// OrderRefunded: a refund, either of line quantities (Lines, each with
 	// the quantity refunded) or of an amount (AmountMinor), never both.
@@ -126,11 +136,11 @@ func DecodeOrder(data []byte) (Order, error) {
 			}
 		case "customer_id":
 			if err = r.mark(4, "customer_id"); err == nil {
-				o.CustomerID, err = r.str("customer_id")
+				o.CustomerID, err = r.optStr("customer_id")
 			}
 		case "device_token":
 			if err = r.mark(5, "device_token"); err == nil {
-				o.DeviceToken, err = r.str("device_token")
+				o.DeviceToken, err = r.optStr("device_token")
 			}
 		case "currency":
 			if err = r.mark(6, "currency"); err == nil {
@@ -143,11 +153,11 @@ func DecodeOrder(data []byte) (Order, error) {
 			}
 		case "shipping_fee":
 			if err = r.mark(8, "shipping_fee"); err == nil {
-				shipping, err = r.decimal("shipping_fee")
+				shipping, err = r.optDecimal("shipping_fee")
 			}
 		case "amount":
 			if err = r.mark(9, "amount"); err == nil {
-				amount, err = r.decimal("amount")
+				amount, err = r.optDecimal("amount")
 			}
 		default:
 			err = r.skipUnknown(string(key))
@@ -208,7 +218,7 @@ func readLines(r *reader) ([]lineWire, error) {
 				}
 			case "category_id":
 				if err = mark(2, "category_id"); err == nil {
-					lw.line.CategoryID, err = r.str(lineField(i, "category_id"))
+					lw.line.CategoryID, err = r.optStr(lineField(i, "category_id"))
 				}
 			case "quantity":
 				if err = mark(3, "quantity"); err == nil {
@@ -220,7 +230,7 @@ func readLines(r *reader) ([]lineWire, error) {
 				}
 			case "discount":
 				if err = mark(5, "discount"); err == nil {
-					lw.discount, err = r.decimal(lineField(i, "discount"))
+					lw.discount, err = r.optDecimal(lineField(i, "discount"))
 				}
 			default:
 				err = r.skipUnknown(lineField(i, string(key)))
@@ -253,12 +263,12 @@ func (o *Order) validateHead(at, currency, shipping, amount string) error {
 		return err
 	}
 	if shipping != "" {
-		if o.ShippingFeeMinor, err = parseAmount("shipping_fee", o.Currency, shipping, false); err != nil {
+		if o.ShippingFeeMinor, err = parseOrderAmount("shipping_fee", o.Currency, shipping); err != nil {
 			return err
 		}
 	}
 	if amount != "" {
-		if o.AmountMinor, err = parseAmount("amount", o.Currency, amount, false); err != nil {
+		if o.AmountMinor, err = parseOrderAmount("amount", o.Currency, amount); err != nil {
 			return err
 		}
 		if o.AmountMinor == 0 {
@@ -268,12 +278,31 @@ func (o *Order) validateHead(at, currency, shipping, amount string) error {
 	return nil
 }
 
+// parseOrderAmount parses a non-negative amount of at most MaxAmountMinor.
+func parseOrderAmount(field string, cur money.Currency, s string) (int64, error) {
+	v, err := parseAmount(field, cur, s, false)
+	if err == nil && v > MaxAmountMinor {
+		return 0, tooLarge(field, cur, "")
+	}
+	return v, err
+}
+
+// tooLarge is the error for an amount above MaxAmountMinor; what names
+// the amount when it is not the field itself.
+func tooLarge(field string, cur money.Currency, what string) error {
+	if what != "" {
+		what += " "
+	}
+	return fieldErr(field, what+"above the largest amount accepted ("+money.Format(cur, MaxAmountMinor)+" "+cur.Code()+")")
+}
+
 func validateLines(lines []lineWire, cur money.Currency) ([]Line, error) {
 	if len(lines) == 0 {
 		return nil, nil
 	}
 	out := make([]Line, len(lines))
 	ids := make(map[string]int, len(lines))
+	var sum int64
 	for i := range lines {
 		lw := &lines[i]
 		l := lw.line
@@ -302,22 +331,28 @@ func validateLines(lines []lineWire, cur money.Currency) ([]Line, error) {
 			return nil, missing(lineField(i, "unit_price"))
 		}
 		var err error
-		if l.UnitPriceMinor, err = parseAmount(lineField(i, "unit_price"), cur, lw.unitPrice, false); err != nil {
+		if l.UnitPriceMinor, err = parseOrderAmount(lineField(i, "unit_price"), cur, lw.unitPrice); err != nil {
 			return nil, err
 		}
 		if lw.discount != "" {
-			if l.DiscountMinor, err = parseAmount(lineField(i, "discount"), cur, lw.discount, false); err != nil {
+			if l.DiscountMinor, err = parseOrderAmount(lineField(i, "discount"), cur, lw.discount); err != nil {
 				return nil, err
 			}
 		}
+		// MulQty reports an overflow: 2^49 × 10^6 does not fit an int64.
 		total, err := money.MulQty(l.UnitPriceMinor, l.Quantity)
-		if err != nil {
-			return nil, fieldErr(lineField(i, "quantity"), "unit_price × quantity out of range")
+		if err != nil || total > MaxAmountMinor {
+			return nil, tooLarge(lineField(i, "quantity"), cur, "unit_price × quantity")
 		}
 		if l.DiscountMinor > total {
 			return nil, fieldErr(lineField(i, "discount"), "exceeds unit_price × quantity")
 		}
+		// No overflow: at most MaxLines bases of at most 2^49 each.
+		sum += l.BaseMinor()
 		out[i] = l
+	}
+	if sum > MaxAmountMinor {
+		return nil, tooLarge("lines", cur, "the lines' total (unit_price × quantity − discount, summed)")
 	}
 	return out, nil
 }
@@ -327,6 +362,13 @@ func (o *Order) validateType(hasLines bool) error {
 	case OrderPlaced:
 		if len(o.Lines) == 0 {
 			return fieldErr("lines", "order.placed needs at least one line")
+		}
+	case OrderCancelled:
+		// Ingest used to accept lines here and cancel the whole order
+		// anyway: a shop meaning to cancel part of an order had every
+		// commission of it reversed.
+		if hasLines {
+			return fieldErr("lines", "order.cancelled cancels the whole order; send order.refunded with lines to refund part of it")
 		}
 	case OrderRefunded:
 		if len(o.Lines) == 0 && o.AmountMinor == 0 {

@@ -120,6 +120,36 @@ func (r *reader) str(field string) (string, error) {
 	return s, r.wrap(err, field)
 }
 
+// errEmptyOptional is the message for "" in an optional field: the schemas
+// refuse it (it is neither a value nor absent), so the decoder does too
+// rather than reading it as absent.
+const errEmptyOptional = "must not be empty (leave the field out or send null)"
+
+// optStr reads an optional string field: null reads as "", and a present
+// "" is refused.
+func (r *reader) optStr(field string) (string, error) {
+	if r.l.null() {
+		return "", nil
+	}
+	s, err := r.str(field)
+	if err == nil && s == "" {
+		return "", fieldErr(field, errEmptyOptional)
+	}
+	return s, err
+}
+
+// optDecimal reads an optional amount as optStr reads a string.
+func (r *reader) optDecimal(field string) (string, error) {
+	if r.l.null() {
+		return "", nil
+	}
+	s, err := r.decimal(field)
+	if err == nil && s == "" {
+		return "", fieldErr(field, errEmptyOptional)
+	}
+	return s, err
+}
+
 // decimal reads an amount, which must be a JSON string; null reads as "".
 func (r *reader) decimal(field string) (string, error) {
 	if r.l.null() {

@@ -20,7 +20,7 @@ var decoders = map[string]func([]byte) error{
 	"dlq":          func(b []byte) error { _, err := DecodeDLQRecord(b); return err },
 }
 
-func compileSchemas(t *testing.T) map[string]*jsonschema.Schema {
+func compileSchemas(t testing.TB) map[string]*jsonschema.Schema {
 	t.Helper()
 	c := jsonschema.NewCompiler()
 	c.AssertFormat() // date-time, ipv4 and ipv6 are assertions, not annotations

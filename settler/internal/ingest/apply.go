@@ -4,13 +4,19 @@
 // offsets are committed only after that transaction. Events that arrive out
 // of order are handled deliberately: an order event that arrives before its
 // order.placed waits in order_events and is applied when the order arrives;
-// a second order.placed for a known order is recorded and ignored.
+// a second order.placed for a known order is recorded and ignored. A refund
+// that does not fit its order (another currency, a line the order lacks, a
+// line's product or unit price differing from the order's) is refused
+// whole, like an invalid event: it goes to the dlq with the reason and
+// leaves nothing behind, also when it had been waiting for its order.
 package ingest
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/openaff/affiliate/pkg/money"
 
 	"github.com/jackc/pgx/v5"
 
@@ -123,14 +129,25 @@ func nullable(s string) any {
 }
 
 type lineState struct {
-	id        string
-	qty, base int64
-	refQty    int64
-	refAmount int64
+	id             string
+	productID      string
+	unitPriceMinor int64
+	qty, base      int64
+	refQty         int64
+	refAmount      int64
 }
 
+// refusal is the error of a change event that cannot be applied to its
+// order: it goes to the dlq with Reason, as an invalid event does, and
+// nothing of it is applied. Before, such refunds were stored as ignored, the
+// shop heard nothing, and the commission of the refunded goods was paid.
+type refusal struct{ Reason string }
+
+func (r *refusal) Error() string { return r.Reason }
+
 // applyChange applies a cancel, refund or delivery to a known order. It
-// returns a reason when the event is ignored instead.
+// returns a reason when the event is ignored instead, and a *refusal when
+// the event does not fit the order.
 func applyChange(ctx context.Context, tx pgx.Tx, ev OrderEvent) (string, error) {
 	var currency, status string
 	// NO KEY UPDATE, as the UPDATE that follows takes: a settlement batch
@@ -150,8 +167,8 @@ func applyChange(ctx context.Context, tx pgx.Tx, ev OrderEvent) (string, error) 
 		return "", bump(ctx, tx, ev.OrderID,
 			`delivered_at = COALESCE(delivered_at, $2), status = CASE WHEN status = 'placed' THEN 'delivered' ELSE status END`, ev.At)
 	case TypeRefunded:
-		if ev.Currency != "" && ev.Currency != currency {
-			return fmt.Sprintf("refund currency %s differs from the order's %s", ev.Currency, currency), nil
+		if ev.Currency != currency {
+			return "", &refusal{fmt.Sprintf("currency: the refund is in %s, order %q is in %s", ev.Currency, ev.OrderID, currency)}
 		}
 		return refund(ctx, tx, ev)
 	default:
@@ -169,16 +186,17 @@ func bump(ctx context.Context, tx pgx.Tx, orderID, set string, args ...any) erro
 }
 
 // refund adds the refunded quantities and amounts to the order's lines,
-// capped at what each line holds.
+// capped at what each line holds. A refund line that does not match a line
+// of the order refuses the whole refund (all or nothing).
 func refund(ctx context.Context, tx pgx.Tx, ev OrderEvent) (string, error) {
-	rows, err := tx.Query(ctx, `SELECT line_id, quantity, unit_price_minor * quantity - discount_minor,
+	rows, err := tx.Query(ctx, `SELECT line_id, product_id, unit_price_minor, quantity, unit_price_minor * quantity - discount_minor,
 refunded_quantity, refunded_amount_minor FROM order_lines WHERE order_id = $1 ORDER BY line_id`, ev.OrderID)
 	if err != nil {
 		return "", fmt.Errorf("cannot read order lines: %w", err)
 	}
 	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lineState, error) {
 		var l lineState
-		return l, r.Scan(&l.id, &l.qty, &l.base, &l.refQty, &l.refAmount)
+		return l, r.Scan(&l.id, &l.productID, &l.unitPriceMinor, &l.qty, &l.base, &l.refQty, &l.refAmount)
 	})
 	if err != nil {
 		return "", fmt.Errorf("cannot read order lines: %w", err)
@@ -187,12 +205,17 @@ refunded_quantity, refunded_amount_minor FROM order_lines WHERE order_id = $1 OR
 	for i, l := range lines {
 		byID[l.id] = i
 	}
-	for _, rl := range ev.Lines {
+	for j, rl := range ev.Lines {
 		i, ok := byID[rl.LineID]
 		if !ok {
-			return fmt.Sprintf("refund names line %q, which the order does not have", rl.LineID), nil
+			return "", &refusal{fmt.Sprintf("lines[%d].line_id: order %q has no line %q", j, ev.OrderID, rl.LineID)}
 		}
-		l := &lines[i]
+		if err := matchLine(j, rl, lines[i], ev.Currency); err != nil {
+			return "", err
+		}
+	}
+	for _, rl := range ev.Lines {
+		l := &lines[byID[rl.LineID]]
 		l.refQty = min(l.qty, l.refQty+rl.Quantity)
 	}
 	if ev.AmountMinor > 0 {
@@ -217,6 +240,30 @@ WHERE order_id = $1 AND line_id = $2`, ev.OrderID, l.id, l.refQty, l.refAmount);
 		status = "refunded"
 	}
 	return "", bump(ctx, tx, ev.OrderID, `status = CASE WHEN status = 'cancelled' THEN status ELSE $2 END`, status)
+}
+
+// matchLine refuses refund line j when it names another product or unit
+// price than the order's line: the refund is then of something the order
+// does not hold (a price adjustment is a refund by amount). The currency
+// was checked to be the order's.
+func matchLine(j int, rl OrderLine, l lineState, currency string) error {
+	if rl.ProductID != l.productID {
+		return &refusal{fmt.Sprintf("lines[%d].product_id: %q, but line %q of the order is product %q", j, rl.ProductID, l.id, l.productID)}
+	}
+	if rl.UnitPriceMinor != l.unitPriceMinor {
+		return &refusal{fmt.Sprintf("lines[%d].unit_price: %s, but line %q of the order has unit price %s (refund a price adjustment by amount)",
+			j, formatMinor(currency, rl.UnitPriceMinor), l.id, formatMinor(currency, l.unitPriceMinor))}
+	}
+	return nil
+}
+
+// formatMinor formats an amount of a currency code for a reason.
+func formatMinor(code string, minor int64) string {
+	cur, err := money.ParseCurrency(code)
+	if err != nil {
+		return fmt.Sprintf("%d minor units", minor)
+	}
+	return money.Format(cur, minor) + " " + code
 }
 
 // remainingBase is what is not yet refunded of a line's base, rounding the

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -36,7 +37,11 @@ type rejectAt struct {
 
 // ApplyBatch applies msgs inside tx. Bad messages are returned as rejected
 // (for the dlq, in batch order) and leave nothing behind; everything else is
-// stored and applied, or recognised as a repeat. It works set-wise: one
+// stored and applied, or recognised as a repeat. Rejected also holds the
+// change events that do not fit their order (see replayWaiting), which
+// may have been stored by an earlier batch, waiting for their order: once tx
+// commits they exist nowhere but in what ApplyBatch returned, so the caller
+// writes them to the dlq before it commits tx. It works set-wise: one
 // statement claims every event id in the inbox, one stores the new orders,
 // one their lines, and so on; only cancels, refunds and deliveries are
 // applied one by one, per order in event time.
@@ -84,12 +89,19 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, dec Decoder, msgs []Message) ([]
 	}
 	rejects = append(rejects, dupRejects...)
 	counts.Duplicates += dups
-	ignored, err := store(ctx, tx, dec, fresh)
+	res, err := store(ctx, tx, dec, fresh, len(msgs))
 	if err != nil {
 		return nil, Counts{}, err
 	}
-	counts.Applied = len(fresh) - ignored.placed
-	counts.Ignored = ignored.placed + ignored.changes
+	refusedHere := 0
+	for _, r := range res.refused {
+		if r.idx < len(msgs) {
+			refusedHere++
+		}
+	}
+	rejects = append(rejects, res.refused...)
+	counts.Applied = len(fresh) - res.placed - refusedHere
+	counts.Ignored = res.placed + res.changes
 	counts.Rejected = len(rejects)
 	sort.Slice(rejects, func(a, b int) bool { return rejects[a].idx < rejects[b].idx })
 	out := make([]Rejected, len(rejects))
@@ -164,13 +176,17 @@ WHERE (topic, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, topi
 	return fresh, rejects, dups, nil
 }
 
-type ignoredCounts struct{ placed, changes int }
+// storeResult is what store did not simply apply.
+type storeResult struct {
+	placed, changes int        // ignored: second order.placed, other changes
+	refused         []rejectAt // refused change events, for the dlq
+}
 
 // store writes the new events: customers, identities, order events, new
 // orders with their lines and products, then applies every waiting change
 // of the orders the batch touched.
-func store(ctx context.Context, tx pgx.Tx, dec Decoder, fresh []item) (ignoredCounts, error) {
-	var ign ignoredCounts
+func store(ctx context.Context, tx pgx.Tx, dec Decoder, fresh []item, n int) (storeResult, error) {
+	var ign storeResult
 	customers := map[string]customerRow{}
 	var idents []*IdentityEvent
 	var orders []item
@@ -200,10 +216,12 @@ func store(ctx context.Context, tx pgx.Tx, dec Decoder, fresh []item) (ignoredCo
 	}
 	ign.placed = placed
 	touched := make([]string, 0, len(orders))
+	inBatch := make(map[string]item, len(orders))
 	for _, it := range orders {
 		touched = append(touched, it.order.OrderID)
+		inBatch[it.order.EventID] = it
 	}
-	ign.changes, err = replayWaiting(ctx, tx, dec, touched)
+	ign.changes, ign.refused, err = replayWaiting(ctx, tx, dec, touched, inBatch, n)
 	return ign, err
 }
 
@@ -413,36 +431,89 @@ ON CONFLICT (product_id) DO NOTHING`, pids, cats); err != nil {
 // replayWaiting applies, per order in event time, every change event of the
 // given orders that is not applied yet and whose order exists: events of
 // this batch, and events that arrived before their order.placed. It returns
-// how many it ignored (with their reason recorded).
-func replayWaiting(ctx context.Context, tx pgx.Tx, dec Decoder, orderIDs []string) (int, error) {
-	rows, err := tx.Query(ctx, `SELECT e.payload FROM order_events e JOIN orders o ON o.order_id = e.order_id
+// how many it ignored (with their reason recorded), and the events it
+// refused (a refund that does not fit its order; a stored event that no
+// longer decodes, after the decoder grew stricter), which it removed from
+// order_events and the inbox, leaving nothing behind as for any invalid
+// event. A refused event of this batch is reported with its message
+// (inBatch, by event id); one stored by an earlier batch with its place in
+// the log from the inbox and its stored payload (as Postgres's jsonb wrote
+// it back, not the original bytes), after this batch's messages (n).
+func replayWaiting(ctx context.Context, tx pgx.Tx, dec Decoder, orderIDs []string, inBatch map[string]item, n int) (int, []rejectAt, error) {
+	rows, err := tx.Query(ctx, `SELECT e.event_id, e.payload, i.kafka_partition, i.kafka_offset
+FROM order_events e JOIN orders o ON o.order_id = e.order_id
+LEFT JOIN inbox i ON i.topic = $3 AND i.event_id = e.event_id
 WHERE e.order_id = ANY($1) AND e.applied_at IS NULL AND e.ignored_reason IS NULL AND e.type <> 'order.placed'
-ORDER BY e.order_id, e.at, e.event_id LIMIT $2`, orderIDs, maxReplay)
+ORDER BY e.order_id, e.at, e.event_id LIMIT $2`, orderIDs, maxReplay, TopicOrders)
 	if err != nil {
-		return 0, fmt.Errorf("cannot read waiting order events: %w", err)
+		return 0, nil, fmt.Errorf("cannot read waiting order events: %w", err)
 	}
-	bodies, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	type waiting struct {
+		id        string
+		body      []byte
+		partition *int32
+		offset    *int64
+	}
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (waiting, error) {
+		var w waiting
+		return w, r.Scan(&w.id, &w.body, &w.partition, &w.offset)
+	})
 	if err != nil {
-		return 0, fmt.Errorf("cannot read waiting order events: %w", err)
+		return 0, nil, fmt.Errorf("cannot read waiting order events: %w", err)
 	}
 	ignored := 0
-	for _, body := range bodies {
-		ev, err := dec.Order(body)
-		if err != nil {
-			return 0, fmt.Errorf("BUG: stored order event no longer decodes: %w", err)
+	var refused []rejectAt
+	for _, w := range evs {
+		reason, err := replayOne(ctx, tx, dec, w.body)
+		var rf *refusal
+		if errors.As(err, &rf) {
+			r := rejectAt{idx: n + len(refused), r: Rejected{Message: Message{Topic: TopicOrders, Value: w.body}, Reason: rf.Reason}}
+			if it, ok := inBatch[w.id]; ok {
+				r.idx, r.r.Message = it.idx, it.m
+			} else if w.partition != nil && w.offset != nil {
+				r.r.Message.Partition, r.r.Message.Offset = int(*w.partition), *w.offset
+			}
+			if err := forget(ctx, tx, w.id); err != nil {
+				return 0, nil, err
+			}
+			refused = append(refused, r)
+			continue
 		}
-		reason, err := applyChange(ctx, tx, ev)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if reason != "" {
 			ignored++
 		}
-		if err := markEvent(ctx, tx, ev.EventID, reason); err != nil {
-			return 0, err
+		if err := markEvent(ctx, tx, w.id, reason); err != nil {
+			return 0, nil, err
 		}
 	}
-	return ignored, nil
+	return ignored, refused, nil
+}
+
+// replayOne decodes a stored change event and applies it; see applyChange.
+func replayOne(ctx context.Context, tx pgx.Tx, dec Decoder, body []byte) (string, error) {
+	ev, err := dec.Order(body)
+	if err != nil {
+		// Stored when the decoder accepted it; a stricter one refuses it
+		// now. Failing the batch would stop ingest for good.
+		return "", &refusal{"invalid order event: " + err.Error()}
+	}
+	return applyChange(ctx, tx, ev)
+}
+
+// forget removes a refused event from order_events and the inbox, so that
+// a corrected event may come with the same id, and a repeat of the refused
+// one goes to the dlq again.
+func forget(ctx context.Context, tx pgx.Tx, eventID string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM order_events WHERE event_id = $1`, eventID); err != nil {
+		return fmt.Errorf("cannot delete refused order event: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM inbox WHERE topic = $1 AND event_id = $2`, TopicOrders, eventID); err != nil {
+		return fmt.Errorf("cannot delete refused inbox row: %w", err)
+	}
+	return nil
 }
 
 // lineTable is the COPY target of new order lines.

@@ -303,9 +303,10 @@ func unread(committed, logStart, highWater int64) bool {
 
 func short(prefix, topic string) string { return topic[len(prefix):] }
 
-// step reads one batch, applies it in one transaction, sends its rejects to
-// the dlq and commits its offsets, in that order, so a crash anywhere
-// re-delivers at most this batch, which the inbox then skips.
+// step reads one batch, applies it in one transaction, sending its rejects
+// to the dlq before that commits, and commits its offsets, in that order,
+// so a crash anywhere re-delivers at most this batch, which the inbox then
+// skips (and whose rejects go to the dlq again, with the same record ids).
 // With firstWait > 0 it returns no messages and no error when no message
 // came within firstWait.
 func (c *Consumer) step(ctx context.Context, firstWait time.Duration) ([]Message, error) {
@@ -328,12 +329,11 @@ func (c *Consumer) stepOnce(ctx context.Context, firstWait time.Duration) ([]Mes
 	for i, m := range raw {
 		msgs[i] = Message{Topic: short(c.opts.TopicPrefix, m.Topic), Partition: m.Partition, Offset: m.Offset, Value: m.Value}
 	}
-	rejected, counts, err := c.apply(ctx, msgs, true)
+	// The rejects go to the dlq inside apply, before each transaction
+	// commits (see applyTx).
+	_, counts, err := c.apply(ctx, msgs, true)
 	if err != nil {
 		return nil, fmt.Errorf("cannot apply batch of %d messages: %w", len(msgs), err)
-	}
-	if err := c.sendDLQ(ctx, rejected); err != nil {
-		return nil, err
 	}
 	if err := c.reader.CommitMessages(ctx, raw...); err != nil {
 		return nil, fmt.Errorf("cannot commit offsets: %w", err)
@@ -346,7 +346,7 @@ func (c *Consumer) stepOnce(ctx context.Context, firstWait time.Duration) ([]Mes
 }
 
 // apply applies msgs in one transaction, run again on serialization
-// failures and deadlocks. When Postgres refuses the batch for what one of
+// failures and deadlocks, and writes its rejects to the dlq (applyTx). When Postgres refuses the batch for what one of
 // its events holds (isolable: a value it cannot store, a CHECK), the same
 // batch would fail on every delivery and hold up its partitions for good:
 // apply then applies it in halves, each in its own transaction, down to the
@@ -363,7 +363,13 @@ func (c *Consumer) apply(ctx context.Context, msgs []Message, whole bool) ([]Rej
 	if len(msgs) == 1 {
 		m := msgs[0]
 		c.log.Warn("event refused by postgres: sent to dlq", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", err)
-		return []Rejected{{Message: m, Reason: refusedReason(err)}}, Counts{Rejected: 1}, nil
+		// Nothing of it was stored (its transaction failed): it goes to
+		// the dlq here, as applyTx sends the rejects of a transaction.
+		rejected := []Rejected{{Message: m, Reason: refusedReason(err)}}
+		if err := c.sendDLQ(ctx, rejected); err != nil {
+			return nil, Counts{}, err
+		}
+		return rejected, Counts{Rejected: 1}, nil
 	}
 	if whole {
 		c.log.Warn("batch refused by postgres: applying it in parts to find the events", "messages", len(msgs), "error", err)
@@ -381,7 +387,13 @@ func (c *Consumer) apply(ctx context.Context, msgs []Message, whole bool) ([]Rej
 	return append(r1, r2...), c1, nil
 }
 
-// applyTx applies msgs in one transaction, at most MaxTxAttempts times.
+// applyTx applies msgs in one transaction, at most MaxTxAttempts times, and
+// writes the rejects to the dlq before the transaction commits: a refund
+// refused when its order arrived may have been stored by an earlier batch,
+// whose offsets are committed, and the transaction deletes it, so after the
+// commit the dlq is the only place it could still be found. Should the
+// commit fail after the dlq write, the batch comes again and its rejects
+// are written again under the same record ids (see sendDLQ).
 func (c *Consumer) applyTx(ctx context.Context, msgs []Message) ([]Rejected, Counts, error) {
 	var (
 		rejected []Rejected
@@ -391,8 +403,10 @@ func (c *Consumer) applyTx(ctx context.Context, msgs []Message) ([]Rejected, Cou
 	for attempt := 1; ; attempt++ {
 		err = pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 			var err error
-			rejected, counts, err = ApplyBatch(ctx, tx, c.dec, msgs)
-			return err
+			if rejected, counts, err = ApplyBatch(ctx, tx, c.dec, msgs); err != nil {
+				return err
+			}
+			return c.sendDLQ(ctx, rejected)
 		})
 		if err == nil || !retryable(err) || attempt >= c.opts.MaxTxAttempts {
 			break

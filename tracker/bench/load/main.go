@@ -116,7 +116,7 @@ func run(o options) error {
 	tr.Env = append(os.Environ(),
 		"AFF_KAFKA_BROKERS="+brokers, "AFF_KAFKA_TOPIC_PREFIX=bench.", "AFF_POSTGRES_URL="+pgURL,
 		"AFF_SHOP_URL=https://shop.example", "AFF_COOKIE_SECRET=bench-secret-0123456789",
-		"AFF_SHOP_API_KEYS=bench-key", "AFF_SPOOL_DIR="+filepath.Join(dir, "spool"))
+		"AFF_SHOP_API_KEYS=bench-key-0123456789", "AFF_SPOOL_DIR="+filepath.Join(dir, "spool"))
 	trLog, _ := os.Create(filepath.Join(dir, "tracker.log"))
 	tr.Stdout, tr.Stderr = trLog, trLog
 	if err := tr.Start(); err != nil {

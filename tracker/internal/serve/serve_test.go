@@ -61,7 +61,7 @@ func startTracker(t *testing.T, pgURL string, brokers []string, prefix, spoolDir
 	env := map[string]string{
 		config.KafkaBrokers: strings.Join(brokers, ","), config.KafkaTopicPrefix: prefix,
 		config.PostgresURL: pgURL, config.ShopURL: shopURL, config.CookieSecret: "integration-test-secret-0123",
-		config.ShopAPIKeys: "shop-key", config.SpoolDir: spoolDir,
+		config.ShopAPIKeys: "shop-key-0123456789", config.SpoolDir: spoolDir,
 	}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, config.TrackerServeRequired...)
 	if err != nil {
@@ -542,11 +542,11 @@ func TestIngestDurable(t *testing.T) {
 	}
 	ids := `{"v":1,"event_id":"i1","at":"2026-11-25T10:00:00Z","device_token":"dev-1","customer_id":"c1"}
 {"v":1,"event_id":"i2","at":"2026-11-25T10:00:01+02:00","device_token":"dev-2","customer_id":"c2","email":"a@b.example"}`
-	if status, body := post(tr.addr, "/v1/identify", "shop-key", ids); status != 202 {
+	if status, body := post(tr.addr, "/v1/identify", "shop-key-0123456789", ids); status != 202 {
 		t.Fatalf("POST /v1/identify = %d %s, want 202", status, body)
 	}
 	order := `{"v":1,"event_id":"o1","type":"order.placed","order_id":"A-1","at":"2026-11-25T10:05:00Z","device_token":"dev-1","currency":"EUR","lines":[{"line_id":"l1","product_id":"p1","quantity":2,"unit_price":"19.90"}]}`
-	if status, body := post(tr.addr, "/v1/orders", "shop-key", order); status != 202 {
+	if status, body := post(tr.addr, "/v1/orders", "shop-key-0123456789", order); status != 202 {
 		t.Fatalf("POST /v1/orders = %d %s, want 202", status, body)
 	}
 	// 202 came after the ack: the events are already in Kafka.
@@ -575,7 +575,7 @@ func TestIngestDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(conn, "POST /v1/identify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer shop-key\r\nContent-Length: %d\r\n\r\n", 5<<20)
+	fmt.Fprintf(conn, "POST /v1/identify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer shop-key-0123456789\r\nContent-Length: %d\r\n\r\n", 5<<20)
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	line, _ := bufio.NewReader(conn).ReadString('\n')
 	conn.Close()
@@ -595,13 +595,13 @@ func TestIngestDurable(t *testing.T) {
 	st.SpoolMaxBytes = 1
 	st.KafkaWriteTimeout = 500 * time.Millisecond
 	down := startTracker(t, pgURL, []string{"127.0.0.1:1"}, prefix, t.TempDir(), st)
-	if status, body := post(down.addr, "/v1/identify", "shop-key", ids); status != 503 {
+	if status, body := post(down.addr, "/v1/identify", "shop-key-0123456789", ids); status != 503 {
 		t.Fatalf("POST /v1/identify with Kafka and spool down = %d %s, want 503", status, body)
 	}
 	// Kafka down but the spool works: 202 after the fsync.
 	st.SpoolMaxBytes = 1 << 20
 	spooled := startTracker(t, pgURL, []string{"127.0.0.1:1"}, prefix, t.TempDir(), st)
-	if status, body := post(spooled.addr, "/v1/identify", "shop-key", ids); status != 202 {
+	if status, body := post(spooled.addr, "/v1/identify", "shop-key-0123456789", ids); status != 202 {
 		t.Fatalf("POST /v1/identify with Kafka down = %d %s, want 202 from the spool", status, body)
 	}
 }
@@ -623,7 +623,7 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 	cmd := exec.Command(bin, "serve", "-addr", addr, "-batch-wait", "2ms")
 	cmd.Env = append(os.Environ(),
 		"AFF_KAFKA_BROKERS="+strings.Join(brokers, ","), "AFF_KAFKA_TOPIC_PREFIX="+prefix, "AFF_POSTGRES_URL="+pgURL,
-		"AFF_SHOP_URL="+shopURL, "AFF_COOKIE_SECRET=integration-test-secret-0123", "AFF_SHOP_API_KEYS=k", "AFF_SPOOL_DIR="+spoolDir)
+		"AFF_SHOP_URL="+shopURL, "AFF_COOKIE_SECRET=integration-test-secret-0123", "AFF_SHOP_API_KEYS=shop-key-0123456789", "AFF_SPOOL_DIR="+spoolDir)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

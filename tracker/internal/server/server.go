@@ -270,14 +270,28 @@ func toLower(dst, b []byte) []byte {
 }
 
 // authorized compares the bearer key with every configured key in constant
-// time (over SHA-256 digests, so key lengths do not leak either).
+// time (over SHA-256 digests, so key lengths do not leak either). The scheme
+// is case-insensitive and followed by one or more spaces (RFC 7235 §2.1,
+// RFC 6750 §2.1): "bearer <key>" is as good as "Bearer <key>".
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 	h := ctx.Request.Header.Peek("Authorization")
-	const prefix = "Bearer "
-	if len(h) <= len(prefix) || string(h[:len(prefix)]) != prefix {
+	const scheme = "bearer" // lower case: compared with its letters' case folded
+	if len(h) <= len(scheme) || h[len(scheme)] != ' ' {
 		return false
 	}
-	got := sha256.Sum256(h[len(prefix):])
+	for i := range len(scheme) {
+		if h[i]|0x20 != scheme[i] { // ASCII letters only: '|0x20' lowers A-Z
+			return false
+		}
+	}
+	key := h[len(scheme):]
+	for len(key) > 0 && key[0] == ' ' {
+		key = key[1:]
+	}
+	if len(key) == 0 {
+		return false
+	}
+	got := sha256.Sum256(key)
 	ok := 0
 	for i := range s.keyHash {
 		ok |= subtle.ConstantTimeCompare(got[:], s.keyHash[i][:])
