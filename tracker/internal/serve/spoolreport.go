@@ -19,8 +19,10 @@ import (
 // Postgres (tracker_spools) every SpoolReport: the sink keeps every
 // watermark below it, so that no order is attributed while its click still
 // waits in a spool after a Kafka outage, or in the producer's queue while
-// Kafka is slow. Failures are logged (rarely) and retried; the tracker never
-// waits on them.
+// Kafka is slow. A report of nothing held (NULL) vouches only up to its own
+// time (updated_at): while reports fail, the watermarks wait at the last
+// one. Failures are logged (rarely) and retried; the tracker never waits on
+// them. On a clean stop holding nothing, the tracker deletes its row (final).
 type spoolReporter struct {
 	pool    *pgxpool.Pool
 	id      string
@@ -71,27 +73,52 @@ func (r *spoolReporter) run(ctx context.Context) {
 	}
 }
 
-// final reports once more (after the shutdown drain) and closes the pool.
+// final runs after the shutdown drain and closes the pool. A tracker that
+// still holds clicks or events (Kafka down during the drain) reports them
+// once more: its row keeps the sink's watermarks below them until the next
+// process replays them. One that holds nothing deletes its row: a row never
+// updated again would hold the watermarks at its last report for good (see
+// the sink's oldestSpooled), and this tracker vouches for nothing any more.
+// The row of a tracker that died stays; an operator deletes it.
 func (r *spoolReporter) final() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r.report(ctx)
-	r.pool.Close()
+	defer r.pool.Close()
+	if !r.oldest().IsZero() {
+		r.report(ctx)
+		return
+	}
+	if _, err := r.pool.Exec(ctx, `DELETE FROM tracker_spools WHERE tracker_id = $1`, r.id); err != nil {
+		r.log.Warn("cannot delete this tracker's row from postgres tracker_spools: it holds the sink's watermarks back at its last report until deleted",
+			"tracker_id", r.id, "error", err)
+	}
 }
 
+// oldest is the time of the oldest click or event this tracker holds, or
+// zero when it holds none.
+func (r *spoolReporter) oldest() time.Time {
+	return oldestOf(r.sp.OldestAt(), r.pending())
+}
+
+// report writes what this tracker holds. updated_at is when it looked, by
+// its own clock (the clock of its events' times) unless Postgres's is
+// earlier: every click or event it takes afterwards is newer, so a report
+// of NULL vouches up to that time (the sink holds the watermarks there while
+// no later report comes), however long the write itself takes.
 func (r *spoolReporter) report(ctx context.Context) {
+	lookedAt := time.Now()
 	var oldest *time.Time
-	if at := oldestOf(r.sp.OldestAt(), r.pending()); !at.IsZero() {
+	if at := r.oldest(); !at.IsZero() {
 		oldest = &at
 	}
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := r.pool.Exec(qctx, `INSERT INTO tracker_spools (tracker_id, oldest_at, updated_at) VALUES ($1, $2, now())
-ON CONFLICT (tracker_id) DO UPDATE SET oldest_at = EXCLUDED.oldest_at, updated_at = now()`, r.id, oldest)
+	_, err := r.pool.Exec(qctx, `INSERT INTO tracker_spools (tracker_id, oldest_at, updated_at) VALUES ($1, $2, LEAST($3, now()))
+ON CONFLICT (tracker_id) DO UPDATE SET oldest_at = EXCLUDED.oldest_at, updated_at = EXCLUDED.updated_at`, r.id, oldest, lookedAt)
 	if err != nil {
 		if ctx.Err() == nil && time.Since(r.lastErr) > time.Minute {
 			r.lastErr = time.Now()
-			r.log.Warn("cannot report the spool to postgres (the sink's watermarks may pass spooled events)", "error", err)
+			r.log.Warn("cannot report the spool to postgres (the sink's watermarks wait at this tracker's last report)", "error", err)
 		}
 	}
 }

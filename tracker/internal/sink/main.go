@@ -30,6 +30,7 @@ func Main(ctx context.Context, args []string) error {
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long the final flush may take on shutdown")
 	fetchMax := fs.Int("fetch-max-bytes", 1<<20, "largest fetch from one partition, in bytes (a partition's goroutine decodes one fetch at a time; at least one whole record batch is fetched whatever the limit)")
 	parallel := fs.Int("insert-parallelism", 2, "INSERTs of one table run at once (each of at least 10000 rows)")
+	maxMonths := fs.Int("insert-max-months", DefaultInsertMaxMonths, "most distinct months (table partitions) one INSERT touches; a batch spanning more is sent in several; keep it at or below ClickHouse's max_partitions_per_insert_block")
 	insertTimeout := fs.Duration("insert-timeout", 30*time.Second, "longest wait for ClickHouse to accept one INSERT before it is retried")
 	group := fs.String("group", "", "Kafka consumer group (default: AFF_KAFKA_TOPIC_PREFIX + \"sink\")")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "listen address of GET /metrics (empty: off)")
@@ -76,6 +77,7 @@ func Main(ctx context.Context, args []string) error {
 		ShutdownTimeout:   *shutdown,
 		FetchMaxBytes:     *fetchMax,
 		InsertParallelism: *parallel,
+		InsertMaxMonths:   *maxMonths,
 		InsertTimeout:     *insertTimeout,
 		Metrics:           set,
 		Logger:            log,

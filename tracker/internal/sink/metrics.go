@@ -68,3 +68,9 @@ func (m *sinkMetrics) lag(topic string, messages int64, watermarkAge time.Durati
 	m.set.GetOrCreateGauge(`aff_sink_lag_messages{topic="`+topic+`"}`, nil).Set(float64(messages))
 	m.set.GetOrCreateGauge(`aff_sink_watermark_age_seconds{topic="`+topic+`"}`, nil).Set(watermarkAge.Seconds())
 }
+
+// spoolHold sets how far back the oldest tracker_spools report holds the
+// clicks, identities and orders watermarks (0: no tracker row).
+func (m *sinkMetrics) spoolHold(held time.Duration) {
+	m.set.GetOrCreateGauge(`aff_sink_spool_hold_seconds`, nil).Set(held.Seconds())
+}

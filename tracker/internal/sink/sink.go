@@ -66,6 +66,11 @@ type Config struct {
 	InsertParallelism int
 	// MinPartRows is the fewest rows worth a parallel INSERT of their own.
 	MinPartRows int
+	// InsertMaxMonths is the most distinct months (partitions: every table
+	// is PARTITION BY toYYYYMM(at)) one INSERT may touch; keep it at or
+	// below ClickHouse's max_partitions_per_insert_block (default
+	// DefaultInsertMaxMonths), which refuses a larger INSERT for good.
+	InsertMaxMonths int
 	// InsertTimeout bounds one INSERT attempt. clickhouse-go stops waiting
 	// on a cancelled context only at a deadline, so without it an INSERT to
 	// a server that hangs (not refuses) would block until ReadTimeout.
@@ -105,6 +110,9 @@ func (c *Config) defaults() {
 	}
 	if c.MinPartRows <= 0 {
 		c.MinPartRows = 10_000
+	}
+	if c.InsertMaxMonths <= 0 {
+		c.InsertMaxMonths = DefaultInsertMaxMonths
 	}
 	if c.FetchMaxBytes <= 0 {
 		c.FetchMaxBytes = 1 << 20
@@ -209,6 +217,7 @@ type Sink struct {
 	// checkpoints, per partition, what the watermark loop saw (its own
 	// goroutine only): see refreshTopic.
 	checkpoints map[partKey][]checkpoint
+	holdLogged  time.Time // when noteHold last logged (watermark loop only)
 }
 
 // Run consumes until ctx is cancelled, then flushes the open batch (within
@@ -433,20 +442,21 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// insertTable inserts every row of t: split into up to InsertParallelism
-// INSERTs of at least MinPartRows rows, run at once (ClickHouse runs one
-// INSERT, materialized views included, on one thread; parts let it use more
-// cores). Each part is retried on its own until it succeeds or ctx ends.
+// insertTable inserts every row of t in the INSERTs of insertRanges, up to
+// InsertParallelism at once (ClickHouse runs one INSERT, materialized views
+// included, on one thread; parts let it use more cores). Each is retried on
+// its own until it succeeds or ctx ends.
 func (s *Sink) insertTable(ctx context.Context, t table) error {
-	n := t.rows()
-	parts := max(min(s.cfg.InsertParallelism, n/s.cfg.MinPartRows), 1)
-	errs := make([]error, parts)
+	ranges := s.insertRanges(t)
+	errs := make([]error, len(ranges))
+	slots := make(chan struct{}, s.cfg.InsertParallelism)
 	var wg sync.WaitGroup
-	for i := range parts {
-		lo, hi := n*i/parts, n*(i+1)/parts
+	for i, r := range ranges {
+		lo, hi := r[0], r[1]
+		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer func() { <-slots; wg.Done() }()
 			errs[i] = s.retry(ctx, "insert into "+t.name(), func() error {
 				t0 := time.Now()
 				ictx, cancel := context.WithTimeout(ctx, s.cfg.InsertTimeout)
@@ -461,6 +471,31 @@ func (s *Sink) insertTable(ctx context.Context, t table) error {
 	// A part that succeeded is not undone by a failed one; on shutdown the
 	// whole table is inserted again, which the tables absorb (replay-safe).
 	return errors.Join(errs...)
+}
+
+// insertRanges returns the row ranges [lo, hi) of t's INSERTs: chunks of at
+// most InsertMaxMonths months (monthChunks; t's rows are reordered for
+// them when there are more months than that), each split into up to
+// InsertParallelism ranges of at least MinPartRows rows.
+func (s *Sink) insertRanges(t table) [][2]int {
+	ends := []int{t.rows()}
+	if order, chunkEnds := monthChunks(t.times(), s.cfg.InsertMaxMonths); order != nil {
+		permute(t, order)
+		ends = chunkEnds
+		s.log.Info("batch split by month: its rows span more partitions than one INSERT may",
+			"table", t.name(), "rows", t.rows(), "inserts", len(ends), "insert_max_months", s.cfg.InsertMaxMonths)
+	}
+	var out [][2]int
+	lo := 0
+	for _, hi := range ends {
+		n := hi - lo
+		parts := max(min(s.cfg.InsertParallelism, n/s.cfg.MinPartRows), 1)
+		for i := range parts {
+			out = append(out, [2]int{lo + n*i/parts, lo + n*(i+1)/parts})
+		}
+		lo = hi
+	}
+	return out
 }
 
 // commit commits how far each partition was read, through the generation

@@ -25,6 +25,9 @@ type table interface {
 	rows() int
 	// columns returns the buffered columns, in insert() order.
 	columns() []buffer
+	// times returns each buffered row's event time (the at column, which
+	// every table is partitioned by month of). The caller must not modify it.
+	times() []time.Time
 }
 
 // topicHandler decodes a message of one topic into its tables.
@@ -45,6 +48,9 @@ type buffer interface {
 	reset()
 	// absorb appends every row of src, a column of the same type.
 	absorb(src buffer)
+	// permute reorders the rows so that row i becomes the one at order[i]
+	// (order is a permutation of the rows).
+	permute(order []int)
 }
 
 // col is the column of the slice at p.
@@ -60,6 +66,20 @@ func (c col[T]) reset() {
 }
 
 func (c col[T]) absorb(src buffer) { *c.p = append(*c.p, *src.(col[T]).p...) }
+
+// permute allocates a copy of the column: it runs only for a batch whose
+// rows span more months than one INSERT may (monthChunks), never per batch.
+func (c col[T]) permute(order []int) {
+	rows := *c.p
+	if len(order) != len(rows) {
+		panic("BUG: permutation of another length than the column")
+	}
+	out := make([]T, len(rows))
+	for i, j := range order {
+		out[i] = rows[j]
+	}
+	copy(rows, out)
+}
 
 // ref is the column of the slice at p.
 func ref[T any](p *[]T) buffer { return col[T]{p} }
@@ -149,7 +169,8 @@ func (t *clickTable) name() string { return "clicks" }
 func (t *clickTable) insert() string {
 	return "INSERT INTO clicks (click_id, at, device_token, partner_id, link_id, link_kind, target, product_id, category_id, referer, user_agent, ip, bot)"
 }
-func (t *clickTable) rows() int { return len(t.clickID) }
+func (t *clickTable) rows() int          { return len(t.clickID) }
+func (t *clickTable) times() []time.Time { return t.at }
 func (t *clickTable) columns() []buffer {
 	return []buffer{ref(&t.clickID), ref(&t.at), ref(&t.device), ref(&t.partner), ref(&t.link), ref(&t.kind), ref(&t.target), ref(&t.product), ref(&t.category), ref(&t.referer), ref(&t.ua), ref(&t.ip), ref(&t.bot)}
 }
@@ -195,7 +216,8 @@ func (t *identityTable) name() string { return "identities" }
 func (t *identityTable) insert() string {
 	return "INSERT INTO identities (event_id, at, device_token, customer_id, has_email)"
 }
-func (t *identityTable) rows() int { return len(t.eventID) }
+func (t *identityTable) rows() int          { return len(t.eventID) }
+func (t *identityTable) times() []time.Time { return t.at }
 func (t *identityTable) columns() []buffer {
 	return []buffer{ref(&t.eventID), ref(&t.at), ref(&t.device), ref(&t.customer), ref(&t.hasEmail)}
 }
@@ -227,7 +249,8 @@ func (t *orderEventTable) name() string { return "order_events" }
 func (t *orderEventTable) insert() string {
 	return "INSERT INTO order_events (event_id, type, order_id, at, customer_id, device_token, currency, lines, amount_minor, shipping_fee_minor)"
 }
-func (t *orderEventTable) rows() int { return len(t.eventID) }
+func (t *orderEventTable) rows() int          { return len(t.eventID) }
+func (t *orderEventTable) times() []time.Time { return t.at }
 func (t *orderEventTable) columns() []buffer {
 	return []buffer{ref(&t.eventID), ref(&t.typ), ref(&t.orderID), ref(&t.at), ref(&t.customer), ref(&t.device), ref(&t.currency), ref(&t.lines), ref(&t.amount), ref(&t.shipping)}
 }
@@ -243,7 +266,8 @@ func (t *orderLineTable) name() string { return "order_lines" }
 func (t *orderLineTable) insert() string {
 	return "INSERT INTO order_lines (event_id, type, order_id, at, line_id, product_id, category_id, quantity, unit_price_minor, discount_minor, amount_minor, currency)"
 }
-func (t *orderLineTable) rows() int { return len(t.eventID) }
+func (t *orderLineTable) rows() int          { return len(t.eventID) }
+func (t *orderLineTable) times() []time.Time { return t.at }
 func (t *orderLineTable) columns() []buffer {
 	return []buffer{ref(&t.eventID), ref(&t.typ), ref(&t.orderID), ref(&t.at), ref(&t.lineID), ref(&t.product), ref(&t.category), ref(&t.qty), ref(&t.unitPrice), ref(&t.discount), ref(&t.amount), ref(&t.currency)}
 }
@@ -307,7 +331,8 @@ func (t *commissionTable) name() string { return "commission_facts" }
 func (t *commissionTable) insert() string {
 	return "INSERT INTO commission_facts (event_id, at, commission_id, order_id, line_id, partner_id, currency, amount_minor, base_minor, state)"
 }
-func (t *commissionTable) rows() int { return len(t.eventID) }
+func (t *commissionTable) rows() int          { return len(t.eventID) }
+func (t *commissionTable) times() []time.Time { return t.at }
 func (t *commissionTable) columns() []buffer {
 	return []buffer{ref(&t.eventID), ref(&t.at), ref(&t.commission), ref(&t.orderID), ref(&t.lineID), ref(&t.partner), ref(&t.currency), ref(&t.amount), ref(&t.base), ref(&t.state)}
 }

@@ -90,8 +90,8 @@ ON CONFLICT (topic, partition) DO UPDATE SET
 // and the time up to which every event that will ever be in the partition
 // was below that mark — the time the mark was read minus WatermarkDelay
 // (what producers may still hold back), and, for the topics trackers
-// produce to, below the oldest record any tracker then reported in its disk
-// spool (tracker_spools, read before the mark). Once the group's committed
+// produce to, below the oldest time any tracker's report then vouched for
+// (oldestSpooled: tracker_spools, read before the mark). Once the group's committed
 // offset reaches the mark, everything up to that time is in ClickHouse.
 type checkpoint struct {
 	hwm int64
@@ -233,17 +233,65 @@ func (s *Sink) reached(k partKey, cp checkpoint, committed int64) (time.Time, bo
 	return at, i >= 0
 }
 
-// oldestSpooled returns the oldest time any tracker reports in its disk
-// spool (tracker_spools), or the zero time when every spool is empty.
+// spoolHold is the tracker_spools row that holds the watermarks back most.
+type spoolHold struct {
+	tracker  string
+	at       time.Time // the oldest time the tracker may still deliver events of
+	spooled  bool      // at is a held record's time (oldest_at), not the report's
+	reported time.Time // when the tracker last reported (updated_at)
+}
+
+// holdLogAfter is how long a tracker may hold the watermarks back before the
+// sink names it in its log (at most once per holdLogAfter): past a Kafka
+// outage or a lost tracker, it is what an operator looks for.
+const holdLogAfter = time.Minute
+
+// oldestSpooled returns the oldest time any tracker may still deliver an
+// event of, by its report in tracker_spools, or the zero time when no
+// tracker has a row. Per tracker, it is the oldest record it reported
+// holding (oldest_at) or, when it reported none (NULL), the time of that
+// report (updated_at): whatever it spooled or queued since — while it
+// cannot reach Postgres, say — is newer than the report. So a tracker that
+// stops reporting holds the watermarks at its last report (minus the
+// delay) until it reports again or its row is deleted: a tracker stopped
+// cleanly deletes its own row when it holds nothing; the row of one that
+// died must be deleted by an operator once its spool is replayed or lost.
+// Meanwhile the settler decides the held orders after its maximum wait
+// (flagged), the safe failure.
 func (s *Sink) oldestSpooled(ctx context.Context) (time.Time, error) {
-	var at *time.Time
-	if err := s.pg.QueryRow(ctx, `SELECT min(oldest_at) FROM tracker_spools`).Scan(&at); err != nil {
-		return time.Time{}, fmt.Errorf("cannot read tracker spools: %w", err)
-	}
-	if at == nil {
+	var h spoolHold
+	err := s.pg.QueryRow(ctx, `SELECT tracker_id, COALESCE(oldest_at, updated_at), oldest_at IS NOT NULL, updated_at
+FROM tracker_spools ORDER BY 2, 1 LIMIT 1`).Scan(&h.tracker, &h.at, &h.spooled, &h.reported)
+	if errors.Is(err, pgx.ErrNoRows) {
+		s.m.spoolHold(0)
 		return time.Time{}, nil
 	}
-	return *at, nil
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cannot read tracker spools: %w", err)
+	}
+	s.noteHold(h)
+	return h.at, nil
+}
+
+// noteHold exposes how long h holds the watermarks back
+// (aff_sink_spool_hold_seconds) and, past holdLogAfter, names its tracker in
+// the log, at most once per holdLogAfter.
+func (s *Sink) noteHold(h spoolHold) {
+	now := time.Now()
+	held := max(now.Sub(h.at), 0)
+	s.m.spoolHold(held)
+	if held < holdLogAfter || now.Sub(s.holdLogged) < holdLogAfter {
+		return
+	}
+	s.holdLogged = now
+	attrs := []any{"tracker_id", h.tracker, "held_since", h.at, "held_for", held.Round(time.Second), "spooled", h.spooled,
+		"last_report", h.reported, "report_age", now.Sub(h.reported).Round(time.Second)}
+	if now.Sub(h.reported) >= holdLogAfter {
+		s.log.Warn("a tracker that stopped reporting its spool holds the clicks, identities and orders watermarks back; "+
+			"if it is gone for good, replay or give up its spool and delete its row: DELETE FROM tracker_spools WHERE tracker_id = '…'", attrs...)
+		return
+	}
+	s.log.Warn("a tracker's spool holds the clicks, identities and orders watermarks back until it is replayed to Kafka", attrs...)
 }
 
 func (s *Sink) partitionTimes(ctx context.Context, short string) (map[int]time.Time, error) {

@@ -151,7 +151,7 @@ func TestWatermarkWaitsForTrackerSpools(t *testing.T) {
 			t.Fatalf("%s watermark %s passed the spooled record of %s", topic, wm, spooledAt)
 		}
 	}
-	if _, err := pg.Exec(ctx, `UPDATE tracker_spools SET oldest_at = NULL`); err != nil {
+	if _, err := pg.Exec(ctx, `UPDATE tracker_spools SET oldest_at = NULL, updated_at = now()`); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, "the clicks watermark past the start once the spool is empty", func() (bool, string) {
@@ -212,7 +212,7 @@ func TestWatermarkWaitsForReplayedSpools(t *testing.T) {
 	// A replays while ClickHouse is down, and reports its spool empty.
 	ch.Stop()
 	produce(newFixture(100, 0, spooledAt))
-	if _, err := pg.Exec(ctx, `UPDATE tracker_spools SET oldest_at = NULL WHERE tracker_id = 'tracker-a'`); err != nil {
+	if _, err := pg.Exec(ctx, `UPDATE tracker_spools SET oldest_at = NULL, updated_at = now() WHERE tracker_id = 'tracker-a'`); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "A's clicks waiting", func() (bool, string) {
