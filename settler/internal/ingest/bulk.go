@@ -51,6 +51,10 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, dec Decoder, msgs []Message) ([]
 		rejects []rejectAt
 		items   []item
 	)
+	progCur, err := programCurrency(ctx, tx, msgs)
+	if err != nil {
+		return nil, Counts{}, err
+	}
 	first := make(map[inboxKey][32]byte, len(msgs))
 	for i, m := range msgs {
 		it := item{idx: i, m: m, sum: sha256.Sum256(m.Value)}
@@ -59,6 +63,11 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, dec Decoder, msgs []Message) ([]
 			ev, err := dec.Order(m.Value)
 			if err != nil {
 				rejects = append(rejects, rejectAt{i, Rejected{m, "invalid order event: " + err.Error()}})
+				continue
+			}
+			if ev.Type == TypePlaced && progCur != "" && ev.Currency != progCur {
+				rejects = append(rejects, rejectAt{i, Rejected{m, fmt.Sprintf(
+					"currency: the order is in %s, the program's currency is %s (commissions and balances are kept in it)", ev.Currency, progCur)}})
 				continue
 			}
 			it.order, it.key = &ev, inboxKey{m.Topic, ev.EventID}
@@ -109,6 +118,27 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, dec Decoder, msgs []Message) ([]
 		out[i] = r.r
 	}
 	return out, counts, nil
+}
+
+// programCurrency reads the program currency when msgs hold order events
+// ("" without settings): commissions and balances are kept in it, so an
+// order in another currency would earn its partner money no balance, payout
+// or store credit shows. Read FOR SHARE: the dashboard's currency change
+// (refused once commissions exist) waits for the batch, so no order is
+// stored in a currency being replaced.
+func programCurrency(ctx context.Context, tx pgx.Tx, msgs []Message) (string, error) {
+	if !slices.ContainsFunc(msgs, func(m Message) bool { return m.Topic == TopicOrders }) {
+		return "", nil
+	}
+	var cur string
+	err := tx.QueryRow(ctx, `SELECT currency FROM program_settings WHERE id FOR SHARE`).Scan(&cur)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read the program currency: %w", err)
+	}
+	return cur, nil
 }
 
 func reusedReason(id string) string {

@@ -156,3 +156,29 @@ func applyWith(t *testing.T, pool *pgxpool.Pool, dec Decoder, msgs ...Message) (
 	})
 	return rej, counts, err
 }
+
+// An order in another currency than the program's would earn its partner
+// money that no balance, payout or store credit shows (they are all in the
+// program currency): refused to the dlq naming the field, nothing stored.
+func TestOrderInAnotherCurrencyGoesToDLQ(t *testing.T) {
+	pool := newPool(t)
+	prog := queryOne[string](t, pool, `SELECT currency FROM program_settings WHERE id`)
+	if prog != "EUR" {
+		t.Fatalf("program currency %q, want the test's EUR", prog)
+	}
+	usd := refundIn("USD", placed("e1", "o1", "2026-01-01T00:00:00Z", line("L1", "p1", 2, "100.00")))
+	eur := placed("e2", "o2", "2026-01-01T00:00:00Z", line("L1", "p1", 2, "100.00"))
+	rej, c := apply(t, pool, orderMsg(0, usd), orderMsg(1, eur))
+	if len(rej) != 1 || c.Rejected != 1 || c.Applied != 1 || rej[0].Message.Offset != 0 {
+		t.Fatalf("rejected %v, counts %+v; want the USD order rejected", rej, c)
+	}
+	if r := rej[0].Reason; !strings.Contains(r, "currency") || !strings.Contains(r, "USD") || !strings.Contains(r, "EUR") {
+		t.Fatalf("reason %q, want it to name the field and both currencies", r)
+	}
+	if n := queryOne[int](t, pool, `SELECT (SELECT count(*) FROM orders WHERE order_id = 'o1') + (SELECT count(*) FROM inbox WHERE event_id = 'e1')`); n != 0 {
+		t.Fatalf("the refused order left %d rows", n)
+	}
+	if n := queryOne[int](t, pool, `SELECT count(*) FROM orders WHERE order_id = 'o2'`); n != 1 {
+		t.Fatal("the EUR order was not stored")
+	}
+}
