@@ -132,6 +132,35 @@ func TestSelfReferralIsRefusedAndFlagged(t *testing.T) {
 	}
 }
 
+// A partner's own shop account is known by its e-mail too, not only by the
+// customer_id an admin may set: an order by a customer with the partner's
+// e-mail, or its login's, never earns the partner commission.
+func TestSelfReferralByEmail(t *testing.T) {
+	f := newFixture(t)
+	p := f.partner("serdar") // serdar@example.com
+	f.exec(`INSERT INTO users (email, password_hash, role, partner_id) VALUES ('serdar.work@example.com', 'x', 'partner', $1)`, p)
+	f.exec(`INSERT INTO customers (customer_id, email, first_seen_at) VALUES
+		('serdar-shop', 'Serdar@Example.com', $1), ('serdar-work', 'serdar.work@example.com', $1), ('alice', 'alice@example.com', $1)`, T0)
+	f.click("d1", p, T0)
+	at := T0.Add(time.Minute)
+	f.events(placed("e1", "o1", "serdar-shop", "d1", at, line("l1", "x", 1, "10.00")),
+		placed("e2", "o2", "serdar-work", "d1", at, line("l1", "x", 1, "10.00")),
+		placed("e3", "o3", "alice", "d1", at, line("l1", "x", 1, "10.00")))
+	f.watermark(T0.Add(time.Hour))
+	c := f.settle(T0.Add(time.Hour))
+	if c.SelfReferrals != 2 || c.Commissions != 1 {
+		t.Fatalf("counts %+v, want o1 and o2 refused as self-referrals and o3 earning", c)
+	}
+	for _, o := range []string{"o1", "o2"} {
+		if a := f.attribution(o); !a.SelfRef || *a.PartnerID != p {
+			t.Fatalf("%s: attribution %+v, want a self-referral of the partner", o, a)
+		}
+	}
+	if a := f.attribution("o3"); a.SelfRef {
+		t.Fatalf("o3: attribution %+v", a)
+	}
+}
+
 func TestMostSpecificRateIsStored(t *testing.T) {
 	f := newFixture(t)
 	p := f.partner("serdar")

@@ -518,7 +518,7 @@ JOIN LATERAL (SELECT id, partner_id FROM customer_bindings b
 			d.candidates = append(d.candidates, candidate{Rule: RuleDevice, Reason: "no click of a known partner on the device within the window"})
 		}
 		if d.partnerID != nil {
-			d.selfRef = commission.SelfReferral(b.partners[*d.partnerID].customerID, o.CustomerID)
+			d.selfRef = b.partners[*d.partnerID].ownedBy(o.CustomerID)
 		}
 		out[o.OrderID] = d
 	}
