@@ -111,10 +111,12 @@ func Load(lookup func(string) (string, bool), required ...string) (*Config, erro
 		SpoolDir:         p.str(SpoolDir, ""),
 	}
 	// One address: every ClickHouse client of ours dials Config's one
-	// ClickHouseAddr, and a list used to keep its first silently.
-	if addrs := p.hostPorts(ClickHouseAddr); len(addrs) > 1 {
+	// ClickHouseAddr, and a list used to keep its first silently. Refused
+	// where it is required; elsewhere (the dashboard's optional charts) the
+	// first is used, as before.
+	if addrs := p.hostPorts(ClickHouseAddr); len(addrs) > 1 && p.required[ClickHouseAddr] {
 		p.fail(ClickHouseAddr, "holds %d addresses; give one host:port (a list is not supported)", len(addrs))
-	} else if len(addrs) == 1 {
+	} else if len(addrs) > 0 {
 		c.ClickHouseAddr = addrs[0]
 	}
 	c.TrackerAddr = p.listenAddr(TrackerAddr, "127.0.0.1:8080")
@@ -162,18 +164,15 @@ func (p *parser) str(name, def string) string {
 }
 
 // topicPrefix reads the Kafka topic prefix: DefaultKafkaTopicPrefix when
-// unset. Set but empty (or blank) is refused: it used to mean the default
-// silently, which DESIGN §4.1 does not say, and honouring it would split the
-// binaries from deploy/kafka/topics.sh, whose ${AFF_KAFKA_TOPIC_PREFIX:-aff.}
-// reads empty as the default. A prefix holds only the characters Kafka
-// allows in a topic name.
+// unset or empty (as deploy/kafka/topics.sh's ${AFF_KAFKA_TOPIC_PREFIX:-aff.}
+// reads it, so the binaries and the topics agree). A prefix holds only the
+// characters Kafka allows in a topic name.
 func (p *parser) topicPrefix(name string) string {
 	if _, set := p.lookup(name); !set {
 		return DefaultKafkaTopicPrefix
 	}
 	v := p.raw(name)
 	if v == "" {
-		p.fail(name, "is set but empty: unset it for the default %q, or give a prefix", DefaultKafkaTopicPrefix)
 		return DefaultKafkaTopicPrefix
 	}
 	for _, r := range v {
@@ -186,11 +185,13 @@ func (p *parser) topicPrefix(name string) string {
 }
 
 // keys reads a comma list of shop API keys, each at least
-// MinShopAPIKeyBytes long.
+// MinShopAPIKeyBytes long where they are required (tracker serve, which
+// takes them); the other binaries ignore them, so a shared environment
+// with an old short key does not stop them.
 func (p *parser) keys(name string) []string {
 	out := p.list(name)
 	for _, k := range out {
-		if len(k) < MinShopAPIKeyBytes {
+		if len(k) < MinShopAPIKeyBytes && p.required[name] {
 			// Never echo a key, not even a short one.
 			p.fail(name, "every key must be at least %d bytes", MinShopAPIKeyBytes)
 			return nil

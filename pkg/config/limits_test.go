@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestTopicPrefixContract(t *testing.T) {
+func TestTopicPrefixLimits(t *testing.T) {
 	f := func(kv map[string]string, want, wantErr string) {
 		t.Helper()
 		c, err := Load(env(kv))
@@ -22,33 +22,47 @@ func TestTopicPrefixContract(t *testing.T) {
 	}
 	f(nil, "aff.", "") // unset: the default
 	f(map[string]string{KafkaTopicPrefix: "shop1."}, "shop1.", "")
-	f(map[string]string{KafkaTopicPrefix: ""}, "", "set but empty") // used to become "aff." silently
-	f(map[string]string{KafkaTopicPrefix: "  "}, "", "set but empty")
+	// Empty is the default, as deploy/kafka/topics.sh reads it.
+	f(map[string]string{KafkaTopicPrefix: ""}, "aff.", "")
+	f(map[string]string{KafkaTopicPrefix: "  "}, "aff.", "")
 	f(map[string]string{KafkaTopicPrefix: "a/b."}, "", "Kafka topic names")
 }
 
-func TestClickHouseAddrContract(t *testing.T) {
-	c, err := Load(env(map[string]string{ClickHouseAddr: "ch1:9000"}))
+// Where a binary requires ClickHouse it dials one address: a list, whose
+// first address used to be kept silently, is refused. Where ClickHouse is
+// optional (the dashboard's charts) the first is used, as before, so a
+// shared environment does not stop that binary.
+func TestClickHouseAddrLimits(t *testing.T) {
+	c, err := Load(env(map[string]string{ClickHouseAddr: "ch1:9000"}), ClickHouseAddr)
 	if err != nil || c.ClickHouseAddr != "ch1:9000" {
 		t.Fatalf("one address: %v, %v", c, err)
 	}
-	// A list used to keep its first address silently.
-	_, err = Load(env(map[string]string{ClickHouseAddr: "ch1:9000,ch2:9000"}))
+	two := env(map[string]string{ClickHouseAddr: "ch1:9000,ch2:9000"})
+	_, err = Load(two, ClickHouseAddr)
 	if err == nil || !strings.Contains(err.Error(), ClickHouseAddr) || !strings.Contains(err.Error(), "2 addresses") {
 		t.Fatalf("Load with two ClickHouse addresses = %v, want an error naming %s", err, ClickHouseAddr)
 	}
+	if c, err := Load(two); err != nil || c.ClickHouseAddr != "ch1:9000" {
+		t.Fatalf("two addresses where ClickHouse is optional: %v, %v; want the first", c, err)
+	}
 }
 
-func TestShopAPIKeysContract(t *testing.T) {
-	c, err := Load(env(map[string]string{ShopAPIKeys: "0123456789abcdef, fedcba9876543210fedc"}))
+// Shop keys are at least 16 bytes where they are required (tracker serve);
+// the binaries that ignore them are not stopped by a short one.
+func TestShopAPIKeysLimits(t *testing.T) {
+	c, err := Load(env(map[string]string{ShopAPIKeys: "0123456789abcdef, fedcba9876543210fedc"}), ShopAPIKeys)
 	if err != nil || !reflect.DeepEqual(c.ShopAPIKeys, []string{"0123456789abcdef", "fedcba9876543210fedc"}) {
 		t.Fatalf("keys of 16 and 20 bytes: %v, %v", c, err)
 	}
-	_, err = Load(env(map[string]string{ShopAPIKeys: "0123456789abcdef,short-key"}))
+	short := env(map[string]string{ShopAPIKeys: "0123456789abcdef,short-key"})
+	_, err = Load(short, ShopAPIKeys)
 	if err == nil || !strings.Contains(err.Error(), ShopAPIKeys) || !strings.Contains(err.Error(), "at least 16 bytes") {
 		t.Fatalf("Load with a short key = %v, want an error naming %s", err, ShopAPIKeys)
 	}
 	if strings.Contains(err.Error(), "short-key") {
 		t.Fatalf("error %q echoes the key", err)
+	}
+	if _, err := Load(short, PostgresURL); err == nil || strings.Contains(err.Error(), ShopAPIKeys) {
+		t.Fatalf("a binary without shop keys: %v, want only the missing %s", err, PostgresURL)
 	}
 }

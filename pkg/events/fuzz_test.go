@@ -51,6 +51,9 @@ func FuzzDecodeOrder(f *testing.F) {
 		o, err := DecodeOrder(data)
 		if err != nil {
 			checkDecodeErr(t, err)
+			if _, serr := DecodeOrderStrict(data); serr == nil {
+				t.Fatalf("DecodeOrderStrict accepted %q, which DecodeOrder refuses: %v", data, err)
+			}
 			return
 		}
 		if !json.Valid(data) {
@@ -64,6 +67,10 @@ func FuzzDecodeOrder(f *testing.F) {
 		o2, err := DecodeOrder(AppendOrder(nil, &o))
 		if err != nil || !reflect.DeepEqual(o, o2) {
 			t.Fatalf("re-encoded order = %+v, %v; want %+v", o2, err, o)
+		}
+		// What a shop may submit reads the same from a topic.
+		if s, err := DecodeOrderStrict(data); err == nil && !reflect.DeepEqual(s, o) {
+			t.Fatalf("DecodeOrderStrict = %+v, DecodeOrder = %+v", s, o)
 		}
 	})
 }
@@ -165,8 +172,8 @@ func FuzzNDJSON(f *testing.F) {
 		}
 		lines := bytes.Count(body, []byte("\n")) + 1
 		for _, decode := range []func([]byte) (any, error){
-			func(b []byte) (any, error) { return DecodeIdentity(b) },
-			func(b []byte) (any, error) { return DecodeOrder(b) },
+			func(b []byte) (any, error) { return DecodeIdentityStrict(b) },
+			func(b []byte) (any, error) { return DecodeOrderStrict(b) },
 		} {
 			got, err := DecodeNDJSON(body, maxEvents, decode)
 			if err != nil {

@@ -19,8 +19,15 @@ type Identity struct {
 	Email string
 }
 
-// DecodeIdentity decodes and validates one identity event.
-func DecodeIdentity(data []byte) (Identity, error) {
+// DecodeIdentity decodes and validates one identity event as stored or in
+// Kafka: "" as the email reads as absent, as the releases before read it.
+func DecodeIdentity(data []byte) (Identity, error) { return decodeIdentity(data, false) }
+
+// DecodeIdentityStrict is DecodeIdentity for an event a shop submits (the
+// tracker's /v1/identify, and the JSON schema): "" as the email is refused.
+func DecodeIdentityStrict(data []byte) (Identity, error) { return decodeIdentity(data, true) }
+
+func decodeIdentity(data []byte, strict bool) (Identity, error) {
 	var e Identity
 	var at string
 	r, err := decodeObject(data, func(r *reader, key []byte) error {
@@ -44,7 +51,7 @@ func DecodeIdentity(data []byte) (Identity, error) {
 			}
 		case "email":
 			if err = r.mark(4, "email"); err == nil {
-				e.Email, err = r.optStr("email")
+				e.Email, err = r.optStr(strict, "email")
 			}
 		default:
 			err = r.skipUnknown(string(key))

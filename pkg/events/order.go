@@ -109,8 +109,21 @@ type lineWire struct {
 	unitPrice, discount string
 }
 
-// DecodeOrder decodes and validates one order event.
-func DecodeOrder(data []byte) (Order, error) {
+// DecodeOrder decodes and validates one order event as stored or in Kafka:
+// it reads "" in an optional field as absent and drops lines sent on an
+// order.cancelled (which cancels the whole order), as the releases before
+// accepted them, so that events already in a topic or waiting in Postgres
+// stay readable. What a shop submits now goes through DecodeOrderStrict.
+func DecodeOrder(data []byte) (Order, error) { return decodeOrder(data, false) }
+
+// DecodeOrderStrict is DecodeOrder for an event a shop submits (the
+// tracker's /v1/orders, and the JSON schema): it refuses "" in an optional
+// field (neither a value nor absent) and lines on an order.cancelled (a
+// shop meaning to cancel part of an order would have had all of it
+// reversed; a partial cancellation is an order.refunded with lines).
+func DecodeOrderStrict(data []byte) (Order, error) { return decodeOrder(data, true) }
+
+func decodeOrder(data []byte, strict bool) (Order, error) {
 	var o Order
 	var typ, at, currency, shipping, amount string
 	var lines []lineWire
@@ -136,11 +149,11 @@ func DecodeOrder(data []byte) (Order, error) {
 			}
 		case "customer_id":
 			if err = r.mark(4, "customer_id"); err == nil {
-				o.CustomerID, err = r.optStr("customer_id")
+				o.CustomerID, err = r.optStr(strict, "customer_id")
 			}
 		case "device_token":
 			if err = r.mark(5, "device_token"); err == nil {
-				o.DeviceToken, err = r.optStr("device_token")
+				o.DeviceToken, err = r.optStr(strict, "device_token")
 			}
 		case "currency":
 			if err = r.mark(6, "currency"); err == nil {
@@ -149,15 +162,15 @@ func DecodeOrder(data []byte) (Order, error) {
 		case "lines":
 			if err = r.mark(7, "lines"); err == nil && !r.l.null() {
 				hasLines = true
-				lines, err = readLines(r)
+				lines, err = readLines(r, strict)
 			}
 		case "shipping_fee":
 			if err = r.mark(8, "shipping_fee"); err == nil {
-				shipping, err = r.optDecimal("shipping_fee")
+				shipping, err = r.optDecimal(strict, "shipping_fee")
 			}
 		case "amount":
 			if err = r.mark(9, "amount"); err == nil {
-				amount, err = r.optDecimal("amount")
+				amount, err = r.optDecimal(strict, "amount")
 			}
 		default:
 			err = r.skipUnknown(string(key))
@@ -183,13 +196,13 @@ func DecodeOrder(data []byte) (Order, error) {
 	if o.Lines, err = validateLines(lines, o.Currency); err != nil {
 		return Order{}, err
 	}
-	if err := o.validateType(hasLines); err != nil {
+	if err := o.validateType(hasLines, strict); err != nil {
 		return Order{}, err
 	}
 	return o, nil
 }
 
-func readLines(r *reader) ([]lineWire, error) {
+func readLines(r *reader, strict bool) ([]lineWire, error) {
 	var lines []lineWire
 	err := r.l.array(func(i int) error {
 		if i >= MaxLines {
@@ -218,7 +231,7 @@ func readLines(r *reader) ([]lineWire, error) {
 				}
 			case "category_id":
 				if err = mark(2, "category_id"); err == nil {
-					lw.line.CategoryID, err = r.optStr(lineField(i, "category_id"))
+					lw.line.CategoryID, err = r.optStr(strict, lineField(i, "category_id"))
 				}
 			case "quantity":
 				if err = mark(3, "quantity"); err == nil {
@@ -230,7 +243,7 @@ func readLines(r *reader) ([]lineWire, error) {
 				}
 			case "discount":
 				if err = mark(5, "discount"); err == nil {
-					lw.discount, err = r.optDecimal(lineField(i, "discount"))
+					lw.discount, err = r.optDecimal(strict, lineField(i, "discount"))
 				}
 			default:
 				err = r.skipUnknown(lineField(i, string(key)))
@@ -357,19 +370,21 @@ func validateLines(lines []lineWire, cur money.Currency) ([]Line, error) {
 	return out, nil
 }
 
-func (o *Order) validateType(hasLines bool) error {
+func (o *Order) validateType(hasLines, strict bool) error {
 	switch o.Type {
 	case OrderPlaced:
 		if len(o.Lines) == 0 {
 			return fieldErr("lines", "order.placed needs at least one line")
 		}
 	case OrderCancelled:
-		// Ingest used to accept lines here and cancel the whole order
-		// anyway: a shop meaning to cancel part of an order had every
-		// commission of it reversed.
-		if hasLines {
+		// The releases before accepted lines here and cancelled the whole
+		// order anyway: a shop meaning to cancel part of an order had every
+		// commission of it reversed. Refused when submitted now; dropped
+		// when read from a topic or Postgres.
+		if hasLines && strict {
 			return fieldErr("lines", "order.cancelled cancels the whole order; send order.refunded with lines to refund part of it")
 		}
+		o.Lines = nil
 	case OrderRefunded:
 		if len(o.Lines) == 0 && o.AmountMinor == 0 {
 			if hasLines {

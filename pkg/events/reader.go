@@ -125,26 +125,27 @@ func (r *reader) str(field string) (string, error) {
 // rather than reading it as absent.
 const errEmptyOptional = "must not be empty (leave the field out or send null)"
 
-// optStr reads an optional string field: null reads as "", and a present
-// "" is refused.
-func (r *reader) optStr(field string) (string, error) {
+// optStr reads an optional string field: null reads as "", and so does a
+// present "" unless strict (DecodeOrderStrict, DecodeIdentityStrict), which
+// refuses it.
+func (r *reader) optStr(strict bool, field string) (string, error) {
 	if r.l.null() {
 		return "", nil
 	}
 	s, err := r.str(field)
-	if err == nil && s == "" {
+	if err == nil && s == "" && strict {
 		return "", fieldErr(field, errEmptyOptional)
 	}
 	return s, err
 }
 
 // optDecimal reads an optional amount as optStr reads a string.
-func (r *reader) optDecimal(field string) (string, error) {
+func (r *reader) optDecimal(strict bool, field string) (string, error) {
 	if r.l.null() {
 		return "", nil
 	}
 	s, err := r.decimal(field)
-	if err == nil && s == "" {
+	if err == nil && s == "" && strict {
 		return "", fieldErr(field, errEmptyOptional)
 	}
 	return s, err

@@ -10,10 +10,11 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// decoders maps each schema file to the Go decoder of the same event.
+// decoders maps each schema file to the Go decoder of the same event (for
+// shop events the strict one: the schemas describe what a shop submits).
 var decoders = map[string]func([]byte) error{
-	"identity":     func(b []byte) error { _, err := DecodeIdentity(b); return err },
-	"order":        func(b []byte) error { _, err := DecodeOrder(b); return err },
+	"identity":     func(b []byte) error { _, err := DecodeIdentityStrict(b); return err },
+	"order":        func(b []byte) error { _, err := DecodeOrderStrict(b); return err },
 	"click":        func(b []byte) error { _, err := DecodeClick(b); return err },
 	"commission":   func(b []byte) error { _, err := DecodeCommission(b); return err },
 	"store_credit": func(b []byte) error { _, err := DecodeStoreCredit(b); return err },

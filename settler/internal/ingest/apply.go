@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/openaff/affiliate/pkg/money"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openaff/affiliate/settler/internal/commission"
@@ -90,6 +88,12 @@ type Message struct {
 type Rejected struct {
 	Message Message
 	Reason  string
+	// Stored: the event had been stored by an earlier batch (a change that
+	// waited for its order) and ApplyBatch removed it, so once the
+	// transaction commits this is its only copy: it goes to the dlq before
+	// the commit. The others go after it, as the batch is re-delivered
+	// until its offsets are committed.
+	Stored bool
 }
 
 // Counts are the effects of one applied batch.
@@ -129,12 +133,10 @@ func nullable(s string) any {
 }
 
 type lineState struct {
-	id             string
-	productID      string
-	unitPriceMinor int64
-	qty, base      int64
-	refQty         int64
-	refAmount      int64
+	id        string
+	qty, base int64
+	refQty    int64
+	refAmount int64
 }
 
 // refusal is the error of a change event that cannot be applied to its
@@ -186,17 +188,20 @@ func bump(ctx context.Context, tx pgx.Tx, orderID, set string, args ...any) erro
 }
 
 // refund adds the refunded quantities and amounts to the order's lines,
-// capped at what each line holds. A refund line that does not match a line
-// of the order refuses the whole refund (all or nothing).
+// capped at what each line holds. Lines are matched by line_id and refund
+// by quantity (their product_id and unit_price are not compared: a shop
+// may send the unit at its net price); a line id the order lacks refuses
+// the whole refund (all or nothing). A price adjustment is a refund by
+// amount.
 func refund(ctx context.Context, tx pgx.Tx, ev OrderEvent) (string, error) {
-	rows, err := tx.Query(ctx, `SELECT line_id, product_id, unit_price_minor, quantity, unit_price_minor * quantity - discount_minor,
+	rows, err := tx.Query(ctx, `SELECT line_id, quantity, unit_price_minor * quantity - discount_minor,
 refunded_quantity, refunded_amount_minor FROM order_lines WHERE order_id = $1 ORDER BY line_id`, ev.OrderID)
 	if err != nil {
 		return "", fmt.Errorf("cannot read order lines: %w", err)
 	}
 	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lineState, error) {
 		var l lineState
-		return l, r.Scan(&l.id, &l.productID, &l.unitPriceMinor, &l.qty, &l.base, &l.refQty, &l.refAmount)
+		return l, r.Scan(&l.id, &l.qty, &l.base, &l.refQty, &l.refAmount)
 	})
 	if err != nil {
 		return "", fmt.Errorf("cannot read order lines: %w", err)
@@ -206,12 +211,8 @@ refunded_quantity, refunded_amount_minor FROM order_lines WHERE order_id = $1 OR
 		byID[l.id] = i
 	}
 	for j, rl := range ev.Lines {
-		i, ok := byID[rl.LineID]
-		if !ok {
+		if _, ok := byID[rl.LineID]; !ok {
 			return "", &refusal{fmt.Sprintf("lines[%d].line_id: order %q has no line %q", j, ev.OrderID, rl.LineID)}
-		}
-		if err := matchLine(j, rl, lines[i], ev.Currency); err != nil {
-			return "", err
 		}
 	}
 	for _, rl := range ev.Lines {
@@ -240,30 +241,6 @@ WHERE order_id = $1 AND line_id = $2`, ev.OrderID, l.id, l.refQty, l.refAmount);
 		status = "refunded"
 	}
 	return "", bump(ctx, tx, ev.OrderID, `status = CASE WHEN status = 'cancelled' THEN status ELSE $2 END`, status)
-}
-
-// matchLine refuses refund line j when it names another product or unit
-// price than the order's line: the refund is then of something the order
-// does not hold (a price adjustment is a refund by amount). The currency
-// was checked to be the order's.
-func matchLine(j int, rl OrderLine, l lineState, currency string) error {
-	if rl.ProductID != l.productID {
-		return &refusal{fmt.Sprintf("lines[%d].product_id: %q, but line %q of the order is product %q", j, rl.ProductID, l.id, l.productID)}
-	}
-	if rl.UnitPriceMinor != l.unitPriceMinor {
-		return &refusal{fmt.Sprintf("lines[%d].unit_price: %s, but line %q of the order has unit price %s (refund a price adjustment by amount)",
-			j, formatMinor(currency, rl.UnitPriceMinor), l.id, formatMinor(currency, l.unitPriceMinor))}
-	}
-	return nil
-}
-
-// formatMinor formats an amount of a currency code for a reason.
-func formatMinor(code string, minor int64) string {
-	cur, err := money.ParseCurrency(code)
-	if err != nil {
-		return fmt.Sprintf("%d minor units", minor)
-	}
-	return money.Format(cur, minor) + " " + code
 }
 
 // remainingBase is what is not yet refunded of a line's base, rounding the

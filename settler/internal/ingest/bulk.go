@@ -62,11 +62,11 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, dec Decoder, msgs []Message) ([]
 		case TopicOrders:
 			ev, err := dec.Order(m.Value)
 			if err != nil {
-				rejects = append(rejects, rejectAt{i, Rejected{m, "invalid order event: " + err.Error()}})
+				rejects = append(rejects, rejectAt{i, Rejected{Message: m, Reason: "invalid order event: " + err.Error()}})
 				continue
 			}
 			if ev.Type == TypePlaced && progCur != "" && ev.Currency != progCur {
-				rejects = append(rejects, rejectAt{i, Rejected{m, fmt.Sprintf(
+				rejects = append(rejects, rejectAt{i, Rejected{Message: m, Reason: fmt.Sprintf(
 					"currency: the order is in %s, the program's currency is %s (commissions and balances are kept in it)", ev.Currency, progCur)}})
 				continue
 			}
@@ -74,7 +74,7 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, dec Decoder, msgs []Message) ([]
 		case TopicIdentities:
 			ev, err := dec.Identity(m.Value)
 			if err != nil {
-				rejects = append(rejects, rejectAt{i, Rejected{m, "invalid identity event: " + err.Error()}})
+				rejects = append(rejects, rejectAt{i, Rejected{Message: m, Reason: "invalid identity event: " + err.Error()}})
 				continue
 			}
 			it.ident, it.key = &ev, inboxKey{m.Topic, ev.EventID}
@@ -83,7 +83,7 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, dec Decoder, msgs []Message) ([]
 		}
 		if sum, seen := first[it.key]; seen {
 			if sum != it.sum {
-				rejects = append(rejects, rejectAt{i, Rejected{m, reusedReason(it.key.id)}})
+				rejects = append(rejects, rejectAt{i, Rejected{Message: m, Reason: reusedReason(it.key.id)}})
 			} else {
 				counts.Duplicates++
 			}
@@ -200,7 +200,7 @@ WHERE (topic, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, topi
 		if string(stored[it.key]) == string(it.sum[:]) {
 			dups++
 		} else {
-			rejects = append(rejects, rejectAt{it.idx, Rejected{it.m, reusedReason(it.key.id)}})
+			rejects = append(rejects, rejectAt{it.idx, Rejected{Message: it.m, Reason: reusedReason(it.key.id)}})
 		}
 	}
 	return fresh, rejects, dups, nil
@@ -497,9 +497,9 @@ ORDER BY e.order_id, e.at, e.event_id LIMIT $2`, orderIDs, maxReplay, TopicOrder
 		reason, err := replayOne(ctx, tx, dec, w.body)
 		var rf *refusal
 		if errors.As(err, &rf) {
-			r := rejectAt{idx: n + len(refused), r: Rejected{Message: Message{Topic: TopicOrders, Value: w.body}, Reason: rf.Reason}}
+			r := rejectAt{idx: n + len(refused), r: Rejected{Message: Message{Topic: TopicOrders, Value: w.body}, Reason: rf.Reason, Stored: true}}
 			if it, ok := inBatch[w.id]; ok {
-				r.idx, r.r.Message = it.idx, it.m
+				r.idx, r.r.Message, r.r.Stored = it.idx, it.m, false
 			} else if w.partition != nil && w.offset != nil {
 				r.r.Message.Partition, r.r.Message.Offset = int(*w.partition), *w.offset
 			}

@@ -303,10 +303,12 @@ func unread(committed, logStart, highWater int64) bool {
 
 func short(prefix, topic string) string { return topic[len(prefix):] }
 
-// step reads one batch, applies it in one transaction, sending its rejects
-// to the dlq before that commits, and commits its offsets, in that order,
-// so a crash anywhere re-delivers at most this batch, which the inbox then
-// skips (and whose rejects go to the dlq again, with the same record ids).
+// step reads one batch, applies it in one transaction, sends its rejects
+// to the dlq and commits its offsets, in that order, so a crash anywhere
+// re-delivers at most this batch, which the inbox then skips (its rejects
+// go to the dlq again, under the same record ids). Rejects that had been
+// stored by an earlier batch go to the dlq before the transaction commits
+// (applyTx).
 // With firstWait > 0 it returns no messages and no error when no message
 // came within firstWait.
 func (c *Consumer) step(ctx context.Context, firstWait time.Duration) ([]Message, error) {
@@ -329,11 +331,12 @@ func (c *Consumer) stepOnce(ctx context.Context, firstWait time.Duration) ([]Mes
 	for i, m := range raw {
 		msgs[i] = Message{Topic: short(c.opts.TopicPrefix, m.Topic), Partition: m.Partition, Offset: m.Offset, Value: m.Value}
 	}
-	// The rejects go to the dlq inside apply, before each transaction
-	// commits (see applyTx).
-	_, counts, err := c.apply(ctx, msgs, true)
+	rejected, counts, err := c.apply(ctx, msgs, true)
 	if err != nil {
 		return nil, fmt.Errorf("cannot apply batch of %d messages: %w", len(msgs), err)
+	}
+	if err := c.sendDLQ(ctx, rejectsOf(rejected, false)); err != nil {
+		return nil, err
 	}
 	if err := c.reader.CommitMessages(ctx, raw...); err != nil {
 		return nil, fmt.Errorf("cannot commit offsets: %w", err)
@@ -363,13 +366,7 @@ func (c *Consumer) apply(ctx context.Context, msgs []Message, whole bool) ([]Rej
 	if len(msgs) == 1 {
 		m := msgs[0]
 		c.log.Warn("event refused by postgres: sent to dlq", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", err)
-		// Nothing of it was stored (its transaction failed): it goes to
-		// the dlq here, as applyTx sends the rejects of a transaction.
-		rejected := []Rejected{{Message: m, Reason: refusedReason(err)}}
-		if err := c.sendDLQ(ctx, rejected); err != nil {
-			return nil, Counts{}, err
-		}
-		return rejected, Counts{Rejected: 1}, nil
+		return []Rejected{{Message: m, Reason: refusedReason(err)}}, Counts{Rejected: 1}, nil
 	}
 	if whole {
 		c.log.Warn("batch refused by postgres: applying it in parts to find the events", "messages", len(msgs), "error", err)
@@ -387,13 +384,14 @@ func (c *Consumer) apply(ctx context.Context, msgs []Message, whole bool) ([]Rej
 	return append(r1, r2...), c1, nil
 }
 
-// applyTx applies msgs in one transaction, at most MaxTxAttempts times, and
-// writes the rejects to the dlq before the transaction commits: a refund
-// refused when its order arrived may have been stored by an earlier batch,
-// whose offsets are committed, and the transaction deletes it, so after the
-// commit the dlq is the only place it could still be found. Should the
-// commit fail after the dlq write, the batch comes again and its rejects
-// are written again under the same record ids (see sendDLQ).
+// applyTx applies msgs in one transaction, at most MaxTxAttempts times. The
+// rejects that had been stored by an earlier batch (Rejected.Stored: a
+// refund refused when its order arrived; its batch's offsets are
+// committed, and the transaction deletes it) go to the dlq before the
+// transaction commits, as after it the dlq is the only place they could be
+// found; should the commit fail, they come again under the same record ids
+// (see sendDLQ). Such rejects are rare; the others go after the commit, so
+// that Kafka's latency is not spent holding the batch's locks.
 func (c *Consumer) applyTx(ctx context.Context, msgs []Message) ([]Rejected, Counts, error) {
 	var (
 		rejected []Rejected
@@ -406,7 +404,7 @@ func (c *Consumer) applyTx(ctx context.Context, msgs []Message) ([]Rejected, Cou
 			if rejected, counts, err = ApplyBatch(ctx, tx, c.dec, msgs); err != nil {
 				return err
 			}
-			return c.sendDLQ(ctx, rejected)
+			return c.sendDLQ(ctx, rejectsOf(rejected, true))
 		})
 		if err == nil || !retryable(err) || attempt >= c.opts.MaxTxAttempts {
 			break
@@ -416,6 +414,17 @@ func (c *Consumer) applyTx(ctx context.Context, msgs []Message) ([]Rejected, Cou
 		return nil, Counts{}, err
 	}
 	return rejected, counts, nil
+}
+
+// rejectsOf returns the rejects whose Stored is stored.
+func rejectsOf(rejected []Rejected, stored bool) []Rejected {
+	var out []Rejected
+	for _, r := range rejected {
+		if r.Stored == stored {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (n *Counts) add(o Counts) {

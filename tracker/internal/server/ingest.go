@@ -65,13 +65,13 @@ func (s *Server) decode(body []byte, topic string, identity bool) ([]kafka.Messa
 		var key string
 		var value []byte
 		if identity {
-			e, err := events.DecodeIdentity(ev)
+			e, err := events.DecodeIdentityStrict(ev)
 			if err != nil {
 				return kafka.Message{}, err
 			}
 			key, value = e.DeviceToken, events.AppendIdentity(nil, &e)
 		} else {
-			o, err := events.DecodeOrder(ev)
+			o, err := events.DecodeOrderStrict(ev)
 			if err != nil {
 				return kafka.Message{}, err
 			}
