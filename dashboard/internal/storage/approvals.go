@@ -72,9 +72,10 @@ func (s *Storage) Approve(ctx context.Context, l *ledger.Ledger, orderID string,
 		if err != nil {
 			return err
 		}
-		if orderID != "" {
+		if orderID != "" && (len(todo) > 0 || held > 0) {
 			// Read after the locks were granted, so a settlement pass that
-			// held them has committed and its queue row is gone.
+			// held them has committed and its queue row is gone. Only when
+			// something is pending: a repeat answers {"approved": 0}.
 			var unsettled bool
 			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = $1 AND (o.cancelled_at IS NOT NULL
 				OR EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id)))`, orderID).Scan(&unsettled); err != nil {

@@ -79,4 +79,13 @@ func TestApproveWaitsForSettlement(t *testing.T) {
 	if a, err := e.s.Approve(ctx, e.l, "o-queued", nil, 0); err != nil || a != (Approval{Approved: 1}) {
 		t.Fatalf("Approve(order o-queued, settled) = %+v, %v, want 1 approved", a, err)
 	}
+	// A repeat finds nothing pending: {"approved": 0}, even with a change
+	// queued meanwhile (a refund after approval is the pass's clawback).
+	e.exec(`UPDATE orders SET revision = revision + 1 WHERE order_id = 'o-queued'`)
+	if n := e.count(`SELECT count(*) FROM settle_queue WHERE order_id = 'o-queued'`); n != 1 {
+		t.Fatalf("o-queued not queued again (%d rows)", n)
+	}
+	if a, err := e.s.Approve(ctx, e.l, "o-queued", nil, 0); err != nil || a != (Approval{}) {
+		t.Fatalf("repeat Approve(order o-queued) = %+v, %v, want 0 approved and no error", a, err)
+	}
 }
