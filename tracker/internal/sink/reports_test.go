@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,9 @@ func newDataset(seed uint64) *dataset {
 		for _, l := range o.lines {
 			base := l.unit*l.qty - l.discount
 			cm := fmt.Sprintf("%s/%s/1", o.orderID, l.id)
+			if moved {
+				cm = fmt.Sprintf("%s/%s/9", o.orderID, l.id) // "9" > "10" as text
+			}
 			f := rFact{eventID: cm + "-0", commissionID: cm, orderID: o.orderID, lineID: l.id, partner: partner,
 				currency: o.currency, state: "pending", at: o.at, amount: base / 10, base: base}
 			d.facts = append(d.facts, f)
@@ -109,7 +113,8 @@ func newDataset(seed uint64) *dataset {
 			if moved {
 				r := f
 				r.eventID, r.state, r.amount, r.at = cm+"-r", "voided", 0, f.at.Add(5*time.Hour)
-				cm2 := fmt.Sprintf("%s/%s/2", o.orderID, l.id)
+				// Versions compare as numbers: 10 follows 9.
+				cm2 := fmt.Sprintf("%s/%s/10", o.orderID, l.id)
 				n := f
 				n.eventID, n.commissionID, n.partner, n.at = cm2+"-0", cm2, "p4", r.at
 				d.facts = append(d.facts, r, n)
@@ -343,8 +348,14 @@ func (d *dataset) expected() map[string][]string {
 	}
 	live := func(c *current) bool { return c.state != "voided" && c.state != "clawed_back" }
 	// The latest decision's version per order line (ids end in it).
-	version := func(c *current) string { return c.commissionID[strings.LastIndexByte(c.commissionID, '/')+1:] }
-	latest := map[[2]string]string{}
+	version := func(c *current) int {
+		v, err := strconv.Atoi(c.commissionID[strings.LastIndexByte(c.commissionID, '/')+1:])
+		if err != nil {
+			panic("commission id without a version: " + c.commissionID)
+		}
+		return v
+	}
+	latest := map[[2]string]int{}
 	for _, c := range cur {
 		k := [2]string{c.orderID, c.lineID}
 		latest[k] = max(latest[k], version(c))
