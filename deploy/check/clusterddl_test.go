@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,17 @@ import (
 )
 
 const clusterDir = "../clickhouse/cluster"
+
+// fromRe finds the table a view reads.
+var fromRe = regexp.MustCompile(`FROM (\S+)`)
+
+// shardKey is a Distributed table's sharding key, or "" when it has none.
+func shardKey(t Table) string {
+	if len(t.Args) != 4 {
+		return ""
+	}
+	return t.Args[3]
+}
 
 // readSchema parses every *.sql file of fsys with ${DB} replaced by DB (and
 // ${CLUSTER} left as written), and returns it with the sorted file names.
@@ -127,6 +139,20 @@ func compareSchemas(one, cl *Schema) []string {
 	if !slices.Equal(cl.Backfills, one.Backfills) {
 		fail("cluster backfills\n\t%q\nwant the migrations'\n\t%q", cl.Backfills, one.Backfills)
 	}
+	// A rollup a view fills on each shard from its source's rows and a
+	// backfill fills through its Distributed table: both must put one key's
+	// states on one shard, so the rollup shards like the view's source.
+	for _, name := range slices.Sorted(maps.Keys(one.Views)) {
+		v := one.Views[name]
+		m := fromRe.FindStringSubmatch(v.Select)
+		if m == nil || !slices.ContainsFunc(one.Backfills, func(b string) bool { return strings.HasPrefix(b, "INSERT INTO "+v.To+" ") }) {
+			continue
+		}
+		to, from := cl.Tables[v.To], cl.Tables[m[1]]
+		if len(to.Args) != 4 || len(from.Args) != 4 || to.Args[3] != from.Args[3] {
+			fail("%s (backfilled, filled by view %s from %s) is sharded by %q, want %s's key %q", v.To, name, m[1], shardKey(to), m[1], shardKey(from))
+		}
+	}
 	return problems
 }
 
@@ -188,6 +214,11 @@ func TestClusterDDLComparisonFails(t *testing.T) {
 		cl.Backfills[0] = strings.ReplaceAll(cl.Backfills[0], "DB.commission_facts", "DB.commission_facts_local")
 	}, "cluster backfills")
 	f("a backfill missing", func(cl *Schema) { cl.Backfills = nil }, "cluster backfills")
+	f("a backfilled rollup sharded apart from its view's source", func(cl *Schema) {
+		tb := cl.Tables["DB.commission_states"]
+		tb.Args = append(slices.Clone(tb.Args[:3]), "rand()")
+		cl.Tables["DB.commission_states"] = tb
+	}, "DB.commission_states (backfilled")
 }
 
 // TestParseSchemaRefusesUnknownStatements: a statement of a kind the

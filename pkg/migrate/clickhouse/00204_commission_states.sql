@@ -20,8 +20,8 @@
 -- commissions_current stays (its view still fills it) for queries written
 -- against it; the reports read commission_states. Additive only: on a
 -- cluster deploy/clickhouse/cluster/00204 creates these first and the
--- statements below find them in place (the backfill then adds nothing new:
--- min and argMax states are idempotent).
+-- statements below find them in place (the backfill then finds a state for
+-- every commission and inserts nothing).
 CREATE TABLE IF NOT EXISTS ${DB}.commission_states (
     partner_id String,
     commission_id String,
@@ -49,7 +49,13 @@ AS SELECT
 FROM ${DB}.commission_facts
 GROUP BY partner_id, commission_id;
 
--- The facts stored before the view existed.
+-- The facts stored before the view existed, once: skipped when every
+-- commission of commission_facts already has a state: a second run, like
+-- settler migrate after deploy/clickhouse/cluster/apply.sh (two runners at
+-- once may both insert: harmless, min and argMax states are idempotent).
+-- Not "when it has any row": the view may store the states of new facts
+-- before this statement runs (the sink keeps inserting during an upgrade),
+-- and the history would then never be filled in.
 INSERT INTO ${DB}.commission_states
 SELECT
     partner_id,
@@ -62,4 +68,5 @@ SELECT
     argMaxState(amount_minor, (indexOf(['pending', 'partially_voided', 'voided', 'approved', 'partially_clawed_back', 'clawed_back'], state), -amount_minor, at, event_id)) AS current_amount_minor,
     argMaxState(base_minor, (indexOf(['pending', 'partially_voided', 'voided', 'approved', 'partially_clawed_back', 'clawed_back'], state), -amount_minor, at, event_id)) AS base_minor
 FROM ${DB}.commission_facts
+WHERE (SELECT uniqExact(commission_id) FROM ${DB}.commission_states) < (SELECT uniqExact(commission_id) FROM ${DB}.commission_facts)
 GROUP BY partner_id, commission_id;

@@ -74,3 +74,9 @@ func (m *sinkMetrics) lag(topic string, messages int64, watermarkAge time.Durati
 func (m *sinkMetrics) spoolHold(held time.Duration) {
 	m.set.GetOrCreateGauge(`aff_sink_spool_hold_seconds`, nil).Set(held.Seconds())
 }
+
+// spoolStale sets how many tracker_spools rows are ignored as stale: nothing
+// spooled and no report for longer than -spool-report-stale.
+func (m *sinkMetrics) spoolStale(rows int) {
+	m.set.GetOrCreateGauge(`aff_sink_spool_stale_rows`, nil).Set(float64(rows))
+}

@@ -58,6 +58,12 @@ type Config struct {
 	// only vouches for events up to T minus this delay. Zero holds nothing
 	// back (tests that produce directly).
 	WatermarkDelay time.Duration
+	// SpoolReportStale bounds how long a tracker_spools row with nothing
+	// spooled (oldest_at NULL) holds the clicks, identities and orders
+	// watermarks at its last report: past it the row is ignored and named in
+	// the log (default DefaultSpoolReportStale). Rows with spooled records
+	// always hold.
+	SpoolReportStale time.Duration
 	// ShutdownTimeout bounds the final flush on shutdown.
 	ShutdownTimeout time.Duration
 	// FetchMaxBytes bounds one fetch from a partition.
@@ -98,6 +104,9 @@ func (c *Config) defaults() {
 	}
 	if c.WatermarkInterval <= 0 {
 		c.WatermarkInterval = 5 * time.Second
+	}
+	if c.SpoolReportStale <= 0 {
+		c.SpoolReportStale = DefaultSpoolReportStale
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
@@ -218,6 +227,9 @@ type Sink struct {
 	// goroutine only): see refreshTopic.
 	checkpoints map[partKey][]checkpoint
 	holdLogged  time.Time // when noteHold last logged (watermark loop only)
+	// staleLogged is when noteStale last logged each stale tracker_spools
+	// row (watermark loop only; rows no longer stale are dropped).
+	staleLogged map[string]time.Time
 }
 
 // Run consumes until ctx is cancelled, then flushes the open batch (within
@@ -236,7 +248,7 @@ func Run(ctx context.Context, cfg Config) error {
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	cfg.defaults()
 	s := &Sink{cfg: cfg, log: cfg.Logger, parts: map[partKey]*partState{}, checkpoints: map[partKey][]checkpoint{},
-		closing: make(chan struct{})}
+		staleLogged: map[string]time.Time{}, closing: make(chan struct{})}
 	var err error
 	if s.ch, err = openClickHouse(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB); err != nil {
 		return nil, err

@@ -246,22 +246,43 @@ type spoolHold struct {
 // outage or a lost tracker, it is what an operator looks for.
 const holdLogAfter = time.Minute
 
+// DefaultSpoolReportStale is the default of Config.SpoolReportStale and
+// -spool-report-stale: the settler's default maximum wait
+// (AFF_SETTLER_MAX_WAIT, 1h), past which it decides a held order anyway,
+// flagged. Holding the watermarks longer for a row that vouches for nothing
+// spooled only makes every order wait that long.
+const DefaultSpoolReportStale = time.Hour
+
+// maxStaleRows bounds the stale tracker_spools rows read (and logged) per
+// refresh; aff_sink_spool_stale_rows counts them all.
+const maxStaleRows = 100
+
 // oldestSpooled returns the oldest time any tracker may still deliver an
 // event of, by its report in tracker_spools, or the zero time when no
-// tracker has a row. Per tracker, it is the oldest record it reported
+// tracker's row holds. Per tracker, it is the oldest record it reported
 // holding (oldest_at) or, when it reported none (NULL), the time of that
 // report (updated_at): whatever it spooled or queued since — while it
 // cannot reach Postgres, say — is newer than the report. So a tracker that
 // stops reporting holds the watermarks at its last report (minus the
-// delay) until it reports again or its row is deleted: a tracker stopped
-// cleanly deletes its own row when it holds nothing; the row of one that
-// died must be deleted by an operator once its spool is replayed or lost.
-// Meanwhile the settler decides the held orders after its maximum wait
-// (flagged), the safe failure.
+// delay) until it reports again, its row is deleted, or — when it reported
+// nothing spooled — SpoolReportStale has passed since that report: a live
+// tracker reports every second or so, and the settler decides held orders
+// after its maximum wait anyway (flagged), so a NULL row that old is most
+// likely left by a tracker that is gone (the previous release never
+// deleted its row; a recreated container or pod gets a new tracker_id).
+// Such a row no longer holds and is named in the log (noteStale). A row
+// with a spooled record (oldest_at) always holds: it is data still to come.
+// A tracker stopped cleanly deletes its own row when it holds nothing; the
+// row of one that died holding records must be deleted by an operator once
+// its spool is replayed or lost.
 func (s *Sink) oldestSpooled(ctx context.Context) (time.Time, error) {
+	if err := s.noteStale(ctx); err != nil {
+		return time.Time{}, err
+	}
 	var h spoolHold
 	err := s.pg.QueryRow(ctx, `SELECT tracker_id, COALESCE(oldest_at, updated_at), oldest_at IS NOT NULL, updated_at
-FROM tracker_spools ORDER BY 2, 1 LIMIT 1`).Scan(&h.tracker, &h.at, &h.spooled, &h.reported)
+FROM tracker_spools WHERE oldest_at IS NOT NULL OR updated_at >= now() - $1::interval
+ORDER BY 2, 1 LIMIT 1`, s.cfg.SpoolReportStale).Scan(&h.tracker, &h.at, &h.spooled, &h.reported)
 	if errors.Is(err, pgx.ErrNoRows) {
 		s.m.spoolHold(0)
 		return time.Time{}, nil
@@ -271,6 +292,52 @@ FROM tracker_spools ORDER BY 2, 1 LIMIT 1`).Scan(&h.tracker, &h.at, &h.spooled, 
 	}
 	s.noteHold(h)
 	return h.at, nil
+}
+
+// noteStale reads the tracker_spools rows oldestSpooled ignores (nothing
+// spooled, no report for SpoolReportStale), counts them in
+// aff_sink_spool_stale_rows and logs each, at most once per holdLogAfter
+// per row: a row left by a tracker that is gone is the operator's to
+// delete, and one of a tracker that is alive but has not reached Postgres
+// for that long no longer keeps its clicks from being decided without.
+func (s *Sink) noteStale(ctx context.Context) error {
+	rows, err := s.pg.Query(ctx, `SELECT tracker_id, updated_at, count(*) OVER ()
+FROM tracker_spools WHERE oldest_at IS NULL AND updated_at < now() - $1::interval
+ORDER BY updated_at, tracker_id LIMIT $2`, s.cfg.SpoolReportStale, maxStaleRows)
+	if err != nil {
+		return fmt.Errorf("cannot read stale tracker spools: %w", err)
+	}
+	defer rows.Close()
+	now := time.Now()
+	total := 0
+	seen := make(map[string]bool, len(s.staleLogged))
+	for rows.Next() {
+		var id string
+		var reported time.Time
+		if err := rows.Scan(&id, &reported, &total); err != nil {
+			return fmt.Errorf("cannot read stale tracker spools: %w", err)
+		}
+		seen[id] = true
+		if now.Sub(s.staleLogged[id]) < holdLogAfter {
+			continue
+		}
+		s.staleLogged[id] = now
+		s.log.Error("a tracker_spools row with nothing spooled was not updated for longer than -spool-report-stale and no longer "+
+			"holds the clicks, identities and orders watermarks back (a live tracker reports every second or so); "+
+			"if that tracker is gone, delete its row: DELETE FROM tracker_spools WHERE tracker_id = '…'",
+			"tracker_id", id, "last_report", reported, "report_age", now.Sub(reported).Round(time.Second),
+			"spool_report_stale", s.cfg.SpoolReportStale)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read stale tracker spools: %w", err)
+	}
+	for id := range s.staleLogged {
+		if !seen[id] {
+			delete(s.staleLogged, id) // reported again or deleted
+		}
+	}
+	s.m.spoolStale(total)
+	return nil
 }
 
 // noteHold exposes how long h holds the watermarks back
