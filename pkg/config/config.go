@@ -112,8 +112,8 @@ func Load(lookup func(string) (string, bool), required ...string) (*Config, erro
 	}
 	// One address: every ClickHouse client of ours dials Config's one
 	// ClickHouseAddr, and a list used to keep its first silently. Refused
-	// where it is required; elsewhere (the dashboard's optional charts) the
-	// first is used, as before.
+	// where it is required (every binary that dials ClickHouse); a binary
+	// that does not (tracker serve) is not stopped by a shared environment.
 	if addrs := p.hostPorts(ClickHouseAddr); len(addrs) > 1 && p.required[ClickHouseAddr] {
 		p.fail(ClickHouseAddr, "holds %d addresses; give one host:port (a list is not supported)", len(addrs))
 	} else if len(addrs) > 0 {

@@ -72,16 +72,20 @@ func (s *Storage) Approve(ctx context.Context, l *ledger.Ledger, orderID string,
 		if err != nil {
 			return err
 		}
-		if orderID != "" && (len(todo) > 0 || held > 0) {
+		if orderID != "" {
 			// Read after the locks were granted, so a settlement pass that
-			// held them has committed and its queue row is gone. Only when
-			// something is pending: a repeat answers {"approved": 0}.
-			var unsettled bool
+			// held them has committed and its queue row is gone. With
+			// nothing pending, an order whose commissions were approved
+			// before is a repeat ({"approved": 0}, whatever is queued
+			// since); one with none approved is unsettled (a 409: the pass
+			// has not decided it yet, or re-decides it).
+			var unsettled, approvedBefore bool
 			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = $1 AND (o.cancelled_at IS NOT NULL
-				OR EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id)))`, orderID).Scan(&unsettled); err != nil {
+				OR EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id))),
+				EXISTS (SELECT 1 FROM commissions WHERE order_id = $1 AND approved_at IS NOT NULL)`, orderID).Scan(&unsettled, &approvedBefore); err != nil {
 				return fmt.Errorf("cannot check order settlement: %w", err)
 			}
-			if unsettled {
+			if unsettled && (len(todo) > 0 || held > 0 || !approvedBefore) {
 				return ErrOrderUnsettled
 			}
 		}

@@ -88,4 +88,10 @@ func TestApproveWaitsForSettlement(t *testing.T) {
 	if a, err := e.s.Approve(ctx, e.l, "o-queued", nil, 0); err != nil || a != (Approval{}) {
 		t.Fatalf("repeat Approve(order o-queued) = %+v, %v, want 0 approved and no error", a, err)
 	}
+	// An order the pass has not decided yet (queued, no commission at
+	// all) is unsettled, not "0 approved".
+	e.exec(`INSERT INTO orders (order_id, customer_id, currency, placed_at) VALUES ('o-new', 'c-new', 'EUR', now())`)
+	if _, err := e.s.Approve(ctx, e.l, "o-new", nil, 0); !errors.Is(err, ErrOrderUnsettled) {
+		t.Fatalf("Approve(order o-new, undecided) = %v, want ErrOrderUnsettled", err)
+	}
 }

@@ -50,10 +50,11 @@ func (s *Storage) Program(ctx context.Context) (Program, error) {
 }
 
 // UpdateProgram writes every setting of p in one statement. The currency
-// cannot change once any commission or ledger account exists (a conflict
-// on field currency): commissions and balances are kept in the program
-// currency, and every balance, payout and store-credit request reads it,
-// so a change would hide them all.
+// cannot change once any order, commission or ledger account exists (a
+// conflict on field currency): orders are ingested, and commissions and
+// balances kept, in the program currency, and every balance, payout and
+// store-credit request reads it, so a change would hide them all (an order
+// stored before the change would still accrue in the old currency).
 func (s *Storage) UpdateProgram(ctx context.Context, p Program) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		// Locked, so a manual sale (CreateManualSale reads the currency
@@ -64,12 +65,13 @@ func (s *Storage) UpdateProgram(ctx context.Context, p Program) error {
 		}
 		if p.Currency != cur {
 			var used bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM commissions) OR EXISTS (SELECT 1 FROM ledger_accounts)`).Scan(&used); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM commissions) OR EXISTS (SELECT 1 FROM ledger_accounts)
+				OR EXISTS (SELECT 1 FROM orders)`).Scan(&used); err != nil {
 				return fmt.Errorf("cannot check for balances: %w", err)
 			}
 			if used {
 				return &FieldError{Field: "currency", Msg: "cannot change from " + cur +
-					" once commissions or balances exist: they are kept in " + cur, Err: ErrConflict}
+					" once orders, commissions or balances exist: they are kept in " + cur, Err: ErrConflict}
 			}
 		}
 		return updateProgram(ctx, tx, p)

@@ -51,6 +51,10 @@ func TestCurrencyFixedOnceMoneyExists(t *testing.T) {
 		}
 	}
 	f("commission", func(e *storeEnv, pid int64) { e.seedPending("o-1", pid, 1000) })
+	// An order waiting for settlement would accrue in the old currency.
+	f("order only", func(e *storeEnv, pid int64) {
+		e.exec(`INSERT INTO orders (order_id, customer_id, currency, placed_at) VALUES ('o-2', 'c-2', 'EUR', now())`)
+	})
 	f("ledger account only", func(e *storeEnv, pid int64) {
 		if _, err := e.s.CreateAdjustment(context.Background(), e.l, Adjustment{PartnerID: pid, AmountMinor: 100, Currency: "EUR",
 			Reason: "bonus", Key: "adj-1"}, 0); err != nil {

@@ -55,7 +55,10 @@ GROUP BY partner_id, commission_id;
 -- once may both insert: harmless, min and argMax states are idempotent).
 -- Not "when it has any row": the view may store the states of new facts
 -- before this statement runs (the sink keeps inserting during an upgrade),
--- and the history would then never be filled in.
+-- and the history would then never be filled in. Left: should every
+-- commission of the history get a new fact between the view's creation and
+-- this statement (a tiny program during an upgrade), the counts match and
+-- first_at is the new fact's time.
 INSERT INTO ${DB}.commission_states
 SELECT
     partner_id,

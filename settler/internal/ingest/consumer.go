@@ -349,7 +349,9 @@ func (c *Consumer) stepOnce(ctx context.Context, firstWait time.Duration) ([]Mes
 }
 
 // apply applies msgs in one transaction, run again on serialization
-// failures and deadlocks, and writes its rejects to the dlq (applyTx). When Postgres refuses the batch for what one of
+// failures and deadlocks, and returns its rejects (applyTx has sent those
+// stored by an earlier batch to the dlq; the caller sends the others after
+// the commit). When Postgres refuses the batch for what one of
 // its events holds (isolable: a value it cannot store, a CHECK), the same
 // batch would fail on every delivery and hold up its partitions for good:
 // apply then applies it in halves, each in its own transaction, down to the

@@ -3,7 +3,6 @@ package settle
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openaff/affiliate/pkg/attribution"
-	"github.com/openaff/affiliate/settler/internal/commission"
 )
 
 type identityRow struct {
@@ -85,11 +83,7 @@ ON CONFLICT (customer_id) WHERE detached_at IS NULL DO NOTHING`, id.CustomerID, 
 // partnerInfo is what a pass needs of a partner.
 type partnerInfo struct {
 	customerID string
-	// ownCustomers are the shop accounts with the partner's e-mail or one
-	// of its logins' (case-insensitive): the partner's own too, whether or
-	// not the admin set customer_id.
-	ownCustomers []string
-	rate         *int64 // default_rate_upct
+	rate       *int64 // default_rate_upct
 	// suspended: the partner earns nothing new (no binding, no attribution
 	// by binding or device) until made active again; an admin's override
 	// to it still holds, being the admin's explicit choice.
@@ -97,10 +91,7 @@ type partnerInfo struct {
 }
 
 func loadPartners(ctx context.Context, tx pgx.Tx) (map[int64]partnerInfo, error) {
-	rows, err := tx.Query(ctx, `SELECT p.id, COALESCE(p.customer_id, ''), p.default_rate_upct, p.status = 'suspended',
-	ARRAY(SELECT c.customer_id FROM customers c WHERE c.email IS NOT NULL AND lower(c.email) IN
-		(SELECT lower(p.email) UNION SELECT lower(u.email) FROM users u WHERE u.partner_id = p.id))
-FROM partners p`)
+	rows, err := tx.Query(ctx, `SELECT id, COALESCE(customer_id, ''), default_rate_upct, status = 'suspended' FROM partners`)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read partners: %w", err)
 	}
@@ -109,7 +100,7 @@ FROM partners p`)
 		id   int64
 		info partnerInfo
 	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &info.customerID, &info.rate, &info.suspended, &info.ownCustomers}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&id, &info.customerID, &info.rate, &info.suspended}, func() error {
 		out[id] = info
 		info = partnerInfo{}
 		return nil
@@ -118,11 +109,6 @@ FROM partners p`)
 		return nil, fmt.Errorf("cannot read partners: %w", err)
 	}
 	return out, nil
-}
-
-// ownedBy reports whether customerID is partner p's own shop account.
-func (p partnerInfo) ownedBy(customerID string) bool {
-	return commission.SelfReferral(p.customerID, customerID) || customerID != "" && slices.Contains(p.ownCustomers, customerID)
 }
 
 // partnerOf returns the partner of a device lookup result when it names a

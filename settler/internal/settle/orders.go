@@ -88,12 +88,16 @@ type batch struct {
 	lines       map[string][]lineRow
 	commissions map[string][]*commissionRow
 	partners    map[int64]partnerInfo
-	rates       *commission.Rates
-	prog        Program
-	wm          time.Time
-	now         time.Time
-	ops         []ledger.Op
-	counts      Counts
+	// owners are, per customer of the batch's orders, the partners whose
+	// e-mail or login's e-mail the customer has (case-insensitive): their
+	// own shop account, whether or not the admin set customer_id.
+	owners map[string][]int64
+	rates  *commission.Rates
+	prog   Program
+	wm     time.Time
+	now    time.Time
+	ops    []ledger.Op
+	counts Counts
 	// Rows written in bulk at the end of the batch (flush).
 	newAttrs       [][]any
 	candidates     []byte // the newAttrs' candidates, end to end
@@ -220,10 +224,50 @@ FROM commissions WHERE order_id = ANY($1) ORDER BY id FOR UPDATE`, pgx.RowToStru
 	if b.partners, err = loadPartners(ctx, tx); err != nil {
 		return nil, err
 	}
+	if b.owners, err = loadOwners(ctx, tx, b.orders); err != nil {
+		return nil, err
+	}
 	if b.rates, err = loadRates(ctx, tx, b.prog, b.partners); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// loadOwners finds, for the customers of orders, the partners whose
+// e-mail or a login's e-mail they have (by the unique lower(email) indexes
+// of partners and users, from the batch's customers: a lookup per customer,
+// not per partner).
+func loadOwners(ctx context.Context, tx pgx.Tx, orders []orderRow) (map[string][]int64, error) {
+	var ids []string
+	for _, o := range orders {
+		if o.CustomerID != "" {
+			ids = append(ids, o.CustomerID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT c.customer_id, p.id FROM customers c JOIN partners p ON lower(p.email) = lower(c.email)
+WHERE c.customer_id = ANY($1) AND c.email IS NOT NULL
+UNION
+SELECT c.customer_id, u.partner_id FROM customers c JOIN users u ON lower(u.email) = lower(c.email)
+WHERE c.customer_id = ANY($1) AND c.email IS NOT NULL AND u.partner_id IS NOT NULL`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read partners' own customers: %w", err)
+	}
+	out := map[string][]int64{}
+	var (
+		customer string
+		partner  int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&customer, &partner}, func() error {
+		out[customer] = append(out[customer], partner)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read partners' own customers: %w", err)
+	}
+	return out, nil
 }
 
 // collectBy runs query (whose first column is the order id) and keys the
@@ -518,7 +562,8 @@ JOIN LATERAL (SELECT id, partner_id FROM customer_bindings b
 			d.candidates = append(d.candidates, candidate{Rule: RuleDevice, Reason: "no click of a known partner on the device within the window"})
 		}
 		if d.partnerID != nil {
-			d.selfRef = b.partners[*d.partnerID].ownedBy(o.CustomerID)
+			d.selfRef = commission.SelfReferral(b.partners[*d.partnerID].customerID, o.CustomerID) ||
+				slices.Contains(b.owners[o.CustomerID], *d.partnerID)
 		}
 		out[o.OrderID] = d
 	}

@@ -118,7 +118,7 @@ ON CONFLICT (tracker_id) DO UPDATE SET oldest_at = EXCLUDED.oldest_at, updated_a
 	if err != nil {
 		if ctx.Err() == nil && time.Since(r.lastErr) > time.Minute {
 			r.lastErr = time.Now()
-			r.log.Warn("cannot report the spool to postgres (the sink's watermarks wait at this tracker's last report)", "error", err)
+			r.log.Warn("cannot report the spool to postgres (the sink's watermarks wait at this tracker's last report, for at most its -spool-report-stale)", "error", err)
 		}
 	}
 }

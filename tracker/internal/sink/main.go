@@ -27,7 +27,11 @@ func Main(ctx context.Context, args []string) error {
 	retryMax := fs.Duration("retry-max", 30*time.Second, "longest backoff between insert retries while ClickHouse refuses")
 	wmInterval := fs.Duration("watermark-interval", 5*time.Second, "how often watermarks and lag are refreshed")
 	wmDelay := fs.Duration("watermark-delay", 5*time.Second, "held back from the watermark of a caught-up partition: the longest an event may take from the tracker to Kafka while Kafka is healthy")
-	spoolStale := fs.Duration("spool-report-stale", DefaultSpoolReportStale, "a tracker_spools row with nothing spooled (oldest_at NULL) whose last report is older than this no longer holds the clicks, identities and orders watermarks, and is logged (a live tracker reports every second or so; rows with spooled records always hold); the default is the settler's default AFF_SETTLER_MAX_WAIT, past which it decides the held orders anyway, flagged")
+	staleDefault := DefaultSpoolReportStale
+	if d, err := time.ParseDuration(os.Getenv("AFF_SETTLER_MAX_WAIT")); err == nil && d > 0 {
+		staleDefault = d // the settler's, from a shared environment
+	}
+	spoolStale := fs.Duration("spool-report-stale", staleDefault, "a tracker_spools row with nothing spooled (oldest_at NULL) whose last report is older than this no longer holds the clicks, identities and orders watermarks, and is logged (a live tracker reports every second or so; rows with spooled records always hold). Default: AFF_SETTLER_MAX_WAIT when set, else 1h (its default). A tracker cut off from Postgres longer than this while it spools clicks has them replayed after the watermark passed them: orders decided meanwhile did not see them, unflagged")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long the final flush may take on shutdown")
 	fetchMax := fs.Int("fetch-max-bytes", 1<<20, "largest fetch from one partition, in bytes (a partition's goroutine decodes one fetch at a time; at least one whole record batch is fetched whatever the limit)")
 	parallel := fs.Int("insert-parallelism", 2, "INSERTs of one table run at once (each of at least 10000 rows)")
