@@ -244,6 +244,7 @@ func (s *Settler) settleOrders(ctx context.Context, now, wm time.Time) (Counts, 
 		firstErr error
 		batches  atomic.Int64
 		wg       sync.WaitGroup
+		owners   ownersOnce
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -261,7 +262,7 @@ func (s *Settler) settleOrders(ctx context.Context, now, wm time.Time) (Counts, 
 					fail(fmt.Errorf("order step stopped after %d batches", s.opts.MaxBatches))
 					return
 				}
-				c, next, n, err := s.orderBatch(ctx, now, wm, cur)
+				c, next, n, err := s.orderBatch(ctx, now, wm, cur, &owners)
 				mu.Lock()
 				total.add(c)
 				mu.Unlock()
