@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/jackc/pgx/v5"
 	"github.com/openaff/affiliate/pkg/testenv"
 	"github.com/openaff/affiliate/tracker/internal/sink"
 )
@@ -33,13 +32,9 @@ func TestWatermarkHeldBySilentTracker(t *testing.T) {
 	_, db := clickhouseDB(t, env.ClickHouseAddr())
 	createTopics(t, brokers, prefix, 1)
 	ctx := context.Background()
-	pg, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
+	pg := connectPG(t, pgURL)
 	var reported time.Time
-	err = pg.QueryRow(ctx, `INSERT INTO tracker_spools (tracker_id, oldest_at, updated_at)
+	err := pg.QueryRow(ctx, `INSERT INTO tracker_spools (tracker_id, oldest_at, updated_at)
 VALUES ('silent-tracker', NULL, now() - interval '60 seconds') RETURNING updated_at`).Scan(&reported)
 	if err != nil {
 		t.Fatal(err)

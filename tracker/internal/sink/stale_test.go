@@ -86,11 +86,7 @@ func runWithSpoolRows(t *testing.T, delay time.Duration, insert string) spoolRun
 	_, db := clickhouseDB(t, env.ClickHouseAddr())
 	createTopics(t, brokers, prefix, 1)
 	ctx := context.Background()
-	pg, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Close(ctx) })
+	pg := connectPG(t, pgURL)
 	if _, err := pg.Exec(ctx, insert); err != nil {
 		t.Fatal(err)
 	}

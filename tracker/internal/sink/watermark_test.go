@@ -25,7 +25,7 @@ func readWatermark(t *testing.T, pgURL, topic string) time.Time {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pg.Close(ctx)
+	defer pg.Close(ctx) // called in polling loops: closed at once
 	var wm time.Time
 	err = pg.QueryRow(ctx, `SELECT watermark FROM sink_watermarks WHERE topic = $1`, topic).Scan(&wm)
 	if err != nil && err != pgx.ErrNoRows {
@@ -127,11 +127,7 @@ func TestWatermarkWaitsForTrackerSpools(t *testing.T) {
 	_, db := clickhouseDB(t, env.ClickHouseAddr())
 	createTopics(t, brokers, prefix, 2)
 	ctx := context.Background()
-	pg, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
+	pg := connectPG(t, pgURL)
 	spooledAt := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
 	if _, err := pg.Exec(ctx, `INSERT INTO tracker_spools (tracker_id, oldest_at) VALUES ('t1', $1), ('t2', NULL)`, spooledAt); err != nil {
 		t.Fatal(err)
@@ -174,11 +170,7 @@ func TestWatermarkWaitsForReplayedSpools(t *testing.T) {
 	_, db := clickhouseDB(t, ch.Addr())
 	createTopics(t, brokers, prefix, 1)
 	ctx := context.Background()
-	pg, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
+	pg := connectPG(t, pgURL)
 	produce := func(f fixture) {
 		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: prefix + "clicks", Balancer: toPartition(0),
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
@@ -230,4 +222,15 @@ func TestWatermarkWaitsForReplayedSpools(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("sink stop: %v", err)
 	}
+}
+
+// connectPG connects to Postgres at url for the test, closed at its end.
+func connectPG(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	pg, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close(context.Background()) })
+	return pg
 }
