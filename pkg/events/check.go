@@ -47,7 +47,12 @@ func CheckOptionalID(field, s string) error { return checkID(field, s, false) }
 // characters, with at least one character that is not blank (isBlank): an
 // id of spaces only is a shop's bug, not an id. An empty optional id passes.
 // The schemas' $defs/id pattern says the same (TestSchemaAgreesWithDecoder).
-func checkID(field, s string, required bool) error {
+func checkID(field, s string, required bool) error { return checkIDAs(true, field, s, required) }
+
+// checkIDAs is checkID, or without the blank check when not strict: the
+// lenient decoders (DecodeOrder, DecodeIdentity) read ids of spaces only,
+// which the releases before accepted, so that stored events stay readable.
+func checkIDAs(strict bool, field, s string, required bool) error {
 	if s == "" {
 		if required {
 			return missing(field)
@@ -64,7 +69,7 @@ func checkID(field, s string, required bool) error {
 		}
 		blank = blank && isBlank(r)
 	}
-	if blank {
+	if blank && strict {
 		return fieldErr(field, "holds only spaces")
 	}
 	return nil
@@ -147,11 +152,22 @@ func canonicalUUID(s string) bool {
 const maxTimeLen = 40
 
 // parseTime parses an RFC 3339 time and normalises it to UTC.
-func parseTime(field, s string) (time.Time, error) {
+func parseTime(field, s string) (time.Time, error) { return parseTimeAs(true, field, s) }
+
+// parseTimeAs is parseTime, or when not strict also what time.Parse's
+// RFC3339Nano reads (a comma before the fraction, an offset of 24 h or
+// more), which the releases before accepted: the lenient decoders keep
+// stored events readable.
+func parseTimeAs(strict bool, field, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, missing(field)
 	}
 	t, ok := parseRFC3339(s)
+	if !ok && !strict && len(s) <= 40 {
+		if pt, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			t, ok = pt.UTC(), true
+		}
+	}
 	if !ok {
 		return time.Time{}, fieldErr(field, `must be an RFC 3339 time such as "2026-11-25T10:00:00Z"`)
 	}

@@ -80,9 +80,10 @@ func TestOrderContract(t *testing.T) {
 
 // What the releases before accepted stays readable from a topic or
 // Postgres (DecodeOrder, DecodeIdentity): "" in an optional field is
-// absent, and an order.cancelled's lines are dropped (it cancels the whole
-// order, as it always did). Only a submission (the Strict decoders, the
-// tracker's /v1) refuses them.
+// absent, an order.cancelled's lines are dropped (it cancels the whole
+// order, as it always did), ids of spaces only and times time.Parse reads
+// pass. Only a submission (the Strict decoders, the tracker's /v1) refuses
+// them.
 func TestStoredEventsStayReadable(t *testing.T) {
 	o, err := DecodeOrder([]byte(replace(t, cancelJSON, `"currency":"EUR"`,
 		`"currency":"EUR","lines":[{"line_id":"l1","product_id":"p1","quantity":1,"unit_price":"1"}]`)))
@@ -97,6 +98,24 @@ func TestStoredEventsStayReadable(t *testing.T) {
 	e, err := DecodeIdentity([]byte(replace(t, validIdentityJSON, `"email":"a@example.com"`, `"email":""`)))
 	if err != nil || e.Email != "" {
 		t.Fatalf("stored identity with an empty email: %+v, %v", e, err)
+	}
+	// Ids of spaces only and the times time.Parse read, too.
+	for _, c := range [][2]string{
+		{`"customer_id":"c-1"`, `"customer_id":" "`},
+		{`"line_id":"l1"`, `"line_id":" "`},
+		{`"2026-11-25T10:00:00Z"`, `"2026-11-25T10:00:00,5Z"`},
+		{`"2026-11-25T10:00:00Z"`, `"2026-11-25T10:00:00+24:00"`},
+	} {
+		in := replace(t, validOrderJSON, c[0], c[1])
+		if _, err := DecodeOrder([]byte(in)); err != nil {
+			t.Errorf("stored order %s: %v, want it read as before", c[1], err)
+		}
+		if _, err := DecodeOrderStrict([]byte(in)); err == nil {
+			t.Errorf("submitted order %s accepted, want it refused", c[1])
+		}
+	}
+	if _, err := DecodeIdentity([]byte(replace(t, validIdentityJSON, `"customer_id":"c-1"`, `"customer_id":"  "`))); err != nil {
+		t.Errorf("stored identity with a customer id of spaces: %v", err)
 	}
 }
 

@@ -64,16 +64,16 @@ func decodeIdentity(data []byte, strict bool) (Identity, error) {
 	if err := r.unknownErr(); err != nil {
 		return Identity{}, err
 	}
-	if err := checkID("event_id", e.EventID, true); err != nil {
+	if err := checkIDAs(strict, "event_id", e.EventID, true); err != nil {
 		return Identity{}, err
 	}
-	if e.At, err = parseTime("at", at); err != nil {
+	if e.At, err = parseTimeAs(strict, "at", at); err != nil {
 		return Identity{}, err
 	}
 	if err := checkToken("device_token", e.DeviceToken, true); err != nil {
 		return Identity{}, err
 	}
-	if err := checkID("customer_id", e.CustomerID, true); err != nil {
+	if err := checkIDAs(strict, "customer_id", e.CustomerID, true); err != nil {
 		return Identity{}, err
 	}
 	if err := checkEmail("email", e.Email); err != nil {

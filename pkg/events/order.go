@@ -190,10 +190,10 @@ func decodeOrder(data []byte, strict bool) (Order, error) {
 	if err := r.unknownErr(); err != nil {
 		return Order{}, err
 	}
-	if err := o.validateHead(at, currency, shipping, amount); err != nil {
+	if err := o.validateHead(strict, at, currency, shipping, amount); err != nil {
 		return Order{}, err
 	}
-	if o.Lines, err = validateLines(lines, o.Currency); err != nil {
+	if o.Lines, err = validateLines(strict, lines, o.Currency); err != nil {
 		return Order{}, err
 	}
 	if err := o.validateType(hasLines, strict); err != nil {
@@ -255,18 +255,18 @@ func readLines(r *reader, strict bool) ([]lineWire, error) {
 	return lines, r.wrap(err, "lines")
 }
 
-func (o *Order) validateHead(at, currency, shipping, amount string) error {
+func (o *Order) validateHead(strict bool, at, currency, shipping, amount string) error {
 	var err error
-	if err = checkID("event_id", o.EventID, true); err != nil {
+	if err = checkIDAs(strict, "event_id", o.EventID, true); err != nil {
 		return err
 	}
-	if err = checkID("order_id", o.OrderID, true); err != nil {
+	if err = checkIDAs(strict, "order_id", o.OrderID, true); err != nil {
 		return err
 	}
-	if o.At, err = parseTime("at", at); err != nil {
+	if o.At, err = parseTimeAs(strict, "at", at); err != nil {
 		return err
 	}
-	if err = checkID("customer_id", o.CustomerID, false); err != nil {
+	if err = checkIDAs(strict, "customer_id", o.CustomerID, false); err != nil {
 		return err
 	}
 	if err = checkToken("device_token", o.DeviceToken, false); err != nil {
@@ -309,7 +309,7 @@ func tooLarge(field string, cur money.Currency, what string) error {
 	return fieldErr(field, what+"above the largest amount accepted ("+money.Format(cur, MaxAmountMinor)+" "+cur.Code()+")")
 }
 
-func validateLines(lines []lineWire, cur money.Currency) ([]Line, error) {
+func validateLines(strict bool, lines []lineWire, cur money.Currency) ([]Line, error) {
 	if len(lines) == 0 {
 		return nil, nil
 	}
@@ -319,17 +319,17 @@ func validateLines(lines []lineWire, cur money.Currency) ([]Line, error) {
 	for i := range lines {
 		lw := &lines[i]
 		l := lw.line
-		if err := checkID(lineField(i, "line_id"), l.LineID, true); err != nil {
+		if err := checkIDAs(strict, lineField(i, "line_id"), l.LineID, true); err != nil {
 			return nil, err
 		}
 		if j, dup := ids[l.LineID]; dup {
 			return nil, fieldErr(lineField(i, "line_id"), "duplicate line_id (also lines["+strconv.Itoa(j)+"])")
 		}
 		ids[l.LineID] = i
-		if err := checkID(lineField(i, "product_id"), l.ProductID, true); err != nil {
+		if err := checkIDAs(strict, lineField(i, "product_id"), l.ProductID, true); err != nil {
 			return nil, err
 		}
-		if err := checkID(lineField(i, "category_id"), l.CategoryID, false); err != nil {
+		if err := checkIDAs(strict, lineField(i, "category_id"), l.CategoryID, false); err != nil {
 			return nil, err
 		}
 		switch {
