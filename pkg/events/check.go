@@ -163,7 +163,7 @@ func parseTimeAs(strict bool, field, s string) (time.Time, error) {
 		return time.Time{}, missing(field)
 	}
 	t, ok := parseRFC3339(s)
-	if !ok && !strict && len(s) <= 40 {
+	if !ok && !strict && len(s) <= maxTimeLen {
 		if pt, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			t, ok = pt.UTC(), true
 		}

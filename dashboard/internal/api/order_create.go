@@ -80,8 +80,8 @@ func ParseSale(in SaleInput, defaultCurrency string) (storage.ManualSale, error)
 		if l.ProductID == "" || len(l.ProductID) > 200 {
 			return m, bad(field+".product_id", "must be 1 to 200 bytes")
 		}
-		if l.Quantity <= 0 || l.Quantity > 1_000_000 {
-			return m, bad(field+".quantity", "must be 1 to 1000000")
+		if l.Quantity <= 0 || l.Quantity > events.MaxQuantity {
+			return m, bad(field+".quantity", "must be 1 to %d", events.MaxQuantity)
 		}
 		price, err := money.Parse(cur, l.UnitPrice)
 		if err != nil {

@@ -5,10 +5,9 @@
 // of order are handled deliberately: an order event that arrives before its
 // order.placed waits in order_events and is applied when the order arrives;
 // a second order.placed for a known order is recorded and ignored. A refund
-// that does not fit its order (another currency, a line the order lacks, a
-// line's product or unit price differing from the order's) is refused
-// whole, like an invalid event: it goes to the dlq with the reason and
-// leaves nothing behind, also when it had been waiting for its order.
+// that does not fit its order (another currency, a line the order lacks) is
+// refused whole, like an invalid event: it goes to the dlq with the reason
+// and leaves nothing behind, also when it had been waiting for its order.
 package ingest
 
 import (

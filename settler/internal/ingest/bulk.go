@@ -40,8 +40,8 @@ type rejectAt struct {
 // stored and applied, or recognised as a repeat. Rejected also holds the
 // change events that do not fit their order (see replayWaiting), which
 // may have been stored by an earlier batch, waiting for their order: once tx
-// commits they exist nowhere but in what ApplyBatch returned, so the caller
-// writes them to the dlq before it commits tx. It works set-wise: one
+// commits those (Rejected.Stored) exist nowhere but in what ApplyBatch
+// returned, so the caller writes them to the dlq before it commits tx. It works set-wise: one
 // statement claims every event id in the inbox, one stores the new orders,
 // one their lines, and so on; only cancels, refunds and deliveries are
 // applied one by one, per order in event time.
