@@ -11,18 +11,18 @@ import (
 
 type passwordChange struct{ *UI }
 
-// ServeHTTP changes the logged-in partner's password: the current one
-// (checked under the login rate limit, login_limit.go, as a login of the
-// partner's e-mail would be) and the new one twice, of the length the
+// ServeHTTP changes the logged-in admin's or partner's password: the
+// current one (checked under the login rate limit, login_limit.go, as a
+// login of the user's e-mail would be) and the new one twice, of the length the
 // admin's "Set login password" requires, hashed at the configured cost.
-// The partner's other sessions end; this one stays. A refused form
+// The user's other sessions end; this one stays. A refused form
 // changes nothing and names the field.
 func (h passwordChange) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, _ := sessionOf(r)
 	current := r.PostFormValue("current_password")
 	newPassword := r.PostFormValue("new_password")
 	again := func(status int, msg string) {
-		h.render(w, r, "partner_password", status, passwordView(msg))
+		h.render(w, r, "password", status, passwordView(r, msg))
 	}
 	switch {
 	case current == "":
@@ -69,5 +69,5 @@ func (h passwordChange) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.redirect(w, r, "/partner/password", "Password changed. Your other sessions are logged out.")
+	h.redirect(w, r, passwordPath(r), "Password changed. Your other sessions are logged out.")
 }

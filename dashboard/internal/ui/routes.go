@@ -22,7 +22,7 @@ var requiredPages = []string{"login", "apply", "admin_home", "partner_list", "pa
 	"order_list", "order_show", "commission_list", "announcement_list", "storecredit_list", "customer_show",
 	"payout_list", "settings", "rate_list", "run_list", "catalog", "partner_home", "partner_customers", "partner_products",
 	"partner_commissions", "partner_links", "partner_storecredit", "partner_bank", "partner_payouts", "partner_announcements",
-	"partner_adjustments", "partner_password"}
+	"partner_adjustments", "password"}
 
 const (
 	admin   = storage.RoleAdmin
@@ -77,6 +77,8 @@ func (u *UI) routes() []route {
 		{"GET /admin/runs", admin, runList{u}},
 		{"GET /admin/catalog", admin, catalogShow{u}},
 		{"POST /admin/catalog", admin, catalogImport{u}},
+		{"GET /admin/password", admin, passwordShow{u}},
+		{"POST /admin/password", admin, passwordChange{u}},
 
 		{"GET /partner", partner, partnerHome{u}},
 		{"GET /partner/customers", partner, partnerCustomers{u}},
