@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
@@ -31,6 +32,18 @@ func FuzzParseSale(f *testing.F) {
 		}
 		if m.PartnerID <= 0 || m.OrderID == "" || len(m.Lines) == 0 || len(m.Lines) > MaxSaleLines {
 			t.Fatalf("accepted %+v", m)
+		}
+		// Ids are what a streamed order may carry (pkg/events).
+		ids := map[string]string{"order_id": m.OrderID, "customer_id": m.CustomerID}
+		for i, l := range m.Lines {
+			ids[fmt.Sprintf("lines[%d].line_id", i)] = l.LineID
+			ids[fmt.Sprintf("lines[%d].product_id", i)] = l.ProductID
+			ids[fmt.Sprintf("lines[%d].category_id", i)] = l.CategoryID
+		}
+		for field, id := range ids {
+			if err := events.CheckOptionalID(field, id); err != nil {
+				t.Fatalf("accepted %s %q, which a streamed order may not carry: %v", field, id, err)
+			}
 		}
 		var sum int64
 		for _, l := range m.Lines {

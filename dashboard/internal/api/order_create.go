@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -34,6 +35,26 @@ type SaleInput struct {
 	} `json:"lines"`
 }
 
+// saleID checks an id of a manual sale as a streamed order's is checked
+// (pkg/events: 1 to events.MaxIDLen bytes, no control characters, not
+// only spaces): the settler and the sink read both alike.
+func saleID(field, s string, required bool) error {
+	if s == "" {
+		if required {
+			return bad(field, "missing")
+		}
+		return nil
+	}
+	if err := events.CheckOptionalID(field, s); err != nil {
+		var fe *events.FieldError
+		if errors.As(err, &fe) {
+			return bad(field, "%s", fe.Msg)
+		}
+		return bad(field, "%v", err)
+	}
+	return nil
+}
+
 // ParseSale validates a manual sale (defaultCurrency when none is given).
 func ParseSale(in SaleInput, defaultCurrency string) (storage.ManualSale, error) {
 	var m storage.ManualSale
@@ -42,12 +63,12 @@ func ParseSale(in SaleInput, defaultCurrency string) (storage.ManualSale, error)
 		return m, err
 	}
 	m.OrderID = strings.TrimSpace(in.OrderID)
-	if m.OrderID == "" || len(m.OrderID) > 200 {
-		return m, bad("order_id", "must be 1 to 200 bytes")
+	if err := saleID("order_id", m.OrderID, true); err != nil {
+		return m, err
 	}
 	m.CustomerID = strings.TrimSpace(in.CustomerID)
-	if len(m.CustomerID) > 200 {
-		return m, bad("customer_id", "is longer than 200 bytes")
+	if err := saleID("customer_id", m.CustomerID, false); err != nil {
+		return m, err
 	}
 	if in.Currency == "" {
 		in.Currency = defaultCurrency
@@ -73,12 +94,18 @@ func ParseSale(in SaleInput, defaultCurrency string) (storage.ManualSale, error)
 		if l.LineID == "" {
 			l.LineID = fmt.Sprint(i + 1)
 		}
-		if seen[l.LineID] || len(l.LineID) > 200 {
-			return m, bad(field+".line_id", "must be unique and at most 200 bytes")
+		if err := saleID(field+".line_id", l.LineID, true); err != nil {
+			return m, err
+		}
+		if seen[l.LineID] {
+			return m, bad(field+".line_id", "is another line's too: line ids must be unique")
 		}
 		seen[l.LineID] = true
-		if l.ProductID == "" || len(l.ProductID) > 200 {
-			return m, bad(field+".product_id", "must be 1 to 200 bytes")
+		if err := saleID(field+".product_id", l.ProductID, true); err != nil {
+			return m, err
+		}
+		if err := saleID(field+".category_id", l.CategoryID, false); err != nil {
+			return m, err
 		}
 		if l.Quantity <= 0 || l.Quantity > events.MaxQuantity {
 			return m, bad(field+".quantity", "must be 1 to %d", events.MaxQuantity)
