@@ -31,40 +31,41 @@ import (
 // Settings are the limits and tunables of `tracker serve`, each a flag
 // whose help text gives its unit.
 type Settings struct {
-	Addr              string
-	MaxBodyBytes      int
-	MaxEvents         int
-	MaxHeaderBytes    int
-	MaxConns          int
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-	QueueSize         int
-	BatchSize         int
-	PartitionBatch    int
-	KafkaBatchBytes   int
-	BatchWait         time.Duration
-	KafkaWriteTimeout time.Duration
-	KafkaAutoCreate   bool
-	SpoolMaxBytes     int64
-	SpoolSegmentBytes int64
-	SpoolSync         time.Duration
-	SpoolReplay       time.Duration
-	LinksPoll         time.Duration
-	LinksOverlap      time.Duration
-	LinksFullReload   time.Duration
-	LinksStaleAfter   time.Duration
-	LinksLoadTimeout  time.Duration
-	ShutdownTimeout   time.Duration
-	ClientIPHeader    string
-	BotCacheEntries   int
-	RepeatWindow      time.Duration
-	RepeatEntries     int
-	PprofAddr         string
-	Compression       string
-	ClickProducer     string
-	TrackerID         string
-	SpoolReport       time.Duration
+	Addr                string
+	MaxBodyBytes        int
+	MaxEvents           int
+	MaxHeaderBytes      int
+	MaxConns            int
+	ReadTimeout         time.Duration
+	WriteTimeout        time.Duration
+	IdleTimeout         time.Duration
+	QueueSize           int
+	BatchSize           int
+	PartitionBatch      int
+	KafkaBatchBytes     int
+	BatchWait           time.Duration
+	KafkaWriteTimeout   time.Duration
+	KafkaAutoCreate     bool
+	SpoolMaxBytes       int64
+	SpoolSegmentBytes   int64
+	SpoolSync           time.Duration
+	SpoolReplay         time.Duration
+	LinksPoll           time.Duration
+	LinksOverlap        time.Duration
+	LinksFullReload     time.Duration
+	LinksStaleAfter     time.Duration
+	LinksLoadTimeout    time.Duration
+	ShutdownTimeout     time.Duration
+	ClientIPHeader      string
+	BotCacheEntries     int
+	RepeatWindow        time.Duration
+	RepeatEntries       int
+	PprofAddr           string
+	Compression         string
+	ClickProducer       string
+	TrackerID           string
+	SpoolReport         time.Duration
+	UnhealthyUnreported time.Duration
 }
 
 // flags registers the settings on fs with their defaults.
@@ -103,6 +104,7 @@ func flags(fs *flag.FlagSet, s *Settings, defaultAddr string) {
 	fs.StringVar(&s.PprofAddr, "pprof-addr", "", "if set, serve net/http/pprof on this host:port (keep it private)")
 	fs.StringVar(&s.TrackerID, "tracker-id", "", `this tracker's name in Postgres tracker_spools (default "<hostname>:<spool dir>"; keep it stable across restarts)`)
 	fs.DurationVar(&s.SpoolReport, "spool-report-interval", time.Second, "how often the spool's oldest record time is written to Postgres (tracker_spools), which holds the sink's watermarks back")
+	fs.DurationVar(&s.UnhealthyUnreported, "unhealthy-unreported", 0, "if above 0, /healthz answers 503 once this tracker has held clicks or events for this long that no report in Postgres vouches for (its reports fail, e.g. cut off from Postgres and Kafka): a load balancer then takes it out before the sink's -spool-report-stale lets the watermarks pass them. Keep it well below that; 0 (default): /healthz only says so (spool_unreported_seconds), since pulling every tracker when Postgres and Kafka are down for all would stop redirects")
 }
 
 // Main runs `tracker serve` until ctx is done (SIGTERM), then stops
@@ -153,38 +155,41 @@ func Run(ctx context.Context, cfg *config.Config, st Settings, logger *slog.Logg
 	if err != nil {
 		return err
 	}
+	reporter, err := newSpoolReporter(ctx, cfg, st, sp, prod.OldestPending, logger)
+	if err != nil {
+		prod.Close(context.Background())
+		return err
+	}
+	set.NewGauge(`tracker_spool_unreported_seconds`, func() float64 { return reporter.Unreported().Seconds() })
 	srv := server.New(server.Options{
-		ShopURL:         cfg.ShopURL.String(),
-		Cache:           cache,
-		Signer:          signer,
-		Cookie:          devcookie.Attrs{Domain: cfg.CookieDomain, Secure: cfg.CookieSecure},
-		Producer:        prod,
-		APIKeys:         cfg.ShopAPIKeys,
-		IdentitiesTopic: cfg.Topic("identities"),
-		OrdersTopic:     cfg.Topic("orders"),
-		MaxEvents:       st.MaxEvents,
-		MaxMessageBytes: producer.MaxMessageBytes(st.KafkaBatchBytes),
-		StaleAfter:      st.LinksStaleAfter,
-		ClientIPHeader:  st.ClientIPHeader,
-		Metrics:         set,
-		Logger:          logger,
+		ShopURL:             cfg.ShopURL.String(),
+		Cache:               cache,
+		Signer:              signer,
+		Cookie:              devcookie.Attrs{Domain: cfg.CookieDomain, Secure: cfg.CookieSecure},
+		Producer:            prod,
+		APIKeys:             cfg.ShopAPIKeys,
+		IdentitiesTopic:     cfg.Topic("identities"),
+		OrdersTopic:         cfg.Topic("orders"),
+		MaxEvents:           st.MaxEvents,
+		MaxMessageBytes:     producer.MaxMessageBytes(st.KafkaBatchBytes),
+		StaleAfter:          st.LinksStaleAfter,
+		ClientIPHeader:      st.ClientIPHeader,
+		Unreported:          reporter.Unreported,
+		UnhealthyUnreported: st.UnhealthyUnreported,
+		Metrics:             set,
+		Logger:              logger,
 	})
 	hs := newHTTPServer(srv, st)
 	ln, err := net.Listen("tcp", st.Addr)
 	if err != nil {
 		prod.Close(context.Background())
+		reporter.pool.Close()
 		return fmt.Errorf("cannot listen on %s: %w", st.Addr, err)
 	}
 	lctx, stopLoader := context.WithCancel(context.Background())
 	loaderDone := make(chan struct{})
 	go func() { loader.Run(lctx); close(loaderDone) }()
 	defer func() { stopLoader(); <-loaderDone }()
-	reporter, err := newSpoolReporter(ctx, cfg, st, sp, prod.OldestPending, logger)
-	if err != nil {
-		prod.Close(context.Background())
-		ln.Close()
-		return err
-	}
 	reporterDone := make(chan struct{})
 	go func() { reporter.run(lctx); close(reporterDone) }()
 	// After the drain: the last report says what the spool still holds.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,6 +32,30 @@ type spoolReporter struct {
 	every   time.Duration
 	log     *slog.Logger
 	lastErr time.Time
+	started time.Time
+
+	// The last report Postgres took: when (Unix nanoseconds; 0: none yet)
+	// and whether it named something held (oldest_at set), for Unreported.
+	okAt   atomic.Int64
+	okHeld atomic.Bool
+}
+
+// Unreported is how long this tracker has held clicks or events that no
+// report vouches for: it holds some now, and its last report Postgres took
+// said it held none (or none was taken since it started). The sink lets
+// such a report hold its watermarks for at most -spool-report-stale; past
+// that, what this tracker holds reaches ClickHouse behind the watermarks.
+// 0 when it holds nothing or the last report named what it held (a row
+// with oldest_at always holds).
+func (r *spoolReporter) Unreported() time.Duration {
+	if r.oldest().IsZero() || r.okHeld.Load() {
+		return 0
+	}
+	since := r.started
+	if at := r.okAt.Load(); at != 0 {
+		since = time.Unix(0, at)
+	}
+	return time.Since(since)
 }
 
 func newSpoolReporter(ctx context.Context, cfg *config.Config, st Settings, sp *spool.Spool, pending func() time.Time, log *slog.Logger) (*spoolReporter, error) {
@@ -56,7 +81,7 @@ func newSpoolReporter(ctx context.Context, cfg *config.Config, st Settings, sp *
 	if every <= 0 {
 		every = time.Second
 	}
-	return &spoolReporter{pool: pool, id: id, sp: sp, pending: pending, every: every, log: log}, nil
+	return &spoolReporter{pool: pool, id: id, sp: sp, pending: pending, every: every, log: log, started: time.Now()}, nil
 }
 
 func (r *spoolReporter) run(ctx context.Context) {
@@ -115,7 +140,10 @@ func (r *spoolReporter) report(ctx context.Context) {
 	defer cancel()
 	_, err := r.pool.Exec(qctx, `INSERT INTO tracker_spools (tracker_id, oldest_at, updated_at) VALUES ($1, $2, LEAST($3, now()))
 ON CONFLICT (tracker_id) DO UPDATE SET oldest_at = EXCLUDED.oldest_at, updated_at = EXCLUDED.updated_at`, r.id, oldest, lookedAt)
-	if err != nil {
+	if err == nil {
+		r.okHeld.Store(oldest != nil)
+		r.okAt.Store(lookedAt.UnixNano())
+	} else {
 		if ctx.Err() == nil && time.Since(r.lastErr) > time.Minute {
 			r.lastErr = time.Now()
 			r.log.Warn("cannot report the spool to postgres (the sink's watermarks wait at this tracker's last report, for at most its -spool-report-stale)", "error", err)

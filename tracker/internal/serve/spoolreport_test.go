@@ -2,6 +2,10 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,4 +79,96 @@ func TestCleanStopDeletesSpoolRow(t *testing.T) {
 	if rows, withOldest := row("spooled"); rows != 1 || withOldest != 1 {
 		t.Fatalf("a tracker stopped with a spooled click: %d rows, %d with oldest_at in tracker_spools; want 1, 1", rows, withOldest)
 	}
+}
+
+// TestUnreportedClicksMakeHealthzFail: a tracker whose last report said
+// nothing spooled, then cut off from Postgres and Kafka, spools clicks the
+// sink does not know of; after -spool-report-stale the sink's watermarks
+// pass them. /healthz says how long it has held them unreported
+// (spool_unreported_seconds, and the tracker_spool_unreported_seconds
+// metric) and, with -unhealthy-unreported, answers 503 once that is
+// reached, so that a load balancer takes the tracker out; a report naming
+// the spooled clicks (oldest_at, which always holds) makes it healthy again.
+func TestUnreportedClicksMakeHealthzFail(t *testing.T) {
+	env := testenv.Get(t)
+	pgURL := env.PostgresURL(t)
+	seed(t, pgURL)
+	st := testSettings()
+	st.TrackerID = "cut-off"
+	st.KafkaWriteTimeout = 300 * time.Millisecond
+	st.SpoolReport = 100 * time.Millisecond
+	st.UnhealthyUnreported = 2 * time.Second
+	tr := startTracker(t, pgURL, []string{"127.0.0.1:1"}, env.TopicPrefix(t), t.TempDir(), st)
+	type health struct {
+		Status     string  `json:"status"`
+		Unreported float64 `json:"spool_unreported_seconds"`
+	}
+	healthz := func() (int, health) {
+		t.Helper()
+		resp, err := http.Get("http://" + tr.addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var h health
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, h
+	}
+	waitHealth := func(what string, ok func(int, health) bool) (int, health) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, h := healthz()
+			if ok(code, h) {
+				return code, h
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/healthz = %d %+v, waiting for %s", code, h, what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Reporting, nothing held: 200 (degraded: Kafka is down).
+	pgExec(t, pgURL, `DELETE FROM tracker_spools`)
+	waitHealth("the first report", func(code int, h health) bool { return code == 200 && h.Unreported == 0 })
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 0; n == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the tracker never reported")
+		}
+		c, err := pgx.Connect(context.Background(), pgURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.QueryRow(context.Background(), `SELECT count(*) FROM tracker_spools WHERE tracker_id = 'cut-off' AND oldest_at IS NULL`).Scan(&n)
+		c.Close(context.Background())
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Cut off from Postgres (its reports fail), then a click is spooled.
+	pgExec(t, pgURL, `ALTER TABLE tracker_spools RENAME TO tracker_spools_away`)
+	time.Sleep(300 * time.Millisecond) // a report failed at least once
+	if status, _, _, err := tr.get(t, "/r/abcd1234", nil); err != nil || status != 302 {
+		t.Fatalf("GET /r/abcd1234 = %d, %v; want 302", status, err)
+	}
+	if code, h := healthz(); code != 200 || h.Unreported <= 0 || h.Unreported >= 2 {
+		t.Errorf("/healthz right after the click = %d %+v, want 200 with 0 < spool_unreported_seconds < 2", code, h)
+	}
+	code, h := waitHealth("503 after -unhealthy-unreported", func(code int, _ health) bool { return code != 200 })
+	if code != 503 || h.Status != "unhealthy" || h.Unreported < 2 {
+		t.Errorf("/healthz = %d %+v, want 503, unhealthy, spool_unreported_seconds at least 2", code, h)
+	}
+	resp, err := http.Get("http://" + tr.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "tracker_spool_unreported_seconds ") {
+		t.Errorf("/metrics has no tracker_spool_unreported_seconds")
+	}
+	// Postgres back: the report names the spooled click, which holds.
+	pgExec(t, pgURL, `ALTER TABLE tracker_spools_away RENAME TO tracker_spools`)
+	waitHealth("200 once a report names the spooled click", func(code int, h health) bool { return code == 200 && h.Unreported == 0 })
 }

@@ -58,8 +58,17 @@ type Options struct {
 	// whose last address is the client's; only set it behind a proxy that
 	// overwrites or appends to it.
 	ClientIPHeader string
-	Metrics        *metrics.Set
-	Logger         *slog.Logger
+	// Unreported, when set, is how long the tracker has held clicks or
+	// events that no spool report in Postgres vouches for (serve's
+	// spoolReporter); /healthz shows it.
+	Unreported func() time.Duration
+	// UnhealthyUnreported, when above 0, makes /healthz answer 503 once
+	// Unreported reaches it: a load balancer then stops sending visitors
+	// to a tracker whose clicks would reach ClickHouse behind the sink's
+	// watermarks (past the sink's -spool-report-stale).
+	UnhealthyUnreported time.Duration
+	Metrics             *metrics.Set
+	Logger              *slog.Logger
 }
 
 // Server handles tracker requests. Create it with New.
@@ -300,9 +309,10 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 }
 
 func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
-	// Always 200 while serving: the tracker keeps redirecting from its
-	// cache and spools clicks, so a load balancer must not pull it. The
-	// body says what is degraded.
+	// 200 while serving: the tracker keeps redirecting from its cache and
+	// spools clicks, so a load balancer must not pull it. The body says
+	// what is degraded. The one exception, when configured: clicks held
+	// unreported for UnhealthyUnreported (503, "unhealthy").
 	age := s.linksAge()
 	status := "ok"
 	linksState := "fresh"
@@ -313,6 +323,14 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 	if !s.o.Producer.Healthy() {
 		status, kafkaState = "degraded", "down"
 	}
+	var unreported time.Duration
+	if s.o.Unreported != nil {
+		unreported = s.o.Unreported()
+	}
+	if s.o.UnhealthyUnreported > 0 && unreported >= s.o.UnhealthyUnreported {
+		status = "unhealthy"
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	}
 	b := append([]byte(nil), `{"status":"`...)
 	b = append(b, status...)
 	b = append(b, `","links":"`...)
@@ -321,7 +339,9 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 	b = strconv.AppendFloat(b, age.Seconds(), 'f', 3, 64)
 	b = append(b, `,"kafka":"`...)
 	b = append(b, kafkaState...)
-	b = append(b, `"}`...)
+	b = append(b, `","spool_unreported_seconds":`...)
+	b = strconv.AppendFloat(b, unreported.Seconds(), 'f', 3, 64)
+	b = append(b, `}`...)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
 }

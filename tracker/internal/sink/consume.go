@@ -105,6 +105,10 @@ func (s *Sink) groupLoop(ctx context.Context, out chan<- *chunk) {
 // fetchPartition reads one partition from offset (a committed offset, or
 // kafka.FirstOffset) until ctx ends, sending a chunk per non-empty fetch.
 func (s *Sink) fetchPartition(ctx context.Context, gen *generation, key partKey, offset int64, out chan<- *chunk) {
+	// Messages below the offset the group had committed were read (and
+	// inserted) before: read again after a reset to the first offset, they
+	// are not late (noteLate).
+	committed := offset
 	var conn *kafka.Conn
 	defer func() {
 		if conn != nil {
@@ -132,7 +136,7 @@ func (s *Sink) fetchPartition(ctx context.Context, gen *generation, key partKey,
 				continue
 			}
 		}
-		c, err := s.fetch(conn, key, offset)
+		c, err := s.fetch(conn, key, offset, committed)
 		if c != nil {
 			c.pos.gen = gen
 			offset = c.pos.next
@@ -193,13 +197,19 @@ func (s *Sink) dialPartition(ctx context.Context, key partKey, offset int64) (*k
 
 // fetch reads one fetch response of key at offset and decodes it into a
 // chunk: nil when the fetch held no message. A chunk comes back with the
-// error that ended the fetch part way (its messages are good).
-func (s *Sink) fetch(conn *kafka.Conn, key partKey, offset int64) (*chunk, error) {
+// error that ended the fetch part way (its messages are good). Clicks from
+// committed on that are not newer than the clicks watermark are late
+// (noteLate).
+func (s *Sink) fetch(conn *kafka.Conn, key partKey, offset, committed int64) (*chunk, error) {
 	_ = conn.SetReadDeadline(time.Now().Add(fetchMaxWait + 30*time.Second))
 	kb := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: s.cfg.FetchMaxBytes, MaxWait: fetchMaxWait})
 	var b *batch
 	var h topicHandler
 	var maxAt time.Time
+	var late lateClicks
+	if key.topic == s.cfg.TopicPrefix+"clicks" {
+		late.wm = s.clicksWatermark.Load()
+	}
 	for {
 		m, err := kb.ReadMessage()
 		if err != nil {
@@ -209,9 +219,16 @@ func (s *Sink) fetch(conn *kafka.Conn, key partKey, offset int64) (*chunk, error
 			b = s.chunkBatch()
 			h = b.handler(key.topic)
 		}
-		if at := b.decode(h, m); at.After(maxAt) {
+		at := b.decode(h, m)
+		if at.After(maxAt) {
 			maxAt = at
 		}
+		if late.wm != 0 && m.Offset >= committed && !at.IsZero() && at.UnixNano() <= late.wm {
+			late.add(at)
+		}
+	}
+	if late.n > 0 {
+		s.noteLate(late)
 	}
 	next := kb.Offset()
 	err := kb.Close()

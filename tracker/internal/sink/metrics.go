@@ -18,19 +18,23 @@ type sinkMetrics struct {
 	flushDur  *metrics.Histogram
 	batches   *metrics.Counter
 	read      *metrics.Counter
+	// lateClicks counts clicks that arrived after the clicks watermark had
+	// passed their time (noteLate).
+	lateClicks *metrics.Counter
 }
 
 func newSinkMetrics(set *metrics.Set, tables []table) *sinkMetrics {
 	m := &sinkMetrics{
-		set:       set,
-		rows:      map[string]*metrics.Counter{},
-		insertDur: map[string]*metrics.Histogram{},
-		insertErr: map[string]*metrics.Counter{},
-		batchSize: set.GetOrCreateHistogram(`aff_sink_batch_messages`),
-		batchAge:  set.GetOrCreateHistogram(`aff_sink_batch_age_seconds`),
-		flushDur:  set.GetOrCreateHistogram(`aff_sink_flush_duration_seconds`),
-		batches:   set.GetOrCreateCounter(`aff_sink_batches_total`),
-		read:      set.GetOrCreateCounter(`aff_sink_read_messages_total`),
+		set:        set,
+		rows:       map[string]*metrics.Counter{},
+		insertDur:  map[string]*metrics.Histogram{},
+		insertErr:  map[string]*metrics.Counter{},
+		batchSize:  set.GetOrCreateHistogram(`aff_sink_batch_messages`),
+		batchAge:   set.GetOrCreateHistogram(`aff_sink_batch_age_seconds`),
+		flushDur:   set.GetOrCreateHistogram(`aff_sink_flush_duration_seconds`),
+		batches:    set.GetOrCreateCounter(`aff_sink_batches_total`),
+		read:       set.GetOrCreateCounter(`aff_sink_read_messages_total`),
+		lateClicks: set.GetOrCreateCounter(`aff_sink_late_clicks_total`),
 	}
 	for _, t := range tables {
 		n := t.name()

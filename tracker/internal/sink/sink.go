@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -230,6 +231,13 @@ type Sink struct {
 	// staleLogged is when noteStale last logged each stale tracker_spools
 	// row (watermark loop only; rows no longer stale are dropped).
 	staleLogged map[string]time.Time
+
+	// clicksWatermark is the clicks watermark last written (Unix
+	// nanoseconds; 0 before the first), for noteLate.
+	clicksWatermark atomic.Int64
+	lateMu          sync.Mutex
+	late            lateClicks // counted since lateLogged
+	lateLogged      time.Time
 }
 
 // Run consumes until ctx is cancelled, then flushes the open batch (within

@@ -198,6 +198,9 @@ func (s *Sink) refreshTopic(ctx context.Context, client *kafka.Client, short str
 	if err != nil {
 		return err
 	}
+	if short == "clicks" && !current.IsZero() {
+		s.clicksWatermark.Store(current.UnixNano())
+	}
 	age := time.Duration(0)
 	if !current.IsZero() {
 		age = time.Since(current)
@@ -404,4 +407,51 @@ func minTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// lateClicks counts clicks of one fetch that arrived no newer than the
+// clicks watermark (wm, Unix nanoseconds) as it was when the fetch began.
+type lateClicks struct {
+	wm     int64
+	n      int
+	oldest time.Time
+}
+
+func (l *lateClicks) add(at time.Time) {
+	if l.n == 0 || at.Before(l.oldest) {
+		l.oldest = at
+	}
+	l.n++
+}
+
+// lateLogEvery bounds how often noteLate logs.
+const lateLogEvery = time.Minute
+
+// noteLate counts clicks that reached the sink after the clicks watermark
+// had passed their time (aff_sink_late_clicks_total) and logs them (at
+// most once per lateLogEvery, with what arrived since): the watermark said
+// every click up to it was in ClickHouse, so orders and logins decided
+// meanwhile did not see them, and their attributions stand. Only trackers
+// produce clicks, with their own clock, and hold the watermark below what
+// they still hold (tracker_spools): a late click means a tracker's clock
+// was behind by more than -watermark-delay, or a tracker spooled clicks
+// while cut off from Postgres for longer than -spool-report-stale. Clicks
+// read again (below the offset the group had committed) are not counted.
+func (s *Sink) noteLate(l lateClicks) {
+	s.m.lateClicks.Add(l.n)
+	s.lateMu.Lock()
+	defer s.lateMu.Unlock()
+	if s.late.n == 0 || l.oldest.Before(s.late.oldest) {
+		s.late.oldest = l.oldest
+	}
+	s.late.n += l.n
+	s.late.wm = l.wm
+	if time.Since(s.lateLogged) < lateLogEvery {
+		return
+	}
+	s.log.Warn("clicks arrived after the clicks watermark had passed their time: orders and logins decided meanwhile did not see them "+
+		"(a tracker's clock behind by more than -watermark-delay, or a tracker that spooled clicks while cut off from Postgres for longer than -spool-report-stale)",
+		"clicks", s.late.n, "oldest_at", s.late.oldest.UTC(), "watermark", time.Unix(0, s.late.wm).UTC())
+	s.lateLogged = time.Now()
+	s.late = lateClicks{}
 }
