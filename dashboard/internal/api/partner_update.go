@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/openaff/affiliate/dashboard/internal/links"
+	"github.com/openaff/affiliate/dashboard/internal/storage"
 )
 
 type partnerUpdate struct{ Deps }
@@ -18,67 +19,70 @@ func (h *partnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	var in struct {
-		Name        *string         `json:"name"`
-		Email       *string         `json:"email"`
-		Slug        *string         `json:"slug"`
-		Status      *string         `json:"status"`
-		DefaultRate json.RawMessage `json:"default_rate"`
-		CustomerID  *string         `json:"customer_id"`
-	}
+	var in partnerPatch
 	if err := decode(r, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	p, err := h.Store.Partner(r.Context(), id)
+	// The patch applies to the partner as it is when the change commits
+	// (locked): a concurrent change of other fields stays.
+	p, err := h.Store.ModifyPartner(r.Context(), id, in.apply)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if in.Name != nil {
-		p.Name = *in.Name
+	writeJSON(w, http.StatusOK, h.partnerToJSON(p))
+}
+
+// partnerPatch is the body of PATCH /api/admin/partners/{id}: the fields
+// present change, the others keep their value.
+type partnerPatch struct {
+	Name        *string         `json:"name"`
+	Email       *string         `json:"email"`
+	Slug        *string         `json:"slug"`
+	Status      *string         `json:"status"`
+	DefaultRate json.RawMessage `json:"default_rate"`
+	CustomerID  *string         `json:"customer_id"`
+}
+
+// apply validates the patch and applies it to p.
+func (pp *partnerPatch) apply(p *storage.Partner) error {
+	if pp.Name != nil {
+		p.Name = *pp.Name
 	}
-	if in.Email != nil {
-		p.Email = *in.Email
+	if pp.Email != nil {
+		p.Email = *pp.Email
 	}
-	if in.Slug != nil {
-		p.Slug = *in.Slug
+	if pp.Slug != nil {
+		p.Slug = *pp.Slug
 	}
+	var err error
 	if p.Slug, err = ValidatePartner(p.Name, p.Email, p.Slug); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if in.Status != nil {
-		if *in.Status != "active" && *in.Status != "suspended" {
-			h.fail(w, r, bad("status", "must be active or suspended"))
-			return
+	if pp.Status != nil {
+		if *pp.Status != "active" && *pp.Status != "suspended" {
+			return bad("status", "must be active or suspended")
 		}
-		p.Status = *in.Status
+		p.Status = *pp.Status
 	}
-	if len(in.DefaultRate) > 0 {
+	if len(pp.DefaultRate) > 0 {
 		p.DefaultRateUPct = -1
-		if string(in.DefaultRate) != "null" {
+		if string(pp.DefaultRate) != "null" {
 			var s string
-			if err := json.Unmarshal(in.DefaultRate, &s); err != nil {
-				h.fail(w, r, bad("default_rate", "must be a decimal string or null"))
-				return
+			if err := json.Unmarshal(pp.DefaultRate, &s); err != nil {
+				return bad("default_rate", "must be a decimal string or null")
 			}
 			if p.DefaultRateUPct, err = links.ParsePercent(s); err != nil {
-				h.fail(w, r, bad("default_rate", "%v", err))
-				return
+				return bad("default_rate", "%v", err)
 			}
 		}
 	}
-	if in.CustomerID != nil {
-		if len(*in.CustomerID) > 200 {
-			h.fail(w, r, bad("customer_id", "is longer than 200 bytes"))
-			return
+	if pp.CustomerID != nil {
+		if len(*pp.CustomerID) > 200 {
+			return bad("customer_id", "is longer than 200 bytes")
 		}
-		p.CustomerID = strings.TrimSpace(*in.CustomerID)
+		p.CustomerID = strings.TrimSpace(*pp.CustomerID)
 	}
-	if err := h.Store.UpdatePartner(r.Context(), p); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h.partnerToJSON(p))
+	return nil
 }

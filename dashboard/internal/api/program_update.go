@@ -95,16 +95,14 @@ func (h *programUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p, err := h.Store.Program(r.Context())
+	// The patch applies to the settings as they are when the change
+	// commits (locked): a concurrent change of other settings stays.
+	p, err := h.Store.ModifyProgram(r.Context(), func(p *storage.Program) error {
+		var err error
+		*p, err = ApplyProgramPatch(*p, in)
+		return err
+	})
 	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if p, err = ApplyProgramPatch(p, in); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := h.Store.UpdateProgram(r.Context(), p); err != nil {
 		h.fail(w, r, err)
 		return
 	}

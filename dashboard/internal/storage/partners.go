@@ -24,7 +24,14 @@ type Partner struct {
 	Website         string
 	LandingURL      string
 	CreatedAt       time.Time
+	// UpdatedAt is when the profile last changed: the version a form
+	// carries (ModifyPartner).
+	UpdatedAt time.Time
 }
+
+// Version is the profile's version for a form (UpdatedAt): a form saved
+// with another is refused (ErrPartnerChanged).
+func (p Partner) Version() string { return p.UpdatedAt.UTC().Format(time.RFC3339Nano) }
 
 // HasDefaultRate reports whether the partner has its own default rate.
 func (p Partner) HasDefaultRate() bool { return p.DefaultRateUPct >= 0 }
@@ -56,12 +63,12 @@ func ValidateSlug(slug string) error {
 }
 
 const partnerColumns = `id, name, email, slug, status, coalesce(default_rate_upct, -1), coalesce(customer_id, ''),
-	coalesce(phone, ''), coalesce(company, ''), coalesce(website, ''), coalesce(landing_url, ''), created_at`
+	coalesce(phone, ''), coalesce(company, ''), coalesce(website, ''), coalesce(landing_url, ''), created_at, updated_at`
 
 func scanPartner(row pgx.Row) (Partner, error) {
 	var p Partner
 	err := row.Scan(&p.ID, &p.Name, &p.Email, &p.Slug, &p.Status, &p.DefaultRateUPct, &p.CustomerID,
-		&p.Phone, &p.Company, &p.Website, &p.LandingURL, &p.CreatedAt)
+		&p.Phone, &p.Company, &p.Website, &p.LandingURL, &p.CreatedAt, &p.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Partner{}, ErrNotFound
 	}
@@ -162,25 +169,40 @@ func (s *Storage) PartnerNames(ctx context.Context, ids []int64) (map[int64]stri
 	return out, rows.Err()
 }
 
-// UpdatePartner writes the editable profile fields of p (by p.ID). The
+// ErrPartnerChanged is ModifyPartner's conflict when the form's version
+// is not the partner's any more.
+var ErrPartnerChanged = &FieldError{Field: "version",
+	Msg: "the partner was changed by someone else since this page was loaded; reload it and make the change again", Err: ErrConflict}
+
+// ModifyPartner changes the editable profile fields of partner id: apply
+// gets the partner as it is now, locked until the change commits, so that
+// two admins changing different fields at once (a suspension and a rate,
+// say) both take effect instead of the later write putting back what the
+// earlier changed. apply's error is returned and nothing is written. The
 // partner's login follows its e-mail in the same transaction: a login is
 // the partner's e-mail, so a changed address (say, after a mailbox was
 // taken over) leaves no login under the old one. An address another login
 // already has is a conflict on "email", and nothing is written.
-func (s *Storage) UpdatePartner(ctx context.Context, p Partner) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+func (s *Storage) ModifyPartner(ctx context.Context, id int64, apply func(*Partner) error) (Partner, error) {
+	var p Partner
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if p, err = scanPartner(tx.QueryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = $1 FOR UPDATE`, id)); err != nil {
+			return err
+		}
+		if err := apply(&p); err != nil {
+			return err
+		}
+		p.ID = id
 		email := strings.TrimSpace(p.Email)
-		tag, err := tx.Exec(ctx, `UPDATE partners SET name = $2, email = $3, slug = lower($4), status = $5,
+		row := tx.QueryRow(ctx, `UPDATE partners SET name = $2, email = $3, slug = lower($4), status = $5,
 		default_rate_upct = $6, phone = $7, company = $8, website = $9, landing_url = $10,
-		customer_id = $11, updated_at = now()
-		WHERE id = $1`, p.ID, strings.TrimSpace(p.Name), email, p.Slug, p.Status,
+		customer_id = $11, updated_at = clock_timestamp()
+		WHERE id = $1 RETURNING `+partnerColumns, p.ID, strings.TrimSpace(p.Name), email, p.Slug, p.Status,
 			nullRate(p.DefaultRateUPct), nullStr(p.Phone), nullStr(p.Company), nullStr(p.Website),
 			nullStr(p.LandingURL), nullStr(p.CustomerID))
-		if err != nil {
+		if p, err = scanPartner(row); err != nil {
 			return uniqueViolation(err, partnerFields)
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET email = $2, updated_at = now()
 		WHERE partner_id = $1 AND role = 'partner' AND email <> $2`, p.ID, email); err != nil {
@@ -188,6 +210,7 @@ func (s *Storage) UpdatePartner(ctx context.Context, p Partner) error {
 		}
 		return nil
 	})
+	return p, err
 }
 
 // SetSlug changes a partner's custom site link.

@@ -34,10 +34,13 @@ const programColumns = `default_rate_upct,
 
 // Program reads the program settings.
 func (s *Storage) Program(ctx context.Context) (Program, error) {
+	return scanProgram(s.pool.QueryRow(ctx, `SELECT `+programColumns+` FROM program_settings WHERE id`))
+}
+
+func scanProgram(row pgx.Row) (Program, error) {
 	var p Program
 	var aw, bw, rp, aa int64
-	err := s.pool.QueryRow(ctx, `SELECT `+programColumns+` FROM program_settings WHERE id`).Scan(
-		&p.DefaultRateUPct, &aw, &p.AttributionModel, &bw, &p.ReserveUPct, &rp, &aa,
+	err := row.Scan(&p.DefaultRateUPct, &aw, &p.AttributionModel, &bw, &p.ReserveUPct, &rp, &aa,
 		&p.MinPayoutMinor, &p.Currency, &p.UpdatedAt)
 	if err != nil {
 		return Program{}, fmt.Errorf("cannot read program settings: %w", err)
@@ -49,19 +52,37 @@ func (s *Storage) Program(ctx context.Context) (Program, error) {
 	return p, nil
 }
 
-// UpdateProgram writes every setting of p in one statement. The currency
-// cannot change once any order, commission or ledger account exists (a
-// conflict on field currency): orders are ingested, and commissions and
-// balances kept, in the program currency, and every balance, payout and
-// store-credit request reads it, so a change would hide them all (an order
-// stored before the change would still accrue in the old currency).
-func (s *Storage) UpdateProgram(ctx context.Context, p Program) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		// Locked, so a manual sale (CreateManualSale reads the currency
-		// FOR SHARE) is not recorded in the currency being replaced.
-		var cur string
-		if err := tx.QueryRow(ctx, `SELECT currency FROM program_settings WHERE id FOR UPDATE`).Scan(&cur); err != nil {
-			return fmt.Errorf("cannot read program settings: %w", err)
+// Version is the settings' version for a form (UpdatedAt): a form saved
+// with another is refused (ErrProgramChanged).
+func (p Program) Version() string { return p.UpdatedAt.UTC().Format(time.RFC3339Nano) }
+
+// ErrProgramChanged is a settings form's conflict when its version is not
+// the settings' any more.
+var ErrProgramChanged = &FieldError{Field: "version",
+	Msg: "the settings were changed by someone else since this page was loaded; reload it and make the change again", Err: ErrConflict}
+
+// ModifyProgram changes the program settings: apply gets them as they are
+// now, locked until the change commits, so that two admins changing
+// different settings at once both take effect (the later write does not
+// put back what the earlier changed); apply's error is returned and
+// nothing is written. The locked row also keeps a manual sale
+// (CreateManualSale reads the currency FOR SHARE) from being recorded in
+// a currency being replaced. The currency cannot change once any order,
+// commission or ledger account exists (a conflict on field currency):
+// orders are ingested, and commissions and balances kept, in the program
+// currency, and every balance, payout and store-credit request reads it,
+// so a change would hide them all (an order stored before the change
+// would still accrue in the old currency).
+func (s *Storage) ModifyProgram(ctx context.Context, apply func(*Program) error) (Program, error) {
+	var p Program
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if p, err = scanProgram(tx.QueryRow(ctx, `SELECT `+programColumns+` FROM program_settings WHERE id FOR UPDATE`)); err != nil {
+			return err
+		}
+		cur := p.Currency
+		if err := apply(&p); err != nil {
+			return err
 		}
 		if p.Currency != cur {
 			var used bool
@@ -74,12 +95,15 @@ func (s *Storage) UpdateProgram(ctx context.Context, p Program) error {
 					" once orders, commissions or balances exist: they are kept in " + cur, Err: ErrConflict}
 			}
 		}
-		return updateProgram(ctx, tx, p)
+		p.UpdatedAt, err = updateProgram(ctx, tx, p)
+		return err
 	})
+	return p, err
 }
 
-func updateProgram(ctx context.Context, tx pgx.Tx, p Program) error {
-	_, err := tx.Exec(ctx, `UPDATE program_settings SET
+func updateProgram(ctx context.Context, tx pgx.Tx, p Program) (time.Time, error) {
+	var at time.Time
+	err := tx.QueryRow(ctx, `UPDATE program_settings SET
 		default_rate_upct = $1,
 		attribution_window = $2::bigint * interval '1 microsecond',
 		attribution_model = $3,
@@ -89,13 +113,13 @@ func updateProgram(ctx context.Context, tx pgx.Tx, p Program) error {
 		auto_approve_after = $7::bigint * interval '1 microsecond',
 		min_payout_minor = $8,
 		currency = $9,
-		updated_at = now()
-		WHERE id`,
+		updated_at = clock_timestamp()
+		WHERE id RETURNING updated_at`,
 		p.DefaultRateUPct, durationArg(p.AttributionWindow), p.AttributionModel,
 		durationArg(p.BindingWindow), p.ReserveUPct, durationArg(p.ReservePeriod),
-		durationArg(p.AutoApproveAfter), p.MinPayoutMinor, p.Currency)
+		durationArg(p.AutoApproveAfter), p.MinPayoutMinor, p.Currency).Scan(&at)
 	if err != nil {
-		return fmt.Errorf("cannot update program settings: %w", err)
+		return at, fmt.Errorf("cannot update program settings: %w", err)
 	}
-	return nil
+	return at, nil
 }

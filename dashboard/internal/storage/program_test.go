@@ -17,12 +17,8 @@ func TestCurrencyFixedOnceMoneyExists(t *testing.T) {
 		ctx := context.Background()
 		pid := e.partner("ayla")
 		setCurrency := func(cur string) error {
-			p, err := e.s.Program(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p.Currency = cur
-			return e.s.UpdateProgram(ctx, p)
+			_, err := e.s.ModifyProgram(ctx, func(p *Program) error { p.Currency = cur; return nil })
+			return err
 		}
 		// Nothing yet: free to change, and back.
 		if err := setCurrency("USD"); err != nil {
@@ -42,8 +38,7 @@ func TestCurrencyFixedOnceMoneyExists(t *testing.T) {
 			t.Fatalf("%s: currency after the refusal = %q, %v", name, p.Currency, err)
 		}
 		// The same currency with another setting is saved.
-		p.MinPayoutMinor = 4200
-		if err := e.s.UpdateProgram(ctx, p); err != nil {
+		if _, err := e.s.ModifyProgram(ctx, func(p *Program) error { p.MinPayoutMinor = 4200; return nil }); err != nil {
 			t.Fatalf("%s: update keeping the currency = %v", name, err)
 		}
 		if p, _ := e.s.Program(ctx); p.MinPayoutMinor != 4200 {

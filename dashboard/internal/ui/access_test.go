@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -118,5 +120,61 @@ func TestApplyLimit(t *testing.T) {
 	var n int
 	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM partner_applications`).Scan(&n); err != nil || n != MaxApplicationsPerIP {
 		t.Fatalf("applications stored: %d %v", n, err)
+	}
+}
+
+// The partner form holds every field: saved after another admin changed
+// the partner (a suspension, here), it would put the old values back. It
+// is refused naming the reload, and the change stays; the form of the
+// page loaded after it saves. The settings form is the same.
+func TestStaleFormsRefused(t *testing.T) {
+	f := newFixture(t, false)
+	f.admin("admin@example.com")
+	id := f.partner("ayla")
+	a := f.client()
+	if s := a.login("admin@example.com", "admin-password-1"); s != http.StatusSeeOther {
+		t.Fatalf("admin login: %d", s)
+	}
+	version := func(path string) string {
+		t.Helper()
+		_, body, _ := a.get(path)
+		m := regexp.MustCompile(`name="version" value="([^"]+)"`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("%s has no version field", path)
+		}
+		return m[1]
+	}
+	page := "/admin/partners/" + strconv.FormatInt(id, 10)
+	form := url.Values{"name": {"AYLA"}, "email": {"ayla@example.com"}, "slug": {"ayla"}, "status": {"active"}, "default_rate": {"7"}}
+	form.Set("version", version(page))
+	f.exec(`UPDATE partners SET status = 'suspended', updated_at = clock_timestamp() WHERE id = $1`, id)
+	if s, loc := a.post(page, form); s != http.StatusSeeOther || !strings.Contains(a.flash(loc), "changed by someone else since this page was loaded") {
+		t.Fatalf("stale partner form: %d %q", s, a.flash(loc))
+	}
+	var status string
+	if err := f.pool.QueryRow(context.Background(), `SELECT status FROM partners WHERE id = $1`, id).Scan(&status); err != nil || status != "suspended" {
+		t.Fatalf("status after the stale form = %q %v, want suspended", status, err)
+	}
+	form.Set("version", version(page))
+	form.Set("status", "suspended")
+	if s, loc := a.post(page, form); s != http.StatusSeeOther || a.flash(loc) != "Partner saved." {
+		t.Fatalf("fresh partner form: %d %q", s, a.flash(loc))
+	}
+
+	settings := url.Values{"default_rate": {"10"}, "attribution_window": {"720h"}, "attribution_model": {"last_click"},
+		"binding_window": {"720h"}, "reserve_percent": {"10"}, "reserve_period": {"720h"}, "auto_approve_after": {"0s"},
+		"currency": {"EUR"}, "min_payout": {"50.00"}}
+	settings.Set("version", version("/admin/settings"))
+	f.exec(`UPDATE program_settings SET reserve_upct = 200000, updated_at = clock_timestamp()`)
+	if s, loc := a.post("/admin/settings", settings); s != http.StatusSeeOther || !strings.Contains(a.flash(loc), "changed by someone else since this page was loaded") {
+		t.Fatalf("stale settings form: %d %q", s, a.flash(loc))
+	}
+	var reserve int64
+	if err := f.pool.QueryRow(context.Background(), `SELECT reserve_upct FROM program_settings`).Scan(&reserve); err != nil || reserve != 200000 {
+		t.Fatalf("reserve after the stale form = %d %v, want 200000", reserve, err)
+	}
+	settings.Set("version", version("/admin/settings"))
+	if s, loc := a.post("/admin/settings", settings); s != http.StatusSeeOther || a.flash(loc) != "Settings saved." {
+		t.Fatalf("fresh settings form: %d %q", s, a.flash(loc))
 	}
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/openaff/affiliate/dashboard/internal/api"
 	"github.com/openaff/affiliate/dashboard/internal/links"
+	"github.com/openaff/affiliate/dashboard/internal/storage"
 )
 
 type partnerUpdate struct{ *UI }
@@ -21,53 +23,25 @@ func (h partnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	back := "/admin/partners/" + itoa(id)
-	p, err := h.Store.Partner(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, back, err)
-		return
-	}
-	p.Name, p.Email = r.PostFormValue("name"), r.PostFormValue("email")
-	if p.Slug, err = api.ValidatePartner(p.Name, p.Email, r.PostFormValue("slug")); err != nil {
-		h.fail(w, r, back, err)
-		return
-	}
-	switch st := r.PostFormValue("status"); st {
-	case "active", "suspended":
-		p.Status = st
-	default:
-		h.redirect(w, r, back, "Error: status must be active or suspended")
-		return
-	}
-	p.DefaultRateUPct = -1
-	if v := strings.TrimSpace(r.PostFormValue("default_rate")); v != "" {
-		if p.DefaultRateUPct, err = links.ParsePercent(v); err != nil {
-			h.redirect(w, r, back, "Error: default rate: "+err.Error())
-			return
+	var msg string
+	_, err := h.Store.ModifyPartner(r.Context(), id, func(p *storage.Partner) error {
+		// The form holds every field: saved over a change made since the
+		// page was loaded (another admin's suspension, say), it would put
+		// the old values back. Refused instead (409 on version).
+		if v := r.PostFormValue("version"); v != "" && v != p.Version() {
+			return storage.ErrPartnerChanged
 		}
-	}
-	// Too long is refused, never cut: a cut value would be saved as if the
-	// admin had typed it. The limits are the columns' (characters).
-	for _, f := range []struct {
-		name, label string
-		max         int
-		dst         *string
-	}{{"phone", "phone", 50, &p.Phone}, {"company", "company", 200, &p.Company}, {"website", "website", 2048, &p.Website},
-		{"customer_id", "own customer id", maxIDChars, &p.CustomerID}} {
-		v, msg := formText(r, f.name, f.label, f.max)
+		msg = h.applyForm(r, p)
 		if msg != "" {
-			h.redirect(w, r, back, "Error: "+msg)
-			return
+			return errFormRefused
 		}
-		*f.dst = v
+		return nil
+	})
+	if errors.Is(err, errFormRefused) {
+		h.redirect(w, r, back, "Error: "+msg)
+		return
 	}
-	p.LandingURL = ""
-	if v := strings.TrimSpace(r.PostFormValue("landing_url")); v != "" {
-		if p.LandingURL, err = h.Links.CheckTarget(v); err != nil {
-			h.redirect(w, r, back, "Error: landing URL "+err.Error())
-			return
-		}
-	}
-	if err := h.Store.UpdatePartner(r.Context(), p); err != nil {
+	if err != nil {
 		h.fail(w, r, back, err)
 		return
 	}
@@ -103,4 +77,51 @@ func trimMax(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// errFormRefused stops ModifyPartner when the form does not validate.
+var errFormRefused = errors.New("form refused")
+
+// applyForm applies the profile form to p and returns what is wrong with
+// it, or "".
+func (h partnerUpdate) applyForm(r *http.Request, p *storage.Partner) string {
+	p.Name, p.Email = r.PostFormValue("name"), r.PostFormValue("email")
+	var err error
+	if p.Slug, err = api.ValidatePartner(p.Name, p.Email, r.PostFormValue("slug")); err != nil {
+		m, _ := formError(err) // always a field error
+		return m
+	}
+	switch st := r.PostFormValue("status"); st {
+	case "active", "suspended":
+		p.Status = st
+	default:
+		return "status must be active or suspended"
+	}
+	p.DefaultRateUPct = -1
+	if v := strings.TrimSpace(r.PostFormValue("default_rate")); v != "" {
+		if p.DefaultRateUPct, err = links.ParsePercent(v); err != nil {
+			return "default rate: " + err.Error()
+		}
+	}
+	// Too long is refused, never cut: a cut value would be saved as if the
+	// admin had typed it. The limits are the columns' (characters).
+	for _, f := range []struct {
+		name, label string
+		max         int
+		dst         *string
+	}{{"phone", "phone", 50, &p.Phone}, {"company", "company", 200, &p.Company}, {"website", "website", 2048, &p.Website},
+		{"customer_id", "own customer id", maxIDChars, &p.CustomerID}} {
+		v, msg := formText(r, f.name, f.label, f.max)
+		if msg != "" {
+			return msg
+		}
+		*f.dst = v
+	}
+	p.LandingURL = ""
+	if v := strings.TrimSpace(r.PostFormValue("landing_url")); v != "" {
+		if p.LandingURL, err = h.Links.CheckTarget(v); err != nil {
+			return "landing URL " + err.Error()
+		}
+	}
+	return ""
 }

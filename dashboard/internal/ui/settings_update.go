@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/openaff/affiliate/dashboard/internal/api"
+	"github.com/openaff/affiliate/dashboard/internal/storage"
 )
 
 type settingsUpdate struct{ *UI }
@@ -13,11 +14,6 @@ type settingsUpdate struct{ *UI }
 // PUT /api/admin/program.
 func (h settingsUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	const back = "/admin/settings"
-	p, err := h.Store.Program(r.Context())
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
 	// An empty field keeps its setting.
 	v := func(k string) *string {
 		s := strings.TrimSpace(r.PostFormValue(k))
@@ -26,15 +22,21 @@ func (h settingsUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return &s
 	}
-	p, err = api.ApplyProgramPatch(p, api.ProgramPatch{DefaultRate: v("default_rate"), AttributionWindow: v("attribution_window"),
+	patch := api.ProgramPatch{DefaultRate: v("default_rate"), AttributionWindow: v("attribution_window"),
 		AttributionModel: v("attribution_model"), BindingWindow: v("binding_window"), ReservePercent: v("reserve_percent"),
-		ReservePeriod: v("reserve_period"), AutoApproveAfter: v("auto_approve_after"), Currency: v("currency"), MinPayout: v("min_payout")})
+		ReservePeriod: v("reserve_period"), AutoApproveAfter: v("auto_approve_after"), Currency: v("currency"), MinPayout: v("min_payout")}
+	_, err := h.Store.ModifyProgram(r.Context(), func(p *storage.Program) error {
+		// The form holds every setting: saved over a change made since the
+		// page was loaded, it would put the old values back. Refused.
+		if ver := r.PostFormValue("version"); ver != "" && ver != p.Version() {
+			return storage.ErrProgramChanged
+		}
+		var err error
+		*p, err = api.ApplyProgramPatch(*p, patch)
+		return err
+	})
 	if err != nil {
-		h.fail(w, r, back, err)
-		return
-	}
-	if err := h.Store.UpdateProgram(r.Context(), p); err != nil {
-		h.fail(w, r, back, err) // a refused currency change names the field; others are 500s
+		h.fail(w, r, back, err) // refusals name the field; others are 500s
 		return
 	}
 	h.redirect(w, r, back, "Settings saved.")
