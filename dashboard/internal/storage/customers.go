@@ -76,7 +76,10 @@ func (s *Storage) CustomerID(ctx context.Context, idOrEmail string) (string, err
 // AttachCustomer binds customerID to partnerID as the admin. An open
 // binding to another partner is closed first; binding to the same partner
 // again is a no-op. An unknown customer is created (the admin may bind a
-// customer before the shop has sent any event for it).
+// customer before the shop has sent any event for it). The customer's row
+// is locked, as a partner's claim locks it, so that concurrent attaches
+// and claims take turns; a binding the settler makes meanwhile (it takes
+// no such lock) is found by the insert and dealt with like one read first.
 func (s *Storage) AttachCustomer(ctx context.Context, customerID string, partnerID, adminID int64) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := partnerExists(ctx, tx, partnerID); err != nil {
@@ -86,33 +89,53 @@ func (s *Storage) AttachCustomer(ctx context.Context, customerID string, partner
 			ON CONFLICT (customer_id) DO NOTHING`, customerID); err != nil {
 			return fmt.Errorf("cannot create customer: %w", err)
 		}
-		var cur int64
-		err := tx.QueryRow(ctx, `SELECT partner_id FROM customer_bindings WHERE customer_id = $1 AND detached_at IS NULL FOR UPDATE`,
-			customerID).Scan(&cur)
-		switch {
-		case err == nil && cur == partnerID:
-			return nil
-		case err == nil:
-			if _, err := tx.Exec(ctx, `UPDATE customer_bindings SET detached_at = now(), detached_by = $2
-				WHERE customer_id = $1 AND detached_at IS NULL`, customerID, nullID(adminID)); err != nil {
-				return fmt.Errorf("cannot detach customer: %w", err)
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM customers WHERE customer_id = $1 FOR UPDATE`, customerID); err != nil {
+			return fmt.Errorf("cannot lock customer: %w", err)
+		}
+		for range 3 {
+			var cur int64
+			err := tx.QueryRow(ctx, `SELECT partner_id FROM customer_bindings WHERE customer_id = $1 AND detached_at IS NULL FOR UPDATE`,
+				customerID).Scan(&cur)
+			switch {
+			case err == nil && cur == partnerID:
+				return nil
+			case err == nil:
+				if err := closeBinding(ctx, tx, customerID, adminID); err != nil {
+					return err
+				}
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("cannot read binding: %w", err)
 			}
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("cannot read binding: %w", err)
+			tag, err := tx.Exec(ctx, `INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at, created_by)
+				VALUES ($1, $2, 'admin', now(), $3) ON CONFLICT (customer_id) WHERE detached_at IS NULL DO NOTHING`,
+				customerID, partnerID, nullID(adminID))
+			if err != nil {
+				return fmt.Errorf("cannot bind customer: %w", err)
+			}
+			if tag.RowsAffected() == 1 {
+				return nil
+			}
+			// The settler bound the customer meanwhile: read it again.
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at, created_by)
-			VALUES ($1, $2, 'admin', now(), $3)`, customerID, partnerID, nullID(adminID))
-		if err != nil {
-			return fmt.Errorf("cannot bind customer: %w", err)
-		}
-		return nil
+		return fmt.Errorf("cannot bind customer %q: its binding keeps changing", customerID)
 	})
+}
+
+// closeBinding closes the customer's open binding as the admin, at now or,
+// for a binding that starts later (bound from a shop's clock ahead of
+// ours by a release before that was clamped), at its start.
+func closeBinding(ctx context.Context, tx pgx.Tx, customerID string, adminID int64) error {
+	if _, err := tx.Exec(ctx, `UPDATE customer_bindings SET detached_at = GREATEST(now(), bound_at), detached_by = $2
+		WHERE customer_id = $1 AND detached_at IS NULL`, customerID, nullID(adminID)); err != nil {
+		return fmt.Errorf("cannot detach customer: %w", err)
+	}
+	return nil
 }
 
 // DetachCustomer closes the customer's binding to partnerID. It is
 // ErrNotFound when the customer is not bound to that partner.
 func (s *Storage) DetachCustomer(ctx context.Context, customerID string, partnerID, adminID int64) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE customer_bindings SET detached_at = now(), detached_by = $3
+	tag, err := s.pool.Exec(ctx, `UPDATE customer_bindings SET detached_at = GREATEST(now(), bound_at), detached_by = $3
 		WHERE customer_id = $1 AND partner_id = $2 AND detached_at IS NULL`, customerID, partnerID, nullID(adminID))
 	if err != nil {
 		return fmt.Errorf("cannot detach customer: %w", err)

@@ -69,10 +69,17 @@ func (s *Storage) RequestStoreCredit(ctx context.Context, l *ledger.Ledger, part
 	if amountMinor <= 0 {
 		return StoreCredit{}, &FieldError{Field: "amount", Msg: "must be positive"}
 	}
-	var replay bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM store_credit_requests WHERE idempotency_key = $1)`,
-		key).Scan(&replay); err != nil {
-		return StoreCredit{}, fmt.Errorf("cannot read store credit request: %w", err)
+	recorded := func() (bool, error) {
+		var ok bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM store_credit_requests WHERE idempotency_key = $1)`,
+			key).Scan(&ok); err != nil {
+			return false, fmt.Errorf("cannot read store credit request: %w", err)
+		}
+		return ok, nil
+	}
+	replay, err := recorded()
+	if err != nil {
+		return StoreCredit{}, err
 	}
 	if !replay {
 		// The ledger checks again when it reserves; this check only comes
@@ -83,7 +90,15 @@ func (s *Storage) RequestStoreCredit(ctx context.Context, l *ledger.Ledger, part
 			return StoreCredit{}, fmt.Errorf("cannot read balance: %w", err)
 		}
 		if bal.AvailableMinor < amountMinor {
-			return StoreCredit{}, mapLedgerErr(ledger.ErrInsufficientFunds)
+			// A copy of this request (a double-submitted form) recorded
+			// since the check above holds what the balance lacks: this is
+			// its replay, not a refusal.
+			if replay, err = recorded(); err != nil {
+				return StoreCredit{}, err
+			}
+			if !replay {
+				return StoreCredit{}, mapLedgerErr(ledger.ErrInsufficientFunds)
+			}
 		}
 	}
 	var customerID string
