@@ -11,10 +11,13 @@ import (
 type orderGet struct{ Deps }
 
 type attributionJSON struct {
-	PartnerID  *int64              `json:"partner_id"`
-	Rule       string              `json:"rule"`
-	ClickID    *string             `json:"click_id"`
-	Candidates []storage.Candidate `json:"candidates,omitempty"`
+	PartnerID *int64  `json:"partner_id"`
+	Rule      string  `json:"rule"`
+	ClickID   *string `json:"click_id"`
+	// SelfReferral: the customer is the partner's own shop account, so
+	// the order earns it no commission.
+	SelfReferral bool                `json:"self_referral"`
+	Candidates   []storage.Candidate `json:"candidates,omitempty"` // loaded for one order only
 }
 
 type commissionJSON struct {
@@ -54,9 +57,23 @@ type orderJSON struct {
 	ShippingFee string           `json:"shipping_fee"`
 	Manual      bool             `json:"manual"`
 	Settled     bool             `json:"settled"`
-	Lines       []lineJSON       `json:"lines,omitempty"`
+	Lines       []lineJSON       `json:"lines,omitempty"` // loaded for one order only
 	Attribution *attributionJSON `json:"attribution"`
-	Commissions []commissionJSON `json:"commissions,omitempty"`
+}
+
+// orderDetailJSON is one order as GET /api/admin/orders/{order_id}
+// answers it: lines, candidates and commissions always present, as
+// arrays (empty when there are none).
+type orderDetailJSON struct {
+	orderJSON
+	Lines       []lineJSON             `json:"lines"`
+	Attribution *attributionDetailJSON `json:"attribution"`
+	Commissions []commissionJSON       `json:"commissions"`
+}
+
+type attributionDetailJSON struct {
+	attributionJSON
+	Candidates []storage.Candidate `json:"candidates"`
 }
 
 func fmtMoney(code string, minor int64) string {
@@ -83,7 +100,7 @@ func orderToJSON(o storage.Order) orderJSON {
 		PlacedAt: o.PlacedAt.UTC().Format(time.RFC3339), Status: o.Status, Total: fmtMoney(o.Currency, o.TotalMinor),
 		ShippingFee: fmtMoney(o.Currency, o.ShippingFeeMinor), Manual: o.Manual, Settled: o.Settled}
 	if o.Rule != "" {
-		a := &attributionJSON{Rule: o.Rule, Candidates: o.Candidates}
+		a := &attributionJSON{Rule: o.Rule, SelfReferral: o.SelfReferral, Candidates: o.Candidates}
 		if o.PartnerID > 0 {
 			pid := o.PartnerID
 			a.PartnerID = &pid
@@ -120,8 +137,17 @@ func (h *orderGet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	out := orderToJSON(o)
-	out.Commissions = make([]commissionJSON, len(cs))
+	base := orderToJSON(o)
+	out := orderDetailJSON{orderJSON: base, Lines: base.Lines, Commissions: make([]commissionJSON, len(cs))}
+	if out.Lines == nil {
+		out.Lines = []lineJSON{}
+	}
+	if base.Attribution != nil {
+		out.Attribution = &attributionDetailJSON{attributionJSON: *base.Attribution, Candidates: base.Attribution.Candidates}
+		if out.Attribution.Candidates == nil {
+			out.Attribution.Candidates = []storage.Candidate{}
+		}
+	}
 	for i, c := range cs {
 		out.Commissions[i] = commissionToJSON(c)
 	}

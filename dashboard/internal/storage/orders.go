@@ -25,7 +25,11 @@ type Order struct {
 	PartnerID int64
 	Rule      string
 	ClickID   string
-	Lines     []OrderLine
+	// SelfReferral: the ordering customer is the attributed partner's own
+	// shop account, so the order earns it no commission (flagged by the
+	// settler).
+	SelfReferral bool
+	Lines        []OrderLine
 	// Candidates are the attribution candidates the settler considered
 	// (filled by Order only).
 	Candidates []Candidate
@@ -55,14 +59,14 @@ type OrderLine struct {
 const orderColumns = `o.order_id, coalesce(o.customer_id, ''), o.currency, o.placed_at, o.status, o.shipping_fee_minor,
 	o.manual, NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id),
 	coalesce((SELECT sum(unit_price_minor * quantity - discount_minor) FROM order_lines l WHERE l.order_id = o.order_id), 0)::bigint,
-	coalesce(a.partner_id, 0), coalesce(a.rule, ''), coalesce(a.click_id::text, '')`
+	coalesce(a.partner_id, 0), coalesce(a.rule, ''), coalesce(a.click_id::text, ''), coalesce(a.self_referral, false)`
 
 const orderFrom = ` FROM orders o LEFT JOIN attributions a ON a.order_id = o.order_id AND a.superseded_at IS NULL`
 
 func scanOrder(row pgx.Row) (Order, error) {
 	var o Order
 	err := row.Scan(&o.ID, &o.CustomerID, &o.Currency, &o.PlacedAt, &o.Status, &o.ShippingFeeMinor, &o.Manual,
-		&o.Settled, &o.TotalMinor, &o.PartnerID, &o.Rule, &o.ClickID)
+		&o.Settled, &o.TotalMinor, &o.PartnerID, &o.Rule, &o.ClickID, &o.SelfReferral)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Order{}, ErrNotFound
 	}

@@ -369,3 +369,24 @@ func TestOrderCandidatesAndLanding(t *testing.T) {
 		t.Fatalf("landing = %q", p.LandingURL)
 	}
 }
+
+// The order page says when the settler flagged the order as a
+// self-referral (the customer is the partner's own shop account), which
+// is why it has no commission.
+func TestOrderPageShowsSelfReferral(t *testing.T) {
+	f := newFixture(t, false)
+	f.admin("admin@example.com")
+	pid := f.partner("ayla")
+	f.seedOrder("o-self", pid, 100)
+	a := f.client()
+	if s := a.login("admin@example.com", "admin-password-1"); s != http.StatusSeeOther {
+		t.Fatalf("admin login: %d", s)
+	}
+	if _, page, _ := a.get("/admin/orders/o-self"); strings.Contains(page, `id="self-referral"`) {
+		t.Fatal("an order not flagged shows the self-referral note")
+	}
+	f.exec(`UPDATE attributions SET self_referral = true WHERE order_id = 'o-self'`)
+	if s, page, _ := a.get("/admin/orders/o-self"); s != http.StatusOK || !strings.Contains(page, `id="self-referral"`) {
+		t.Fatalf("order page of a self-referral: %d, no self-referral note", s)
+	}
+}
