@@ -299,7 +299,9 @@ func TestOrdersCommissionsAndBalance(t *testing.T) {
 		AND payload->>'commission_id' = 'o-1/1/1' AND payload->>'state' = 'approved'`).Scan(&facts); err != nil || facts != 1 {
 		t.Fatalf("commission facts = %d, %v", facts, err)
 	}
-	f.expect("POST", "/api/admin/commissions/approve", `{}`, 400, "order_id")
+	if out := f.expect("POST", "/api/admin/commissions/approve", `{}`, 400, "order_id"); out["error"] != "order_id and ids: give exactly one of the two" {
+		t.Errorf("approve {}: error %q", out["error"])
+	}
 	f.expect("POST", "/api/admin/commissions/approve", `{"order_id":"o-1","ids":[1]}`, 400, "order_id")
 	f.expect("POST", "/api/admin/commissions/approve", `{"order_id":"missing"}`, 404, "")
 	f.expect("POST", "/api/admin/commissions/approve", `{"ids":[999999]}`, 404, "ids")
@@ -395,7 +397,7 @@ func TestCustomersApplicationsAnnouncements(t *testing.T) {
 	}
 	// Attaching to another partner moves the binding.
 	f.expect("POST", "/api/admin/customers/cust-1/partner", `{"partner_id":`+b+`}`, 200, "")
-	f.expect("DELETE", "/api/admin/customers/cust-1/partner", `{"partner_id":`+a+`}`, 404, "")
+	f.expect("DELETE", "/api/admin/customers/cust-1/partner", `{"partner_id":`+a+`}`, 404, "partner_id") // bound to b: names the field
 	f.expect("DELETE", "/api/admin/customers/cust-1/partner", `{"partner_id":`+b+`}`, 200, "")
 	if _, err := f.store.CurrentBinding(context.Background(), "cust-1"); err != storage.ErrNotFound {
 		t.Fatalf("binding after detach: %v", err)

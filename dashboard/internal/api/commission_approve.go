@@ -24,7 +24,7 @@ func (h *commissionApprove) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if (in.OrderID == "") == (len(in.IDs) == 0) {
-		h.fail(w, r, bad("order_id", "give either order_id or ids"))
+		h.fail(w, r, bad("order_id", "and ids: give exactly one of the two"))
 		return
 	}
 	if len(in.IDs) > storage.MaxApproveBatch {

@@ -2,7 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+
+	"github.com/openaff/affiliate/dashboard/internal/storage"
 )
 
 type customerPartnerDetach struct{ Deps }
@@ -27,7 +30,11 @@ func (h *customerPartnerDetach) ServeHTTP(w http.ResponseWriter, r *http.Request
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.Store.DetachCustomer(r.Context(), customerID, pid, 0); err != nil {
+	err = h.Store.DetachCustomer(r.Context(), customerID, pid, 0)
+	if errors.Is(err, storage.ErrNotFound) {
+		err = &storage.FieldError{Field: "partner_id", Msg: "is not the partner this customer is bound to", Err: storage.ErrNotFound}
+	}
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}

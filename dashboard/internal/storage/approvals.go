@@ -23,6 +23,11 @@ const MaxApproveBatch = 5000
 var ErrOrderUnsettled = &FieldError{Field: "order_id",
 	Msg: "has unsettled changes (cancelled, changed or re-attributed); wait for the next settlement pass", Err: ErrConflict}
 
+// ErrOrderCancelled refuses to approve by order an order that is
+// cancelled and settled: its commissions were voided.
+var ErrOrderCancelled = &FieldError{Field: "order_id",
+	Msg: "is cancelled: its commissions were voided and there is nothing to approve", Err: ErrConflict}
+
 // Approval is what one approval request did.
 type Approval struct {
 	// Approved counts the commissions approved.
@@ -79,14 +84,21 @@ func (s *Storage) Approve(ctx context.Context, l *ledger.Ledger, orderID string,
 			// before is a repeat ({"approved": 0}, whatever is queued
 			// since); one with none approved is unsettled (a 409: the pass
 			// has not decided it yet, or re-decides it).
-			var unsettled, approvedBefore bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = $1 AND (o.cancelled_at IS NOT NULL
-				OR EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id))),
-				EXISTS (SELECT 1 FROM commissions WHERE order_id = $1 AND approved_at IS NOT NULL)`, orderID).Scan(&unsettled, &approvedBefore); err != nil {
+			// A cancelled order the pass has settled has nothing left to
+			// approve, for good: said so (a 409 asking to wait would be
+			// answered forever).
+			var cancelled, queued, approvedBefore bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1 AND cancelled_at IS NOT NULL),
+				EXISTS (SELECT 1 FROM settle_queue WHERE order_id = $1),
+				EXISTS (SELECT 1 FROM commissions WHERE order_id = $1 AND approved_at IS NOT NULL)`, orderID).Scan(&cancelled, &queued, &approvedBefore); err != nil {
 				return fmt.Errorf("cannot check order settlement: %w", err)
 			}
-			if unsettled && (len(todo) > 0 || held > 0 || !approvedBefore) {
+			pending := len(todo) > 0 || held > 0
+			switch {
+			case queued && (pending || !approvedBefore), cancelled && pending:
 				return ErrOrderUnsettled
+			case cancelled && !approvedBefore:
+				return ErrOrderCancelled
 			}
 		}
 		out.Skipped = held

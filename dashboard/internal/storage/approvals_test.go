@@ -95,3 +95,25 @@ func TestApproveWaitsForSettlement(t *testing.T) {
 		t.Fatalf("Approve(order o-new, undecided) = %v, want ErrOrderUnsettled", err)
 	}
 }
+
+// Approving by order a cancelled order the pass has settled (its
+// commissions voided) says it is cancelled: it answered "wait for the next
+// settlement pass" forever.
+func TestApproveCancelledSettledOrder(t *testing.T) {
+	e := newStoreEnv(t)
+	ctx := context.Background()
+	pid := e.partner("ayla")
+	e.seedPending("o-c", pid, 1000)
+	e.exec(`UPDATE orders SET cancelled_at = now(), status = 'cancelled', revision = revision + 1 WHERE order_id = 'o-c'`)
+	if _, err := e.s.Approve(ctx, e.l, "o-c", nil, 0); !errors.Is(err, ErrOrderUnsettled) {
+		t.Fatalf("Approve(cancelled, queued) = %v, want ErrOrderUnsettled", err)
+	}
+	// The pass voids the commission and takes the order off the queue.
+	e.exec(`UPDATE commissions SET state = 'voided', voided_amount_minor = amount_minor WHERE order_id = 'o-c'`)
+	e.exec(`DELETE FROM settle_queue WHERE order_id = 'o-c'`)
+	_, err := e.s.Approve(ctx, e.l, "o-c", nil, 0)
+	var fe *FieldError
+	if !errors.Is(err, ErrOrderCancelled) || !errors.As(err, &fe) || fe.Field != "order_id" {
+		t.Fatalf("Approve(cancelled, settled) = %v, want ErrOrderCancelled on order_id", err)
+	}
+}
