@@ -46,7 +46,7 @@ topics=(
 	"orders         12          $((30 * day)) 2097152            order_id"
 	"commissions    12          $((30 * day)) 1048576            partner_id"
 	"store_credits  3           $((30 * day)) 1048576            customer_id"
-	"dlq            3           $((90 * day)) 4194304            source_topic"
+	"dlq            3           $((90 * day)) 4194304            source_topic_full_name"
 )
 
 for row in "${topics[@]}"; do

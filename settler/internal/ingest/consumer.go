@@ -489,7 +489,7 @@ func (c *Consumer) sendDLQ(ctx context.Context, rejected []Rejected) error {
 		if len(rec.Payload) > events.MaxDLQPayloadBytes {
 			rec.Payload, rec.Truncated = rec.Payload[:events.MaxDLQPayloadBytes], true
 		}
-		out[i] = kafka.Message{Key: []byte(m.Topic), Value: events.AppendDLQRecord(nil, &rec)}
+		out[i] = kafka.Message{Key: []byte(rec.Topic), Value: events.AppendDLQRecord(nil, &rec)} // keyed by the full topic name, as the sink keys its records
 	}
 	if err := produce.Write(ctx, c.dlq, out...); err != nil {
 		return fmt.Errorf("cannot write %d messages to dlq: %w", len(out), err)

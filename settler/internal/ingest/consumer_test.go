@@ -75,7 +75,8 @@ func (w *kafkaWorld) drain(c *Consumer) {
 	}
 }
 
-// dlq returns the first n records of the dlq topic.
+// dlq returns the first n records of the dlq topic, each keyed by the
+// full name of its topic (as the sink keys its records).
 func (w *kafkaWorld) dlq(n int) []events.DLQRecord {
 	w.t.Helper()
 	var out []events.DLQRecord
@@ -83,6 +84,9 @@ func (w *kafkaWorld) dlq(n int) []events.DLQRecord {
 		rec, err := events.DecodeDLQRecord(m.Value)
 		if err != nil {
 			w.t.Fatalf("dlq record %q: %v", m.Value, err)
+		}
+		if string(m.Key) != rec.Topic || !strings.HasPrefix(rec.Topic, w.prefix) {
+			w.t.Fatalf("dlq record of %s keyed %q, want the full topic name", rec.Topic, m.Key)
 		}
 		out = append(out, rec)
 	}

@@ -67,6 +67,12 @@ func (m *sinkMetrics) dlq(topic string) {
 	m.set.GetOrCreateCounter(`aff_sink_dlq_total{topic="` + topic + `"}`).Inc()
 }
 
+// rejected counts a message of topic the sink could not decode (sent to
+// the dlq by the sink, or for orders and identities by the settler).
+func (m *sinkMetrics) rejected(topic string) {
+	m.set.GetOrCreateCounter(`aff_sink_rejected_total{topic="` + topic + `"}`).Inc()
+}
+
 // lag sets the messages not yet committed and the watermark's age of topic.
 func (m *sinkMetrics) lag(topic string, messages int64, watermarkAge time.Duration) {
 	m.set.GetOrCreateGauge(`aff_sink_lag_messages{topic="`+topic+`"}`, nil).Set(float64(messages))

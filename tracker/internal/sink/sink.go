@@ -602,17 +602,32 @@ func dlqRecord(m kafka.Message, err error) events.DLQRecord {
 	}
 }
 
+// writeDLQ sends the records of the messages the sink could not decode to
+// the dlq, keyed by their topic. Those of the orders and identities topics
+// only count in aff_sink_rejected_total: the settler reads those topics
+// too, with the same decoders, and sends each such message to the dlq
+// itself (one record per bad event, not two).
 func (s *Sink) writeDLQ(ctx context.Context, records []events.DLQRecord) error {
-	msgs := make([]kafka.Message, len(records))
+	msgs := make([]kafka.Message, 0, len(records))
+	var own []string
 	for i := range records {
 		d := &records[i]
-		msgs[i] = kafka.Message{Key: []byte(d.Topic), Value: events.AppendDLQRecord(nil, d)}
+		if t := strings.TrimPrefix(d.Topic, s.cfg.TopicPrefix); t == "orders" || t == "identities" {
+			continue
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(d.Topic), Value: events.AppendDLQRecord(nil, d)})
+		own = append(own, d.Topic)
 	}
-	if err := s.dlq.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("cannot write %d dlq records: %w", len(msgs), err)
+	if len(msgs) > 0 {
+		if err := s.dlq.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("cannot write %d dlq records: %w", len(msgs), err)
+		}
+	}
+	for _, t := range own {
+		s.m.dlq(t)
 	}
 	for i := range records {
-		s.m.dlq(records[i].Topic)
+		s.m.rejected(records[i].Topic)
 	}
 	return nil
 }
