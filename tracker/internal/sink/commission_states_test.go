@@ -2,6 +2,7 @@ package sink_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -21,26 +22,7 @@ func TestCommissionStatesBackfillOnce(t *testing.T) {
 	env := testenv.Get(t)
 	conn, db := clickhouseDB(t, env.ClickHouseAddr())
 	ctx := context.Background()
-	files, err := migrate.ParseClickHouse(migrate.ClickHouseFS(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var view, backfill string
-	for _, f := range files {
-		if f.Version == 204 {
-			for _, s := range f.Statements {
-				if strings.Contains(s, "MATERIALIZED VIEW") {
-					view = s
-				}
-				if strings.HasPrefix(strings.TrimSpace(s), "INSERT") {
-					backfill = s
-				}
-			}
-		}
-	}
-	if view == "" || backfill == "" {
-		t.Fatal("00204 has no view or no backfill")
-	}
+	view, backfill := viewAndBackfill(t, db, 204)
 	exec := func(q string) {
 		t.Helper()
 		if err := conn.Exec(ctx, q); err != nil {
@@ -67,5 +49,91 @@ SELECT 'ev-` + id + `', now(), '` + id + `', 'o-` + id + `', '1', 'p1', 'EUR', 1
 	exec(backfill) // settler migrate after apply.sh
 	if after := queryInt(t, conn, `SELECT toInt64(count()) FROM `+db+`.commission_states`); after != before {
 		t.Errorf("commission_states has %d rows after the second backfill, want %d (unchanged)", after, before)
+	}
+}
+
+// viewAndBackfill returns the materialized view and the backfill of
+// ClickHouse migration version for database db.
+func viewAndBackfill(t *testing.T, db string, version uint64) (view, backfill string) {
+	t.Helper()
+	files, err := migrate.ParseClickHouse(migrate.ClickHouseFS(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Version == version {
+			for _, s := range f.Statements {
+				if strings.Contains(s, "MATERIALIZED VIEW") {
+					view = s
+				}
+				if strings.HasPrefix(strings.TrimSpace(s), "INSERT") {
+					backfill = s
+				}
+			}
+		}
+	}
+	if view == "" || backfill == "" {
+		t.Fatalf("%05d has no view or no backfill", version)
+	}
+	return view, backfill
+}
+
+// TestCommissionHistoryBackfillOnce: the backfill of 00205 fills in what
+// the commissions stored before commission_history_mv existed accrued and
+// whether they were partially voided, also for a commission whose newer fact
+// the view stored first (its approval after the partial void: alone, it
+// says 1449 accrued and never partially voided), and a second run (settler
+// migrate after deploy/clickhouse/cluster/apply.sh) adds no rows.
+func TestCommissionHistoryBackfillOnce(t *testing.T) {
+	env := testenv.Get(t)
+	conn, db := clickhouseDB(t, env.ClickHouseAddr())
+	ctx := context.Background()
+	view, backfill := viewAndBackfill(t, db, 205)
+	exec := func(q string) {
+		t.Helper()
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	fact := func(id, ev string, amount int64, state string) {
+		t.Helper()
+		exec(fmt.Sprintf(`INSERT INTO %s.commission_facts (event_id, at, commission_id, order_id, line_id, partner_id, currency, amount_minor, base_minor, state)
+SELECT 'ev-%s-%s', now(), '%s', 'o-%s', '1', 'p1', 'EUR', %d, 28980, '%s'`, db, id, ev, id, id, amount, state))
+	}
+	// History stored before the view existed.
+	exec(`DROP TABLE ` + db + `.commission_history_mv`)
+	fact("h1", "0", 2898, "pending")
+	fact("h1", "1", 1449, "partially_voided")
+	fact("h2", "0", 100, "pending")
+	fact("h3", "0", 300, "pending")
+	fact("h3", "1", 300, "approved")
+	exec(view)
+	// The sink stores new facts before the backfill runs: h1's approval and
+	// a new commission.
+	fact("h1", "2", 1449, "approved")
+	fact("n1", "0", 100, "pending")
+	exec(backfill)
+	if n := queryInt(t, conn, `SELECT toInt64(uniqExact(commission_id)) FROM `+db+`.commission_history`); n != 4 {
+		t.Errorf("commission_history holds %d commissions after the backfill, want 4", n)
+	}
+	for _, c := range []struct {
+		id          string
+		accrued, pv int64
+	}{{"h1", 2898, 1}, {"h2", 100, 0}, {"h3", 300, 0}, {"n1", 100, 0}} {
+		q := `SELECT toInt64(maxMerge(accrued_amount_minor)), toInt64(maxMerge(was_partially_voided)) FROM ` + db +
+			`.commission_history WHERE commission_id = '` + c.id + `'`
+		var accrued, pv int64
+		if err := conn.QueryRow(ctx, q).Scan(&accrued, &pv); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if accrued != c.accrued || pv != c.pv {
+			t.Errorf("%s: accrued %d, partially voided %d; want %d, %d", c.id, accrued, pv, c.accrued, c.pv)
+		}
+	}
+	exec(`OPTIMIZE TABLE ` + db + `.commission_history FINAL`)
+	before := queryInt(t, conn, `SELECT toInt64(count()) FROM `+db+`.commission_history`)
+	exec(backfill) // settler migrate after apply.sh
+	if after := queryInt(t, conn, `SELECT toInt64(count()) FROM `+db+`.commission_history`); after != before {
+		t.Errorf("commission_history has %d rows after the second backfill, want %d (unchanged)", after, before)
 	}
 }

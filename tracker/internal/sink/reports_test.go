@@ -73,7 +73,9 @@ func newDataset(seed uint64) *dataset {
 			d.clicks = append(d.clicks, c) // replayed
 		}
 	}
-	states := []string{"approved", "voided", "partially_voided", "clawed_back", "partially_clawed_back"}
+	// Partial voids twice as often: most are approved later, some then
+	// clawed back, and the refunds report must see each of those paths.
+	states := []string{"approved", "voided", "partially_voided", "partially_voided", "clawed_back", "partially_clawed_back"}
 	for i := range 90 {
 		o := rOrder{eventID: fmt.Sprintf("oe%03d", i), typ: "order.placed", orderID: fmt.Sprintf("o%03d", i), currency: "EUR", at: at(34)}
 		if rng.IntN(10) == 0 {
@@ -141,6 +143,32 @@ func newDataset(seed uint64) *dataset {
 					h := g
 					h.eventID, h.state, h.amount = cm+"-0b", next, 0
 					d.facts = append(d.facts, h)
+				} else if g.state == "partially_voided" && rng.IntN(4) != 0 {
+					// Approved after the partial void, the normal path
+					// (by an admin, or automatically after delivery),
+					// keeping what is left: its current state no longer
+					// says it was partly voided. Sometimes in the same
+					// second with a smaller event id.
+					a := g
+					a.eventID, a.state, a.at = cm+"-2", "approved", g.at.Add(time.Duration(1+rng.IntN(72))*time.Hour)
+					if rng.IntN(4) == 0 {
+						a.eventID, a.at = cm+"-0c", g.at
+					}
+					d.facts = append(d.facts, a)
+					if rng.IntN(5) == 0 {
+						d.facts = append(d.facts, a) // replayed
+					}
+					// Then, for some, a clawback, partial or full.
+					switch rng.IntN(3) {
+					case 1:
+						b := a
+						b.eventID, b.state, b.amount, b.at = cm+"-3", "partially_clawed_back", a.amount/2, a.at.Add(time.Duration(1+rng.IntN(72))*time.Hour)
+						d.facts = append(d.facts, b)
+					case 2:
+						b := a
+						b.eventID, b.state, b.amount, b.at = cm+"-3", "clawed_back", 0, a.at.Add(time.Duration(1+rng.IntN(72))*time.Hour)
+						d.facts = append(d.facts, b)
+					}
 				}
 			}
 		}
@@ -200,6 +228,29 @@ func (d *dataset) seed(t *testing.T, conn driver.Conn) {
 			return []any{f.eventID, f.at, f.commissionID, f.orderID, f.lineID, f.partner, f.currency, f.amount, f.base, f.state}
 		})
 	}
+}
+
+// withStates counts the commissions whose facts are in exactly the states
+// pending and states.
+func (d *dataset) withStates(states ...string) int {
+	seen := map[string]map[string]bool{}
+	for _, f := range d.facts {
+		if seen[f.commissionID] == nil {
+			seen[f.commissionID] = map[string]bool{}
+		}
+		seen[f.commissionID][f.state] = true
+	}
+	want := map[string]bool{"pending": true}
+	for _, s := range states {
+		want[s] = true
+	}
+	n := 0
+	for _, got := range seen {
+		if reflect.DeepEqual(got, want) {
+			n++
+		}
+	}
+	return n
 }
 
 func b2u(b bool) uint8 {
@@ -272,6 +323,17 @@ func TestReports(t *testing.T) {
 	d := newDataset(1)
 	d.seed(t, conn)
 	want := d.expected()
+	// A commission partly voided and then approved (the normal path) reads
+	// as approved: the refunds report must still count it, also when it was
+	// clawed back afterwards.
+	for _, states := range [][]string{
+		{"partially_voided", "approved"},
+		{"partially_voided", "approved", "partially_clawed_back"},
+	} {
+		if n := d.withStates(states...); n < 2 {
+			t.Fatalf("the dataset has %d commissions that went pending -> %s; it proves little", n, strings.Join(states, " -> "))
+		}
+	}
 	files, err := filepath.Glob(filepath.Join(reportsDir, "*.sql"))
 	if err != nil || len(files) < 8 {
 		t.Fatalf("want at least 8 reports in %s, found %d (%v)", reportsDir, len(files), err)
@@ -320,6 +382,10 @@ func later(f, c rFact) bool {
 type current struct {
 	rFact
 	first time.Time
+	// accrued is the largest amount over the commission's facts; pv says
+	// whether one of them is partially_voided.
+	accrued int64
+	pv      bool
 }
 
 // expected answers every report from the raw dataset.
@@ -336,7 +402,7 @@ func (d *dataset) expected() map[string][]string {
 	for _, f := range d.facts {
 		c := cur[f.commissionID]
 		if c == nil {
-			cur[f.commissionID] = &current{f, f.at}
+			cur[f.commissionID] = &current{f, f.at, f.amount, f.state == "partially_voided"}
 			continue
 		}
 		if later(f, c.rFact) {
@@ -345,6 +411,8 @@ func (d *dataset) expected() map[string][]string {
 		if f.at.Before(c.first) {
 			c.first = f.at
 		}
+		c.accrued = max(c.accrued, f.amount)
+		c.pv = c.pv || f.state == "partially_voided"
 	}
 	live := func(c *current) bool { return c.state != "voided" && c.state != "clawed_back" }
 	// The latest decision's version per order line (ids end in it).
@@ -657,9 +725,9 @@ func (d *dataset) expected() map[string][]string {
 
 	// refunds_and_clawbacks_by_partner (90 days).
 	type rf struct {
-		partner, currency    string
-		v, pv, cb, pcb, lost int64
-		orders               map[string]bool
+		partner, currency          string
+		v, pv, cb, pcb, lost, back int64
+		orders                     map[string]bool
 	}
 	rfs := map[[2]string]*rf{}
 	for _, c := range cur {
@@ -672,21 +740,29 @@ func (d *dataset) expected() map[string][]string {
 			x = &rf{partner: c.partner, currency: c.currency, orders: map[string]bool{}}
 			rfs[k] = x
 		}
+		// Partly voided before approval, whatever came after, unless
+		// voided in full since.
+		refund := c.pv && c.state != "voided"
+		if refund {
+			x.pv++
+		}
 		switch c.state {
 		case "voided":
 			x.v++
 			x.lost += c.base
-		case "partially_voided":
-			x.pv++
+			refund = true
 		case "clawed_back":
 			x.cb++
 			x.lost += c.base
+			refund = true
 		case "partially_clawed_back":
 			x.pcb++
-		default:
-			continue
+			refund = true
 		}
-		x.orders[c.orderID] = true
+		x.back += c.accrued - c.amount
+		if refund {
+			x.orders[c.orderID] = true
+		}
 	}
 	var rfl []*rf
 	for _, x := range rfs {
@@ -705,7 +781,7 @@ func (d *dataset) expected() map[string][]string {
 		return a.currency < b.currency
 	})
 	for _, x := range rfl {
-		out["refunds_and_clawbacks_by_partner"] = append(out["refunds_and_clawbacks_by_partner"], row(x.partner, x.currency, x.v, x.pv, x.cb, x.pcb, x.lost, int64(len(x.orders))))
+		out["refunds_and_clawbacks_by_partner"] = append(out["refunds_and_clawbacks_by_partner"], row(x.partner, x.currency, x.v, x.pv, x.cb, x.pcb, x.lost, x.back, int64(len(x.orders))))
 	}
 
 	// bot_share.
