@@ -345,6 +345,12 @@ func TestOrdersCommissionsAndBalance(t *testing.T) {
 	f.expect("POST", "/api/admin/partners/999999/adjustments", `{"amount":"1.00","reason":"x"}`, 404, "partner_id")
 	f.expect("POST", "/api/admin/partners/"+id+"/penalties", `{"order_id":"o-1","amount":"4.90"}`, 201, "")
 	f.expect("POST", "/api/admin/partners/"+id+"/penalties", `{"order_id":"nope","amount":"4.90"}`, 404, "order_id")
+	// Another partner's order: refused, nothing charged (the partner would
+	// pay for it and see its id).
+	f.seedOrder("o-other", other, 100)
+	if out := f.expect("POST", "/api/admin/partners/"+id+"/penalties", `{"order_id":"o-other","amount":"4.90"}`, 409, "order_id"); out["error"] != "order_id is not attributed to this partner (now or before)" {
+		t.Errorf("penalty on another partner's order: %v", out)
+	}
 	f.expect("POST", "/api/admin/partners/"+id+"/penalties", `{"order_id":"o-1","amount":"-4.90"}`, 400, "amount")
 	bal = f.expect("GET", "/api/admin/partners/"+id+"/balance", "", 200, "")
 	if bal["available"] != "1.60" { // 9.00 - 2.50 - 4.90

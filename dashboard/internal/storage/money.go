@@ -114,19 +114,27 @@ type Penalty struct {
 }
 
 // CreatePenalty writes a penalty and its ledger transfer in one
-// transaction. The order must exist.
+// transaction. The order must exist and be, or have been, attributed to
+// the partner (any decision of the settler's, an admin's override or a
+// manual sale included).
 func (s *Storage) CreatePenalty(ctx context.Context, l *ledger.Ledger, p Penalty, adminID int64) (Penalty, error) {
 	h := requestHash([]any{"penalty", p.PartnerID, p.OrderID, p.AmountMinor, p.Currency, p.Reason})
 	err := s.inMoneyTx(ctx, func(tx pgx.Tx) error {
 		if err := partnerExists(ctx, tx, p.PartnerID); err != nil {
 			return err
 		}
-		var ok bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1)`, p.OrderID).Scan(&ok); err != nil {
+		var ok, theirs bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1),
+			EXISTS (SELECT 1 FROM attributions WHERE order_id = $1 AND partner_id = $2)`, p.OrderID, p.PartnerID).Scan(&ok, &theirs); err != nil {
 			return fmt.Errorf("cannot check order: %w", err)
 		}
 		if !ok {
 			return &FieldError{Field: "order_id", Msg: "no such order", Err: ErrNotFound}
+		}
+		if !theirs {
+			// Another partner's order: the penalty would charge this
+			// partner for it and show them its id.
+			return &FieldError{Field: "order_id", Msg: "is not attributed to this partner (now or before)", Err: ErrConflict}
 		}
 		var stored []byte
 		err := tx.QueryRow(ctx, `INSERT INTO penalties (partner_id, order_id, amount_minor, currency, reason, idempotency_key, request_sha256, created_by)
