@@ -270,7 +270,7 @@ func TestOrdersCommissionsAndBalance(t *testing.T) {
 		t.Fatalf("attribution = %v", attr)
 	}
 	cs := out["commissions"].([]any)
-	if len(cs) != 1 || cs[0].(map[string]any)["amount"] != "10.00" || cs[0].(map[string]any)["state"] != "pending" {
+	if len(cs) != 1 || cs[0].(map[string]any)["amount"] != "10.00" || cs[0].(map[string]any)["kept"] != "10.00" || cs[0].(map[string]any)["state"] != "pending" {
 		t.Fatalf("commissions = %v", cs)
 	}
 	bal := f.expect("GET", "/api/admin/partners/"+id+"/balance", "", 200, "")

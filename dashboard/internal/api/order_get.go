@@ -30,6 +30,7 @@ type commissionJSON struct {
 	Amount     string `json:"amount"`
 	Voided     string `json:"voided"`
 	ClawedBack string `json:"clawed_back"`
+	Kept       string `json:"kept"` // amount - voided - clawed_back: what the partner keeps
 	Currency   string `json:"currency"`
 	State      string `json:"state"`
 	CreatedAt  string `json:"created_at"`
@@ -88,6 +89,7 @@ func commissionToJSON(c storage.Commission) commissionJSON {
 	out := commissionJSON{ID: c.ID, OrderID: c.OrderID, LineID: c.LineID, PartnerID: c.PartnerID,
 		Base: fmtMoney(c.Currency, c.BaseMinor), Rate: rateString(c.RateUPct), Amount: fmtMoney(c.Currency, c.AmountMinor),
 		Voided: fmtMoney(c.Currency, c.VoidedAmountMinor), ClawedBack: fmtMoney(c.Currency, c.ClawedBackAmountMinor),
+		Kept:     fmtMoney(c.Currency, c.KeptMinor()),
 		Currency: c.Currency, State: c.State, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339)}
 	if c.ApprovedAt != nil {
 		out.ApprovedAt = c.ApprovedAt.UTC().Format(time.RFC3339)

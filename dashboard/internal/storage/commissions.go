@@ -25,6 +25,15 @@ type Commission struct {
 	ApprovedAt            *time.Time
 }
 
+// KeptMinor is what the partner keeps of the commission: its amount less
+// what refunds voided (before approval) and clawed back (after).
+func (c Commission) KeptMinor() int64 {
+	return c.AmountMinor - c.VoidedAmountMinor - c.ClawedBackAmountMinor
+}
+
+// TakenBackMinor is what refunds took back: voided plus clawed back.
+func (c Commission) TakenBackMinor() int64 { return c.VoidedAmountMinor + c.ClawedBackAmountMinor }
+
 const commissionColumns = `id, order_id, line_id, partner_id, currency, base_minor, rate_upct, amount_minor, state,
 	voided_amount_minor, clawed_back_amount_minor, created_at, approved_at`
 

@@ -25,7 +25,8 @@ func (h apiCommissionList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cur, _ := money.ParseCurrency(c.Currency)
 		m := map[string]any{"id": c.ID, "order_id": c.OrderID, "line_id": c.LineID, "currency": c.Currency,
 			"base": money.Format(cur, c.BaseMinor), "rate": links.FormatRate(c.RateUPct), "amount": money.Format(cur, c.AmountMinor),
-			"state": c.State, "created_at": c.CreatedAt.UTC().Format(time.RFC3339)}
+			"voided": money.Format(cur, c.VoidedAmountMinor), "clawed_back": money.Format(cur, c.ClawedBackAmountMinor),
+			"kept": money.Format(cur, c.KeptMinor()), "state": c.State, "created_at": c.CreatedAt.UTC().Format(time.RFC3339)}
 		if c.ApprovedAt != nil {
 			m["approved_at"] = c.ApprovedAt.UTC().Format(time.RFC3339)
 		}
