@@ -63,9 +63,20 @@ func (s *Storage) Product(ctx context.Context, id string) (Product, error) {
 		FROM products WHERE product_id = $1`, id))
 }
 
-// Categories lists up to MaxPageSize categories by id.
+// Categories lists up to MaxPageSize categories by id: those of the
+// categories table (an imported catalog) together with the category ids of
+// products, which is all the settler records of the categories it sees in
+// orders; an id in both is listed once, with the table's name. Name is ""
+// for a category only products know.
 func (s *Storage) Categories(ctx context.Context) ([]Category, error) {
-	rows, err := s.pool.Query(ctx, `SELECT category_id, name FROM categories ORDER BY category_id LIMIT $1`, MaxPageSize)
+	// The first MaxPageSize ids of the union are among the first MaxPageSize
+	// of each side, so each side is bounded before they are merged (the
+	// products side walks products_category_idx).
+	rows, err := s.pool.Query(ctx, `SELECT id, max(name) FROM (
+			(SELECT category_id AS id, name FROM categories ORDER BY category_id LIMIT $1)
+			UNION ALL
+			(SELECT DISTINCT category_id, '' FROM products WHERE category_id IS NOT NULL ORDER BY category_id LIMIT $1)
+		) AS c GROUP BY id ORDER BY id LIMIT $1`, MaxPageSize)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list categories: %w", err)
 	}

@@ -154,6 +154,22 @@ func (s *Storage) Links(ctx context.Context, partnerID int64, pg Page) ([]Link, 
 	return trimPage(out, pg)
 }
 
+// InactiveLinks lists a partner's turned-off links, newest first, so that
+// the partner can turn one on again.
+func (s *Storage) InactiveLinks(ctx context.Context, partnerID int64, pg Page) ([]Link, bool, error) {
+	pg = pg.Normalize()
+	rows, err := s.pool.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE partner_id = $1 AND NOT active
+		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, partnerID, pg.Size+1, pg.Offset())
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot list turned-off links: %w", err)
+	}
+	out, err := collect(rows, scanLink)
+	if err != nil {
+		return nil, false, err
+	}
+	return trimPage(out, pg)
+}
+
 // LinkOf reads a link that must belong to partnerID (ErrNotFound otherwise).
 func (s *Storage) LinkOf(ctx context.Context, partnerID, linkID int64) (Link, error) {
 	return scanLink(s.pool.QueryRow(ctx, `SELECT `+linkColumns+` FROM links WHERE id = $1 AND partner_id = $2`, linkID, partnerID))
@@ -174,4 +190,50 @@ func (s *Storage) DeactivateLink(ctx context.Context, partnerID, linkID int64) e
 		_, err = tx.Exec(ctx, `SELECT pg_notify('links_changed', $1)`, code)
 		return err
 	})
+}
+
+// ActivateLink turns a partner's turned-off link on again (its code, and
+// every copy of it already shared, credits the partner again) and notifies
+// the tracker on links_changed in the same transaction. An already active
+// link is returned as it is. Another partner's link id is ErrNotFound. Like
+// CreateLink it respects MaxActiveLinksPerPartner (a conflict on url), and
+// since a partner has one active link per target, it is a conflict on url
+// too when another active link of the partner goes to the same target.
+func (s *Storage) ActivateLink(ctx context.Context, partnerID, linkID int64) (Link, error) {
+	var out Link
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		active, err := lockPartnerLinks(ctx, tx, partnerID)
+		if errors.Is(err, ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		out, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links WHERE id = $1 AND partner_id = $2`, linkID, partnerID))
+		if err != nil || out.Active {
+			return err
+		}
+		var other string
+		err = tx.QueryRow(ctx, `SELECT code FROM links WHERE partner_id = $1 AND target_url = $2 AND active`,
+			partnerID, out.TargetURL).Scan(&other)
+		if err == nil {
+			return &FieldError{Field: "url", Msg: "cannot turn this link on: your active link " + other +
+				" goes to the same page; share that one (or turn it off first)", Err: ErrConflict}
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("cannot look up links: %w", err)
+		}
+		if active >= MaxActiveLinksPerPartner {
+			return &FieldError{Field: "url", Msg: fmt.Sprintf("cannot turn the link on: the partner has %d active links, the most allowed; deactivate unused ones first",
+				MaxActiveLinksPerPartner), Err: ErrConflict}
+		}
+		out, err = scanLink(tx.QueryRow(ctx, `UPDATE links SET active = true, updated_at = now()
+			WHERE id = $1 AND partner_id = $2 RETURNING `+linkColumns, linkID, partnerID))
+		if err != nil {
+			return uniqueViolation(err, map[string]string{"links_partner_target": "url"})
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify('links_changed', $1)`, out.Code)
+		return err
+	})
+	return out, err
 }

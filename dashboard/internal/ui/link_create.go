@@ -13,10 +13,11 @@ type linkCreate struct {
 	admin bool
 }
 
-// ServeHTTP generates a tracking link: for a catalog product (its URL), a
-// category (url given) or any shop URL (a deep link). A partner can only
-// create links for themselves: the partner comes from the session, never
-// from the form.
+// ServeHTTP generates a tracking link: for a catalog product (its URL, or
+// product_url when the catalog has none), a category (url given, else the
+// shop's ?category= page, see links.Maker.ShopURL) or any shop URL (a deep
+// link). A partner can only create links for themselves: the partner comes
+// from the session, never from the form.
 func (h linkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, _ := sessionOf(r)
 	partnerID, back := s.User.PartnerID, "/partner/links"
@@ -47,15 +48,22 @@ func (h linkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, back, "Error: "+msg)
 		return
 	}
+	field := "url" // the form field raw came from, for the error
 	if raw == "" && productID != "" {
 		p, err := h.Store.Product(ctx, productID)
 		if err != nil {
 			h.fail(w, r, back, err)
 			return
 		}
+		// Products first seen in orders have no URL until a catalog import
+		// gives them one: the product form's shop URL stands in for it.
 		raw, categoryID = p.URL, p.CategoryID
 		if raw == "" {
-			h.redirect(w, r, back, "Error: that product has no URL in the catalog; paste its shop URL")
+			raw, field = strings.TrimSpace(r.PostFormValue("product_url")), "shop URL"
+		}
+		if raw == "" {
+			h.redirect(w, r, back, "Error: the catalog has no shop URL for product "+productID+
+				"; paste the address of its page in the shop in the product link form's \"Shop URL\" field and generate again")
 			return
 		}
 	}
@@ -64,7 +72,7 @@ func (h linkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	target, err := h.Links.CheckTarget(raw)
 	if err != nil {
-		h.redirect(w, r, back, "Error: url "+err.Error())
+		h.redirect(w, r, back, "Error: "+field+" "+err.Error())
 		return
 	}
 	kind := "deep"

@@ -89,6 +89,8 @@ func (u *UI) routes() []route {
 		{"POST /partner/links", partner, linkCreate{u, false}},
 		{"GET /partner/links/{id}/qr.svg", partner, linkQR{u}},
 		{"POST /partner/links/{id}/deactivate", partner, linkDeactivate{u}},
+		{"GET /partner/links/off", partner, partnerLinksOff{u}},
+		{"POST /partner/links/{id}/activate", partner, linkActivate{u}},
 		{"GET /partner/store-credit", partner, storeCreditShow{u}},
 		{"POST /partner/store-credit", partner, storeCreditRequest{u}},
 		{"GET /partner/bank", partner, bankShow{u}},

@@ -22,3 +22,10 @@ document.addEventListener('change', function (e) {
     document.querySelectorAll('input[name=ids]').forEach(function (c) { c.checked = e.target.checked; });
   }
 });
+// Forms with data-confirm="question" ask before they submit (the CSP
+// forbids inline onsubmit handlers): turning a link off, for one.
+document.addEventListener('submit', function (e) {
+  var f = e.target;
+  var q = f && f.getAttribute && f.getAttribute('data-confirm');
+  if (q && !window.confirm(q)) e.preventDefault();
+});
