@@ -8,7 +8,8 @@ import (
 type announcementCreate struct{ Deps }
 
 // ServeHTTP broadcasts an announcement to every partner, or to
-// {"partner_ids"} only.
+// {"partner_ids"} only. An id that is no partner's is a 400 on
+// partner_ids naming it, and nothing is sent.
 func (h *announcementCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Title      string  `json:"title"`

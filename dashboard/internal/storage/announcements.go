@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,13 +18,35 @@ type Announcement struct {
 	Audience  string
 	CreatedAt time.Time
 	Read      bool // for one partner
+	// RecipientCount and Recipients describe a "selected" audience in the
+	// admin's list (Announcements): how many partners it went to and the
+	// first ShownRecipients of them by id. Other lists leave them empty.
+	RecipientCount int
+	Recipients     []Recipient
+	MoreRecipients int // RecipientCount less the ones in Recipients
+}
+
+// Recipient is a partner an announcement was addressed to.
+type Recipient struct {
+	ID   int64
+	Name string
 }
 
 // MaxRecipients bounds the selected audience of one announcement.
 const MaxRecipients = 10000
 
+// ShownRecipients is how many recipients of one announcement the admin's
+// list names; the rest are counted.
+const ShownRecipients = 20
+
+// shownUnknownIDs is how many unknown partner ids a refusal names.
+const shownUnknownIDs = 20
+
 // CreateAnnouncement stores an announcement to all partners (no ids) or to
-// the listed partners.
+// the listed partners. Every listed id must be a partner: unknown ids are
+// refused, named in the error, and nothing is stored (a typo must not
+// send the message to fewer partners than the admin meant). Repeated ids
+// count once.
 func (s *Storage) CreateAnnouncement(ctx context.Context, title, body string, partnerIDs []int64, adminID int64) (int64, error) {
 	if len(partnerIDs) > MaxRecipients {
 		return 0, &FieldError{Field: "partner_ids", Msg: fmt.Sprintf("at most %d", MaxRecipients)}
@@ -33,6 +57,20 @@ func (s *Storage) CreateAnnouncement(ctx context.Context, title, body string, pa
 	}
 	var id int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if len(partnerIDs) > 0 {
+			rows, err := tx.Query(ctx, `SELECT DISTINCT x FROM unnest($1::bigint[]) x
+				WHERE NOT EXISTS (SELECT 1 FROM partners p WHERE p.id = x) ORDER BY x`, partnerIDs)
+			if err != nil {
+				return fmt.Errorf("cannot check recipients: %w", err)
+			}
+			unknown, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return fmt.Errorf("cannot check recipients: %w", err)
+			}
+			if len(unknown) > 0 {
+				return &FieldError{Field: "partner_ids", Msg: unknownPartnersMsg(unknown)}
+			}
+		}
 		if err := tx.QueryRow(ctx, `INSERT INTO announcements (title, body, audience, created_by) VALUES ($1, $2, $3, $4) RETURNING id`,
 			title, body, audience, nullID(adminID)).Scan(&id); err != nil {
 			return fmt.Errorf("cannot insert announcement: %w", err)
@@ -40,28 +78,69 @@ func (s *Storage) CreateAnnouncement(ctx context.Context, title, body string, pa
 		if len(partnerIDs) == 0 {
 			return nil
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO announcement_recipients (announcement_id, partner_id)
-			SELECT $1, id FROM partners WHERE id = ANY($2)`, id, partnerIDs)
-		if err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO announcement_recipients (announcement_id, partner_id)
+			SELECT $1, id FROM partners WHERE id = ANY($2)`, id, partnerIDs); err != nil {
 			return fmt.Errorf("cannot insert recipients: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return &FieldError{Field: "partner_ids", Msg: "no such partners"}
 		}
 		return nil
 	})
 	return id, err
 }
 
-// Announcements lists every announcement, newest first (admin).
+// unknownPartnersMsg names the unknown ids (the first shownUnknownIDs of
+// them, and how many more).
+func unknownPartnersMsg(ids []int64) string {
+	var b strings.Builder
+	if len(ids) == 1 {
+		b.WriteString("no such partner: ")
+	} else {
+		b.WriteString("no such partners: ")
+	}
+	for i, x := range ids[:min(len(ids), shownUnknownIDs)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatInt(x, 10))
+	}
+	if n := len(ids) - shownUnknownIDs; n > 0 {
+		fmt.Fprintf(&b, " and %d more", n)
+	}
+	b.WriteString(" (nothing was sent)")
+	return b.String()
+}
+
+// Announcements lists every announcement, newest first (admin), with the
+// recipients of a "selected" one: their number and the first
+// ShownRecipients of them (id and name).
 func (s *Storage) Announcements(ctx context.Context, pg Page) ([]Announcement, bool, error) {
 	pg = pg.Normalize()
-	rows, err := s.pool.Query(ctx, `SELECT id, title, body, audience, created_at, false FROM announcements
-		ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`, pg.Size+1, pg.Offset())
+	// The page is cut first, so that the recipients are read for its rows
+	// only (through the recipients' primary key).
+	rows, err := s.pool.Query(ctx, `SELECT a.id, a.title, a.body, a.audience, a.created_at,
+		(SELECT count(*) FROM announcement_recipients r WHERE r.announcement_id = a.id),
+		coalesce(x.ids, '{}'), coalesce(x.names, '{}')
+		FROM (SELECT id, title, body, audience, created_at FROM announcements
+			ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2) a
+		LEFT JOIN LATERAL (SELECT array_agg(p.id ORDER BY p.id) AS ids, array_agg(p.name ORDER BY p.id) AS names
+			FROM (SELECT partner_id FROM announcement_recipients r WHERE r.announcement_id = a.id
+				ORDER BY partner_id LIMIT $3) f JOIN partners p ON p.id = f.partner_id) x ON true
+		ORDER BY a.created_at DESC, a.id DESC`, pg.Size+1, pg.Offset(), ShownRecipients)
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot list announcements: %w", err)
 	}
-	out, err := collect(rows, scanAnnouncement)
+	out, err := collect(rows, func(r pgx.Row) (Announcement, error) {
+		var a Announcement
+		var ids []int64
+		var names []string
+		if err := r.Scan(&a.ID, &a.Title, &a.Body, &a.Audience, &a.CreatedAt, &a.RecipientCount, &ids, &names); err != nil {
+			return Announcement{}, fmt.Errorf("cannot read announcement: %w", err)
+		}
+		for i := range min(len(ids), len(names)) {
+			a.Recipients = append(a.Recipients, Recipient{ID: ids[i], Name: names[i]})
+		}
+		a.MoreRecipients = max(a.RecipientCount-len(a.Recipients), 0)
+		return a, nil
+	})
 	if err != nil {
 		return nil, false, err
 	}

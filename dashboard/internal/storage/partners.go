@@ -124,17 +124,22 @@ func (s *Storage) Partner(ctx context.Context, id int64) (Partner, error) {
 
 // PartnerFilter narrows the partner list.
 type PartnerFilter struct {
-	Query  string // prefix of name, e-mail or slug
+	Query  string // part of the name, e-mail or slug (case-insensitive)
 	Status string
 }
 
 // Partners lists partners ordered by id, one page at a time, and reports
-// whether there is a next page.
+// whether there is a next page. f.Query matches anywhere in the name, the
+// e-mail or the slug, case-insensitively ("guru" finds "Gear Guru",
+// "demo.local" finds "x@demo.local"); '%', '_' and '\' in it are literal.
 func (s *Storage) Partners(ctx context.Context, f PartnerFilter, pg Page) ([]Partner, bool, error) {
 	pg = pg.Normalize()
-	q := strings.ToLower(strings.TrimSpace(f.Query))
+	// Both sides are lowered by Postgres, so that letters outside ASCII
+	// compare under the same rules.
+	q := strings.TrimSpace(f.Query)
 	rows, err := s.pool.Query(ctx, `SELECT `+partnerColumns+` FROM partners
-		WHERE ($1 = '' OR lower(name) LIKE $1 || '%' OR lower(email) LIKE $1 || '%' OR slug LIKE $1 || '%')
+		WHERE ($1 = '' OR lower(name) LIKE '%' || lower($1) || '%' OR lower(email) LIKE '%' || lower($1) || '%'
+			OR lower(slug) LIKE '%' || lower($1) || '%')
 		  AND ($2 = '' OR status = $2)
 		ORDER BY id DESC LIMIT $3 OFFSET $4`, likeEscape(q), f.Status, pg.Size+1, pg.Offset())
 	if err != nil {

@@ -8,7 +8,8 @@ import (
 type announcementCreate struct{ *UI }
 
 // ServeHTTP broadcasts to all partners, or to the comma-separated partner
-// ids given.
+// ids given; ids that are no partner's are refused, named in the error,
+// and nothing is sent.
 func (h announcementCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	const back = "/admin/announcements"
 	s, _ := sessionOf(r)

@@ -2,7 +2,9 @@ package ui
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
+	"strconv"
 
 	"github.com/openaff/affiliate/dashboard/internal/api"
 	"github.com/openaff/affiliate/dashboard/internal/auth"
@@ -40,17 +42,23 @@ func (h partnerShow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	ls, _, err := h.Store.Links(ctx, id, storage.Page{Size: 20})
+	// Links, bound customers and the money history are paged each on its
+	// own (?links_page=, ?customers_page=, ?history_page=), so that none
+	// of them is cut off.
+	lpg := sectionPage(r, "links_page")
+	ls, moreLinks, err := h.Store.Links(ctx, id, lpg)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	cs, _, err := h.Store.BoundCustomers(ctx, id, storage.Page{Size: 20})
+	cpg := sectionPage(r, "customers_page")
+	cs, moreCustomers, err := h.Store.BoundCustomers(ctx, id, cpg)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	hist, err := h.Store.MoneyHistory(ctx, id, 20)
+	hpg := sectionPage(r, "history_page")
+	hist, moreHist, err := h.Store.MoneyHistoryPage(ctx, id, hpg)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -61,5 +69,41 @@ func (h partnerShow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.render(w, r, "partner_show", http.StatusOK, view{Title: p.Name, Data: map[string]any{
 		"P": p, "Rate": rateStr, "Rates": rates, "Balance": bal, "Currency": cur.Code(), "Links": ls, "LinkMaker": h.Links,
-		"Customers": cs, "History": hist, "RequestID": auth.NewToken()}})
+		"Customers": cs, "History": hist, "RequestID": auth.NewToken(),
+		"LinksPager":     sectionPagerOf(r, "links_page", "links", lpg, moreLinks),
+		"CustomersPager": sectionPagerOf(r, "customers_page", "customers", cpg, moreCustomers),
+		"HistoryPager":   sectionPagerOf(r, "history_page", "history", hpg, moreHist)}})
+}
+
+// partnerSectionRows is how many rows each list on the partner page shows
+// at a time.
+const partnerSectionRows = 20
+
+// sectionPage reads the page of one list of the partner page from the
+// query parameter param.
+func sectionPage(r *http.Request, param string) storage.Page {
+	n, _ := strconv.Atoi(r.URL.Query().Get(param))
+	return storage.Page{Number: n, Size: partnerSectionRows}.Normalize()
+}
+
+// sectionPager is the pager of one list of the partner page: the page
+// shown and the links to the previous and next ones (the other lists stay
+// on their pages; anchor brings the browser back to the list).
+type sectionPager struct {
+	Number     int
+	Prev, Next template.URL
+}
+
+func sectionPagerOf(r *http.Request, param, anchor string, pg storage.Page, more bool) sectionPager {
+	p := sectionPager{Number: pg.Number}
+	q := r.URL.Query()
+	if pg.Number > 1 {
+		q.Set(param, strconv.Itoa(pg.Number-1))
+		p.Prev = template.URL("?" + q.Encode() + "#" + anchor)
+	}
+	if more {
+		q.Set(param, strconv.Itoa(pg.Number+1))
+		p.Next = template.URL("?" + q.Encode() + "#" + anchor)
+	}
+	return p
 }
