@@ -24,4 +24,14 @@ func TestAnnouncementUnknownPartnerIDs(t *testing.T) {
 	if err := f.pool.QueryRow(t.Context(), `SELECT count(*) FROM announcement_recipients`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("recipients = %d (%v), want 1", n, err)
 	}
+	// The list names the recipients of a selected audience.
+	list := f.expect("GET", "/api/admin/announcements", "", 200, "")
+	items, _ := list["announcements"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("announcements = %v", list)
+	}
+	got := items[0].(map[string]any)
+	if ids, _ := got["partner_ids"].([]any); len(ids) != 1 || strconv.FormatFloat(ids[0].(float64), 'f', -1, 64) != a || got["recipient_count"] != float64(1) {
+		t.Errorf("announcement = %v, want partner_ids [%s] and recipient_count 1", got, a)
+	}
 }
