@@ -351,9 +351,13 @@ func TestOrdersCommissionsAndBalance(t *testing.T) {
 	if out := f.expect("POST", "/api/admin/partners/"+id+"/penalties", `{"order_id":"o-other","amount":"4.90"}`, 409, "order_id"); out["error"] != "order_id is not attributed to this partner (now or before)" {
 		t.Errorf("penalty on another partner's order: %v", out)
 	}
+	// A manual sale counts for its partner at once, before the pass
+	// decides it.
+	f.expect("POST", "/api/admin/orders", `{"order_id":"m-1","partner_id":`+id+`,"lines":[{"product_id":"p","quantity":1,"unit_price":"1.00"}]}`, 201, "")
+	f.expect("POST", "/api/admin/partners/"+id+"/penalties", `{"order_id":"m-1","amount":"0.10"}`, 201, "")
 	f.expect("POST", "/api/admin/partners/"+id+"/penalties", `{"order_id":"o-1","amount":"-4.90"}`, 400, "amount")
 	bal = f.expect("GET", "/api/admin/partners/"+id+"/balance", "", 200, "")
-	if bal["available"] != "1.60" { // 9.00 - 2.50 - 4.90
+	if bal["available"] != "1.50" { // 9.00 - 2.50 - 4.90 - 0.10
 		t.Fatalf("balance after adjustment and penalty = %v", bal)
 	}
 }

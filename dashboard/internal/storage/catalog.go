@@ -70,13 +70,12 @@ func (s *Storage) Product(ctx context.Context, id string) (Product, error) {
 // for a category only products know.
 func (s *Storage) Categories(ctx context.Context) ([]Category, error) {
 	// The first MaxPageSize ids of the union are among the first MaxPageSize
-	// of each side, so each side is bounded before they are merged (the
-	// products side walks products_category_idx).
-	rows, err := s.pool.Query(ctx, `SELECT id, max(name) FROM (
-			(SELECT category_id AS id, name FROM categories ORDER BY category_id LIMIT $1)
-			UNION ALL
-			(SELECT DISTINCT category_id, '' FROM products WHERE category_id IS NOT NULL ORDER BY category_id LIMIT $1)
-		) AS c GROUP BY id ORDER BY id LIMIT $1`, MaxPageSize)
+	// of each side, so each side is bounded before they are merged. The
+	// products side skips through products_category_idx one category at a
+	// time (a loose index scan: one index probe per distinct id), since a
+	// DISTINCT over products reads every product (135-151 ms at a million
+	// products in 40 categories, on every links page).
+	rows, err := s.pool.Query(ctx, categoriesQuery, MaxPageSize)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list categories: %w", err)
 	}
@@ -88,6 +87,18 @@ func (s *Storage) Categories(ctx context.Context) ([]Category, error) {
 		return c, nil
 	})
 }
+
+// categoriesQuery is Categories' query ($1: how many).
+const categoriesQuery = `WITH RECURSIVE pc(id) AS (
+			(SELECT category_id FROM products WHERE category_id IS NOT NULL ORDER BY category_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT p.category_id FROM products p WHERE p.category_id > pc.id ORDER BY p.category_id LIMIT 1)
+			FROM pc WHERE pc.id IS NOT NULL)
+		SELECT id, max(name) FROM (
+			(SELECT category_id AS id, name FROM categories ORDER BY category_id LIMIT $1)
+			UNION ALL
+			(SELECT id, '' FROM pc WHERE id IS NOT NULL LIMIT $1)
+		) AS c GROUP BY id ORDER BY id LIMIT $1`
 
 // ImportProducts upserts products (and their categories) from the admin's
 // catalog file in one transaction: all or nothing.

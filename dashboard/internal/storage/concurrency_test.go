@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Payouts and store-credit requests made at once never reserve more than
@@ -186,5 +187,48 @@ func TestDetachFutureBinding(t *testing.T) {
 	}
 	if n := e.count(`SELECT count(*) FROM customer_bindings WHERE partner_id = $1 AND detached_at = bound_at`, a); n != 2 {
 		t.Fatalf("future bindings closed at their start = %d, want 2", n)
+	}
+}
+
+// An attach's lock on the customer (lockCustomer) does not deadlock with
+// the settler's binding insert for the same customer landing between the
+// lock and the attach's own insert (with FOR UPDATE Postgres aborted one
+// of them: a 500, or the settler's whole binding batch). The statements
+// are the attach's and the settler's (bind.go), interleaved on purpose.
+func TestAttachLockAllowsSettlerBind(t *testing.T) {
+	e := newStoreEnv(t)
+	ctx := context.Background()
+	a, b := e.partner("pa"), e.partner("pb")
+	e.exec(`INSERT INTO customers (customer_id, first_seen_at) VALUES ('c', now())`)
+	admin, err := e.s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Rollback(ctx)
+	settler, err := e.s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer settler.Rollback(ctx)
+	if _, err := admin.Exec(ctx, lockCustomer, "c"); err != nil {
+		t.Fatal(err)
+	}
+	settlerDone := make(chan error, 1)
+	go func() {
+		_, err := settler.Exec(ctx, `INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at, identity_event_id)
+SELECT 'c', $1, 'identity', now(), 'ev1'
+WHERE NOT EXISTS (SELECT 1 FROM customer_bindings b WHERE b.customer_id = 'c' AND (b.detached_at IS NULL OR b.detached_at > now()))
+ON CONFLICT (customer_id) WHERE detached_at IS NULL DO NOTHING`, b)
+		if err == nil {
+			err = settler.Commit(ctx)
+		}
+		settlerDone <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the settler's insert is in, waiting or done
+	_, adminErr := admin.Exec(ctx, `INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at, created_by)
+VALUES ('c', $1, 'admin', now(), NULL) ON CONFLICT (customer_id) WHERE detached_at IS NULL DO NOTHING`, a)
+	settlerErr := <-settlerDone
+	if adminErr != nil || settlerErr != nil {
+		t.Fatalf("admin attach: %v; settler bind: %v", adminErr, settlerErr)
 	}
 }

@@ -73,6 +73,13 @@ func (s *Storage) CustomerID(ctx context.Context, idOrEmail string) (string, err
 	return id, nil
 }
 
+// lockCustomer locks a customer's row so that attaches and claims of the
+// customer take turns. FOR NO KEY UPDATE, not FOR UPDATE: the settler's
+// binding insert takes FOR KEY SHARE on the row (its foreign key) after
+// its unique-index entry, and FOR UPDATE would wait for it while the
+// attach's insert waits for the settler: a deadlock.
+const lockCustomer = `SELECT 1 FROM customers WHERE customer_id = $1 FOR NO KEY UPDATE`
+
 // AttachCustomer binds customerID to partnerID as the admin. An open
 // binding to another partner is closed first; binding to the same partner
 // again is a no-op. An unknown customer is created (the admin may bind a
@@ -89,7 +96,7 @@ func (s *Storage) AttachCustomer(ctx context.Context, customerID string, partner
 			ON CONFLICT (customer_id) DO NOTHING`, customerID); err != nil {
 			return fmt.Errorf("cannot create customer: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM customers WHERE customer_id = $1 FOR UPDATE`, customerID); err != nil {
+		if _, err := tx.Exec(ctx, lockCustomer, customerID); err != nil {
 			return fmt.Errorf("cannot lock customer: %w", err)
 		}
 		for range 3 {
@@ -174,7 +181,7 @@ func (s *Storage) ClaimCustomer(ctx context.Context, partnerID, userID int64, em
 			return fmt.Errorf("cannot check self-referral: %w", err)
 		}
 		err = tx.QueryRow(ctx, `SELECT customer_id FROM customers WHERE lower(email) = lower($1)
-			ORDER BY first_seen_at LIMIT 1 FOR UPDATE`, email).Scan(&customerID)
+			ORDER BY first_seen_at LIMIT 1 FOR NO KEY UPDATE`, email).Scan(&customerID) // as AttachCustomer's lock
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}

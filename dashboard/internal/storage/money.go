@@ -115,8 +115,8 @@ type Penalty struct {
 
 // CreatePenalty writes a penalty and its ledger transfer in one
 // transaction. The order must exist and be, or have been, attributed to
-// the partner (any decision of the settler's, an admin's override or a
-// manual sale included).
+// the partner: by a decision of the settler's, or by an admin's override
+// or manual sale (counted at once, before the pass decides).
 func (s *Storage) CreatePenalty(ctx context.Context, l *ledger.Ledger, p Penalty, adminID int64) (Penalty, error) {
 	h := requestHash([]any{"penalty", p.PartnerID, p.OrderID, p.AmountMinor, p.Currency, p.Reason})
 	err := s.inMoneyTx(ctx, func(tx pgx.Tx) error {
@@ -125,7 +125,8 @@ func (s *Storage) CreatePenalty(ctx context.Context, l *ledger.Ledger, p Penalty
 		}
 		var ok, theirs bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1),
-			EXISTS (SELECT 1 FROM attributions WHERE order_id = $1 AND partner_id = $2)`, p.OrderID, p.PartnerID).Scan(&ok, &theirs); err != nil {
+			EXISTS (SELECT 1 FROM attributions WHERE order_id = $1 AND partner_id = $2)
+			OR EXISTS (SELECT 1 FROM order_overrides WHERE order_id = $1 AND partner_id = $2)`, p.OrderID, p.PartnerID).Scan(&ok, &theirs); err != nil {
 			return fmt.Errorf("cannot check order: %w", err)
 		}
 		if !ok {

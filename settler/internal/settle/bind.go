@@ -58,12 +58,13 @@ ORDER BY at, event_id LIMIT $3 FOR UPDATE SKIP LOCKED`, wm, now.Add(-s.opts.MaxW
 			return err
 		}
 		// In time order, so the earliest qualifying identity binds first.
-		// "Only if unbound" is at the identity's time: no binding, open or
-		// since detached, covered it (an identity that waited for the
-		// watermark while the admin detached the customer from the partner
-		// it was bound to then must not bind it inside that binding, taking
-		// that partner's orders); the open-binding unique index covers
-		// the rest. A binding starts no later than now: an identity from a
+		// "Only if unbound", from the identity's time on: no binding of the
+		// customer was alive at or after it, open or since detached (an
+		// identity that waited for the watermark while the admin detached
+		// the customer from the partner it was bound to then, or attached
+		// it elsewhere and detached it again, must not bind it across that,
+		// taking those orders); the open-binding unique index covers the
+		// rest. A binding starts no later than now: an identity from a
 		// shop whose clock is ahead would otherwise bind from the future
 		// (applying to no order yet, blocking every other binding, and
 		// refusing a detach before its start).
@@ -75,7 +76,6 @@ ORDER BY at, event_id LIMIT $3 FOR UPDATE SKIP LOCKED`, wm, now.Add(-s.opts.MaxW
 			tag, err := tx.Exec(ctx, `INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at, identity_event_id, click_id)
 SELECT $1, $2, 'identity', LEAST($3::timestamptz, $6::timestamptz), $4, $5
 WHERE NOT EXISTS (SELECT 1 FROM customer_bindings b WHERE b.customer_id = $1
-    AND b.bound_at <= LEAST($3::timestamptz, $6::timestamptz)
     AND (b.detached_at IS NULL OR b.detached_at > LEAST($3::timestamptz, $6::timestamptz)))
 ON CONFLICT (customer_id) WHERE detached_at IS NULL DO NOTHING`, id.CustomerID, pid, id.At, id.EventID, clickUUID(res[i].ClickID), now)
 			if err != nil {

@@ -64,3 +64,28 @@ func TestFutureIdentityBindsFromNow(t *testing.T) {
 		t.Fatalf("admin detach: %v", err)
 	}
 }
+
+// The mirror case: the identity through B's link (T0+1m) waits for the
+// watermark while the admin attaches the customer to A (T0+2m, which would
+// have closed B's binding had it existed) and detaches it again (T0+3m).
+// The late identity must not bind the customer to B from T0+1m for good
+// (it did: an order placed after the admin's detach went to B).
+func TestNoBindingAcrossALaterDetachedOne(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.partner("anna"), f.partner("bert")
+	f.exec(`INSERT INTO customers (customer_id, first_seen_at) VALUES ('cust', $1)`, T0.Add(-2*time.Hour))
+	f.click("dev-b", b, T0)
+	f.events(identity("i1", "cust", "dev-b", T0.Add(time.Minute)),
+		placed("e1", "o1", "cust", "dev-other", T0.Add(5*time.Minute), line("l1", "x", 1, "100.00")))
+	f.exec(`INSERT INTO customer_bindings (customer_id, partner_id, source, bound_at, detached_at) VALUES ('cust', $1, 'admin', $2, $3)`,
+		a, T0.Add(2*time.Minute), T0.Add(3*time.Minute))
+	f.watermark(T0.Add(10 * time.Minute))
+	f.settle(T0.Add(10 * time.Minute))
+	var open int
+	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM customer_bindings WHERE customer_id = 'cust' AND detached_at IS NULL`).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.attribution("o1"); open != 0 || got.Rule == "customer_binding" {
+		t.Fatalf("after the admin's detach: %d open bindings, o1 (placed after it) attributed by %s; want none open, not by a binding", open, got.Rule)
+	}
+}
