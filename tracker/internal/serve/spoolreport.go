@@ -33,6 +33,9 @@ type spoolReporter struct {
 	log     *slog.Logger
 	lastErr time.Time
 	started time.Time
+	// writeTimeout is the Kafka write timeout: a click in memory longer
+	// than that is held back by Kafka (Unreported).
+	writeTimeout time.Duration
 
 	// The last report Postgres took: when (Unix nanoseconds; 0: none yet)
 	// and whether it named something held (oldest_at set), for Unreported.
@@ -41,14 +44,23 @@ type spoolReporter struct {
 }
 
 // Unreported is how long this tracker has held clicks or events that no
-// report vouches for: it holds some now, and its last report Postgres took
-// said it held none (or none was taken since it started). The sink lets
-// such a report hold its watermarks for at most -spool-report-stale; past
-// that, what this tracker holds reaches ClickHouse behind the watermarks.
-// 0 when it holds nothing or the last report named what it held (a row
-// with oldest_at always holds).
+// report vouches for and that may outlive a report: records in its spool,
+// or a click in memory older than the Kafka write timeout (Kafka slow or
+// down) — a click on its way to a healthy Kafka reaches it in
+// milliseconds and is never late, so with Postgres alone unreachable this
+// stays 0. Counted from the last report Postgres took when that one said
+// the tracker held nothing (or from the start when none was taken). The
+// sink lets such a report hold its watermarks for at most
+// -spool-report-stale; past that, what this tracker holds reaches
+// ClickHouse behind the watermarks. 0 too when the last report named what
+// it held (a row with oldest_at always holds).
 func (r *spoolReporter) Unreported() time.Duration {
-	if r.oldest().IsZero() || r.okHeld.Load() {
+	if r.okHeld.Load() {
+		return 0
+	}
+	pending := r.pending()
+	stuck := !pending.IsZero() && time.Since(pending) > r.writeTimeout
+	if r.sp.OldestAt().IsZero() && !stuck {
 		return 0
 	}
 	since := r.started
@@ -81,7 +93,8 @@ func newSpoolReporter(ctx context.Context, cfg *config.Config, st Settings, sp *
 	if every <= 0 {
 		every = time.Second
 	}
-	return &spoolReporter{pool: pool, id: id, sp: sp, pending: pending, every: every, log: log, started: time.Now()}, nil
+	return &spoolReporter{pool: pool, id: id, sp: sp, pending: pending, every: every, log: log, started: time.Now(),
+		writeTimeout: st.KafkaWriteTimeout}, nil
 }
 
 func (r *spoolReporter) run(ctx context.Context) {
