@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,10 +107,15 @@ func (s *Sink) groupLoop(ctx context.Context, out chan<- *chunk) {
 // fetchPartition reads one partition from offset (a committed offset, or
 // kafka.FirstOffset) until ctx ends, sending a chunk per non-empty fetch.
 func (s *Sink) fetchPartition(ctx context.Context, gen *generation, key partKey, offset int64, out chan<- *chunk) {
-	// Messages below the offset the group had committed were read (and
-	// inserted) before: read again after a reset to the first offset, they
-	// are not late (noteLate).
+	// Messages below the offset the group had committed, or below the
+	// furthest any sink recorded for this partition (sink_partitions: a new
+	// group, offsets the broker expired, ClickHouse rebuilt from the
+	// topics), were read and inserted before: read again, they are not
+	// late (noteLate).
 	committed := offset
+	if key.topic == s.cfg.TopicPrefix+"clicks" {
+		committed = max(committed, s.recordedNext(ctx, key))
+	}
 	var conn *kafka.Conn
 	defer func() {
 		if conn != nil {
@@ -161,6 +168,25 @@ func (s *Sink) fetchPartition(ctx context.Context, gen *generation, key partKey,
 			retry("read", err)
 		}
 	}
+}
+
+// recordedNext is the furthest offset any sink recorded as read for the
+// partition in sink_partitions (0 when none). When it cannot be read, no
+// click of this partition is counted late until the next generation
+// (math.MaxInt64): a false alarm would send an operator after orders that
+// were decided right.
+func (s *Sink) recordedNext(ctx context.Context, key partKey) int64 {
+	var next int64
+	err := s.pg.QueryRow(ctx, `SELECT coalesce(max(next_offset), 0) FROM sink_partitions WHERE topic = $1 AND partition = $2`,
+		strings.TrimPrefix(key.topic, s.cfg.TopicPrefix), key.partition).Scan(&next)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("cannot read sink_partitions: late clicks of this partition are not counted until the next rebalance",
+				"topic", key.topic, "partition", key.partition, "error", err)
+		}
+		return math.MaxInt64
+	}
+	return next
 }
 
 // dialPartition connects to the leader of key and seeks to offset
