@@ -3,6 +3,7 @@ package sink_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -86,7 +87,15 @@ func produce(t testing.TB, brokers []string, topic string, msgs []kafka.Message)
 // returns stop, which cancels it and returns Run's error.
 func startSink(t testing.TB, cfg sink.Config) (stop func() error) {
 	t.Helper()
-	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	_, stop = startSinkLogged(t, cfg)
+	return stop
+}
+
+// startSinkLogged is startSink that also returns the sink's warnings.
+func startSinkLogged(t testing.TB, cfg sink.Config) (logs *lockedBuffer, stop func() error) {
+	t.Helper()
+	logs = &lockedBuffer{}
+	cfg.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sink.Run(ctx, cfg) }()
@@ -107,7 +116,7 @@ func startSink(t testing.TB, cfg sink.Config) (stop func() error) {
 		return result
 	}
 	t.Cleanup(func() { stop() })
-	return stop
+	return logs, stop
 }
 
 type testWriter struct{ t testing.TB }

@@ -1,10 +1,7 @@
 package sink_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -23,18 +20,12 @@ func TestRereadClicksNotLate(t *testing.T) {
 	ch, db := clickhouseDB(t, env.ClickHouseAddr())
 	createTopics(t, brokers, prefix, 1)
 	run := func(group string, set *metrics.Set, fetchBytes int) (stop func()) {
-		sctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- sink.Run(sctx, sink.Config{Metrics: set, GroupID: group, FetchMaxBytes: fetchBytes,
-				Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(), ClickHouseDB: db, PostgresURL: pgURL,
-				BatchRows: 100, BatchWait: 100 * time.Millisecond, WatermarkInterval: 200 * time.Millisecond, WatermarkDelay: time.Second,
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			})
-		}()
+		_, stopSink := startSinkLogged(t, sink.Config{Metrics: set, GroupID: group, FetchMaxBytes: fetchBytes,
+			Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(), ClickHouseDB: db, PostgresURL: pgURL,
+			BatchRows: 100, BatchWait: 100 * time.Millisecond, WatermarkInterval: 200 * time.Millisecond, WatermarkDelay: time.Second,
+		})
 		return func() {
-			cancel()
-			if err := <-done; err != nil {
+			if err := stopSink(); err != nil {
 				t.Errorf("sink stop: %v", err)
 			}
 		}

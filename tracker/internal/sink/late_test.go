@@ -1,10 +1,7 @@
 package sink_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -28,21 +25,14 @@ func TestLateClickCounted(t *testing.T) {
 	ch, db := clickhouseDB(t, env.ClickHouseAddr())
 	createTopics(t, brokers, prefix, 1)
 	const delay = time.Second
-	logs := &lockedBuffer{}
 	set := metrics.NewSet()
-	sctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	began := time.Now().UTC()
-	go func() {
-		done <- sink.Run(sctx, sink.Config{Metrics: set,
-			Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(), ClickHouseDB: db, PostgresURL: pgURL,
-			BatchRows: 100, BatchWait: 100 * time.Millisecond, WatermarkInterval: 200 * time.Millisecond, WatermarkDelay: delay,
-			Logger: slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		})
-	}()
+	logs, stop := startSinkLogged(t, sink.Config{Metrics: set,
+		Brokers: brokers, TopicPrefix: prefix, ClickHouseAddr: env.ClickHouseAddr(), ClickHouseDB: db, PostgresURL: pgURL,
+		BatchRows: 100, BatchWait: 100 * time.Millisecond, WatermarkInterval: 200 * time.Millisecond, WatermarkDelay: delay,
+	})
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("sink stop: %v", err)
 		}
 	}()
