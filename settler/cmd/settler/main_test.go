@@ -477,3 +477,70 @@ func mapLookup(m map[string]string) func(string) (string, bool) {
 		return v, ok
 	}
 }
+
+// TestSecondSignalEndsServe: while serve lets a running job finish
+// (AFF_SETTLER_SHUTDOWN_GRACE), a second SIGTERM ends the process at once;
+// it used to be swallowed, leaving only SIGKILL.
+func TestSecondSignalEndsServe(t *testing.T) {
+	vars, _ := settlerWorld(t)
+	pg := vars["AFF_POSTGRES_URL"]
+	vars["AFF_SETTLER_SETTLE_SCHEDULE"] = "@every 1s"
+	vars["AFF_SETTLER_SHUTDOWN_GRACE"] = "5m"
+	// Hold the settle job inside its run: the order step waits on this lock.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `LOCK TABLE attributions IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	cmd := settlerCmd(t, vars, "serve")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-done
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for queryInt(t, pg, `SELECT count(*) FROM settlement_runs WHERE job = 'settle' AND finished_at IS NULL`) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no settle run began within 30 s:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // inside the step, waiting on the lock
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		t.Fatalf("serve stopped at the first SIGTERM (%v) although a run was going on and the grace is 5m:\n%s", err, out.String())
+	case <-time.After(2 * time.Second): // waiting for the run, as it should
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err == nil {
+			t.Errorf("serve ended by a second SIGTERM exited 0; want the signal's status")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not end within 10 s of a second SIGTERM:\n%s", out.String())
+	}
+}

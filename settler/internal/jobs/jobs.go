@@ -124,7 +124,11 @@ func (r *Runner) Run(ctx context.Context, job Job, wait bool) error {
 func (r *Runner) call(ctx context.Context, job Job) (counts any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.log.Error("job panicked", "job", job.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			stack := debug.Stack()
+			if w, ok := p.(interface{ Stack() []byte }); ok {
+				stack = w.Stack() // raised again from another goroutine
+			}
+			r.log.Error("job panicked", "job", job.Name, "panic", fmt.Sprint(p), "stack", string(stack))
 			err = fmt.Errorf("panic: %v", p)
 		}
 	}()

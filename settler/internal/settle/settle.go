@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,6 +246,7 @@ func (s *Settler) settleOrders(ctx context.Context, now, wm time.Time) (Counts, 
 		batches  atomic.Int64
 		wg       sync.WaitGroup
 		owners   ownersOnce
+		panicked *WorkerPanic
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -256,6 +258,19 @@ func (s *Settler) settleOrders(ctx context.Context, now, wm time.Time) (Counts, 
 	}
 	for range s.opts.Workers {
 		wg.Go(func() {
+			// A panic here would end the process, out of reach of the job
+			// runner's recover: it stops the other workers and is raised
+			// again in the caller's goroutine once they are done.
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					if panicked == nil {
+						panicked = &WorkerPanic{Value: p, stack: debug.Stack()}
+					}
+					mu.Unlock()
+					cancel()
+				}
+			}()
 			cur := cursor{}
 			for {
 				if n := batches.Add(1); n > int64(s.opts.MaxBatches) {
@@ -278,8 +293,23 @@ func (s *Settler) settleOrders(ctx context.Context, now, wm time.Time) (Counts, 
 		})
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	return total, firstErr
 }
+
+// WorkerPanic is a panic of an order-step worker raised again in the
+// goroutine that started the workers; Stack is where the worker panicked.
+type WorkerPanic struct {
+	Value any
+	stack []byte
+}
+
+func (p *WorkerPanic) String() string { return fmt.Sprint(p.Value) }
+
+// Stack is the worker's stack when it panicked.
+func (p *WorkerPanic) Stack() []byte { return p.stack }
 
 // checkedRate converts a stored *_upct column (micro-percent, money.Rate's
 // unit). The schema's CHECK constraints keep it within 0..100 %.
