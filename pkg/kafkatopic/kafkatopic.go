@@ -95,3 +95,16 @@ func allLed(meta *kafka.MetadataResponse, want int) bool {
 	}
 	return true
 }
+
+// IsTxnMarker reports whether a message read with kafka-go is a transaction
+// marker (a commit or abort control record a transactional producer left in
+// the partition): kafka-go hands those out as messages, with the control
+// record's key (version 0, type 0 abort or 1 commit) and value (version 0,
+// coordinator epoch). No event has that shape: its value is JSON. kafka-go
+// does not hide the records of aborted transactions either (it reads
+// uncommitted; segmentio/kafka-go#1332), so a consumer that meets markers
+// should say that a producer writes in transactions.
+func IsTxnMarker(key, value []byte) bool {
+	return len(key) == 4 && key[0] == 0 && key[1] == 0 && key[2] == 0 && key[3] <= 1 &&
+		len(value) == 6 && value[0] == 0 && value[1] == 0
+}

@@ -73,3 +73,23 @@ func TestCreateWithSpec(t *testing.T) {
 		t.Fatalf("metadata of %s: %v %+v; want 2 partitions", topic, err, meta)
 	}
 }
+
+func TestIsTxnMarker(t *testing.T) {
+	for _, c := range []struct {
+		key, value string
+		want       bool
+	}{
+		{"\x00\x00\x00\x00", "\x00\x00\x00\x00\x00\x07", true}, // abort
+		{"\x00\x00\x00\x01", "\x00\x00\x00\x00\x00\x00", true}, // commit
+		{"\x00\x00\x00\x02", "\x00\x00\x00\x00\x00\x00", false},
+		{"\x00\x01\x00\x01", "\x00\x00\x00\x00\x00\x00", false},
+		{"\x00\x00\x00\x01", "\x00\x00\x00\x00\x00", false},
+		{"o-1", `{"v":1}`, false},
+		{"", "", false},
+		{"\x00\x00\x00\x01", `{"a":}`, false},
+	} {
+		if got := kafkatopic.IsTxnMarker([]byte(c.key), []byte(c.value)); got != c.want {
+			t.Errorf("IsTxnMarker(%q, %q) = %v, want %v", c.key, c.value, got, c.want)
+		}
+	}
+}

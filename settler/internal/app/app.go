@@ -275,6 +275,7 @@ func RunOnceWith(ctx context.Context, cfg *config.Config, opts Options, log *slo
 	}
 	t := d.consumer.Totals()
 	log.Info("ingested", "applied", t.Applied, "duplicates", t.Duplicates, "rejected", t.Rejected, "ignored", t.Ignored,
+		"transaction_markers", t.Markers,
 		"duration", time.Since(start))
 	for _, j := range d.jobs(opts) {
 		if err := d.runner.Run(ctx, j, true); err != nil {

@@ -101,6 +101,7 @@ type Counts struct {
 	Duplicates int // repeats of stored events, skipped
 	Rejected   int // sent to dlq
 	Ignored    int // stored but deliberately not applied (a second order.placed, ...)
+	Markers    int // Kafka transaction markers skipped (kafkatopic.IsTxnMarker)
 }
 
 // Decoder turns a message body into a validated event. It returns an error

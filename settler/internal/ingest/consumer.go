@@ -17,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/openaff/affiliate/pkg/events"
+	"github.com/openaff/affiliate/pkg/kafkatopic"
 	"github.com/openaff/affiliate/settler/internal/produce"
 )
 
@@ -61,6 +62,8 @@ type Consumer struct {
 	reader *kafka.Reader
 	dlq    *kafka.Writer
 	totals Counts
+
+	markersLogged time.Time // when noteMarkers last warned
 }
 
 // NewConsumer returns a consumer; Close it when done.
@@ -327,14 +330,26 @@ func (c *Consumer) stepOnce(ctx context.Context, firstWait time.Duration) ([]Mes
 	if err != nil || len(raw) == 0 {
 		return nil, err
 	}
-	msgs := make([]Message, len(raw))
-	for i, m := range raw {
-		msgs[i] = Message{Topic: short(c.opts.TopicPrefix, m.Topic), Partition: m.Partition, Offset: m.Offset, Value: m.Value}
+	msgs := make([]Message, 0, len(raw))
+	var markers []kafka.Message
+	for _, m := range raw {
+		if kafkatopic.IsTxnMarker(m.Key, m.Value) {
+			markers = append(markers, m)
+			continue
+		}
+		msgs = append(msgs, Message{Topic: short(c.opts.TopicPrefix, m.Topic), Partition: m.Partition, Offset: m.Offset, Value: m.Value})
 	}
-	rejected, counts, err := c.apply(ctx, msgs, true)
-	if err != nil {
-		return nil, fmt.Errorf("cannot apply batch of %d messages: %w", len(msgs), err)
+	var (
+		rejected []Rejected
+		counts   Counts
+	)
+	if len(msgs) > 0 {
+		if rejected, counts, err = c.apply(ctx, msgs, true); err != nil {
+			return nil, fmt.Errorf("cannot apply batch of %d messages: %w", len(msgs), err)
+		}
 	}
+	counts.Markers = len(markers)
+	c.noteMarkers(markers)
 	if err := c.sendDLQ(ctx, rejectsOf(rejected, false)); err != nil {
 		return nil, err
 	}
@@ -346,6 +361,22 @@ func (c *Consumer) stepOnce(ctx context.Context, firstWait time.Duration) ([]Mes
 		c.log.Warn("events sent to dlq", "count", counts.Rejected)
 	}
 	return msgs, nil
+}
+
+// noteMarkers warns, at most every ten minutes, that a producer writes to
+// the topics in Kafka transactions: the markers are skipped (their offsets
+// committed), but kafka-go cannot tell the records of an aborted
+// transaction from sent ones, and the settler takes those as sent.
+func (c *Consumer) noteMarkers(markers []kafka.Message) {
+	if len(markers) == 0 || time.Since(c.markersLogged) < 10*time.Minute {
+		return
+	}
+	c.markersLogged = time.Now()
+	m := markers[0]
+	c.log.Warn("a producer writes to this topic in Kafka transactions, which the settler does not support: "+
+		"it skips the transaction markers but takes the events of an aborted transaction as sent; "+
+		"produce without transactions (see deploy/OPERATIONS.md)",
+		"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "markers", len(markers))
 }
 
 // apply applies msgs in one transaction, run again on serialization
@@ -434,6 +465,7 @@ func (n *Counts) add(o Counts) {
 	n.Duplicates += o.Duplicates
 	n.Rejected += o.Rejected
 	n.Ignored += o.Ignored
+	n.Markers += o.Markers
 }
 
 // fetchBatch blocks for the first message (at most firstWait when that is

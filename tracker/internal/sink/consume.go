@@ -283,6 +283,9 @@ func (s *Sink) takeChunk(b *batch, c *chunk) {
 	}
 	b.messages += c.b.messages
 	b.dlq = append(b.dlq, c.b.dlq...)
+	if c.b.markers > 0 {
+		s.noteMarkers(c.key.topic, c.b.markers)
+	}
 	b.last[c.key] = c.pos
 	if at := c.b.maxAt[c.key]; at.After(b.maxAt[c.key]) {
 		b.maxAt[c.key] = at

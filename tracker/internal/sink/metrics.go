@@ -73,6 +73,11 @@ func (m *sinkMetrics) rejected(topic string) {
 	m.set.GetOrCreateCounter(`aff_sink_rejected_total{topic="` + topic + `"}`).Inc()
 }
 
+// markers counts n Kafka transaction markers read from topic (skipped).
+func (m *sinkMetrics) markers(topic string, n int) {
+	m.set.GetOrCreateCounter(`aff_sink_txn_markers_total{topic="` + topic + `"}`).Add(n)
+}
+
 // lag sets the messages not yet committed and the watermark's age of topic.
 func (m *sinkMetrics) lag(topic string, messages int64, watermarkAge time.Duration) {
 	m.set.GetOrCreateGauge(`aff_sink_lag_messages{topic="`+topic+`"}`, nil).Set(float64(messages))

@@ -150,6 +150,7 @@ type batch struct {
 	last     map[partKey]position  // how far each partition was read, to commit
 	maxAt    map[partKey]time.Time // latest event time per partition
 	dlq      []events.DLQRecord
+	markers  int // Kafka transaction markers skipped (kafkatopic.IsTxnMarker)
 	started  time.Time
 }
 
@@ -173,7 +174,7 @@ func (b *batch) reset() {
 	for _, t := range b.tables {
 		reset(t)
 	}
-	b.messages, b.dlq, b.started = 0, b.dlq[:0], time.Time{}
+	b.messages, b.dlq, b.markers, b.started = 0, b.dlq[:0], 0, time.Time{}
 	clear(b.last)
 	clear(b.maxAt)
 }
@@ -199,6 +200,10 @@ func (b *batch) handler(topic string) topicHandler {
 // event time, or queues it for the DLQ and returns the zero time.
 func (b *batch) decode(h topicHandler, m kafka.Message) time.Time {
 	b.messages++
+	if kafkatopic.IsTxnMarker(m.Key, m.Value) {
+		b.markers++
+		return time.Time{}
+	}
 	at, err := h.add(m.Value)
 	if err != nil {
 		b.dlq = append(b.dlq, dlqRecord(m, err))
@@ -228,6 +233,8 @@ type Sink struct {
 	// goroutine only): see refreshTopic.
 	checkpoints map[partKey][]checkpoint
 	holdLogged  time.Time // when noteHold last logged (watermark loop only)
+	// markersLogged is when noteMarkers last warned (the consume loop only).
+	markersLogged time.Time
 	// staleLogged is when noteStale last logged each stale tracker_spools
 	// row (watermark loop only; rows no longer stale are dropped).
 	staleLogged map[string]time.Time
@@ -600,6 +607,21 @@ func dlqRecord(m kafka.Message, err error) events.DLQRecord {
 		Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset,
 		Reason: reason, Payload: append([]byte(nil), payload...), Truncated: truncated,
 	}
+}
+
+// noteMarkers counts the transaction markers of a chunk of topic in
+// aff_sink_txn_markers_total and warns, at most every ten minutes, that a
+// producer writes to topic in Kafka transactions: kafka-go cannot hide the
+// records of an aborted transaction, which land in ClickHouse as sent.
+func (s *Sink) noteMarkers(topic string, n int) {
+	s.m.markers(topic, n)
+	if time.Since(s.markersLogged) < 10*time.Minute {
+		return
+	}
+	s.markersLogged = time.Now()
+	s.log.Warn("a producer writes to this topic in Kafka transactions, which the sink does not support: "+
+		"it skips the transaction markers but stores the events of an aborted transaction as sent; "+
+		"produce without transactions (see deploy/OPERATIONS.md)", "topic", topic, "markers", n)
 }
 
 // writeDLQ sends the records of the messages the sink could not decode to
