@@ -220,11 +220,21 @@ type SettlementRun struct {
 	Error      string
 }
 
-// SettlementRuns lists job runs, newest first.
-func (s *Storage) SettlementRuns(ctx context.Context, pg Page) ([]SettlementRun, bool, error) {
+// RunFilter narrows the settlement runs listed: Job is a job's name
+// ("" for every job), Failed keeps the runs that ended with an error.
+type RunFilter struct {
+	Job    string
+	Failed bool
+}
+
+// SettlementRuns lists job runs, newest first. The relay job alone records
+// a run every few seconds (two replicas take turns), so a failed settle
+// run is soon pages back without the filter.
+func (s *Storage) SettlementRuns(ctx context.Context, f RunFilter, pg Page) ([]SettlementRun, bool, error) {
 	pg = pg.Normalize()
 	rows, err := s.pool.Query(ctx, `SELECT id, job, host, started_at, finished_at, counts, coalesce(error, '')
-		FROM settlement_runs ORDER BY started_at DESC, id DESC LIMIT $1 OFFSET $2`, pg.Size+1, pg.Offset())
+		FROM settlement_runs WHERE ($3 = '' OR job = $3) AND (NOT $4 OR error IS NOT NULL)
+		ORDER BY started_at DESC, id DESC LIMIT $1 OFFSET $2`, pg.Size+1, pg.Offset(), f.Job, f.Failed)
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot list settlement runs: %w", err)
 	}
