@@ -16,8 +16,11 @@ type attributionJSON struct {
 	ClickID   *string `json:"click_id"`
 	// SelfReferral: the customer is the partner's own shop account, so
 	// the order earns it no commission.
-	SelfReferral bool                `json:"self_referral"`
-	Candidates   []storage.Candidate `json:"candidates,omitempty"` // loaded for one order only
+	SelfReferral bool `json:"self_referral"`
+	// WatermarkForced: decided after the settler's maximum wait, without
+	// every click in ClickHouse (storage.Order.WatermarkForced).
+	WatermarkForced bool                `json:"watermark_forced"`
+	Candidates      []storage.Candidate `json:"candidates,omitempty"` // loaded for one order only
 }
 
 type commissionJSON struct {
@@ -102,7 +105,7 @@ func orderToJSON(o storage.Order) orderJSON {
 		PlacedAt: o.PlacedAt.UTC().Format(time.RFC3339), Status: o.Status, Total: fmtMoney(o.Currency, o.TotalMinor),
 		ShippingFee: fmtMoney(o.Currency, o.ShippingFeeMinor), Manual: o.Manual, Settled: o.Settled}
 	if o.Rule != "" {
-		a := &attributionJSON{Rule: o.Rule, SelfReferral: o.SelfReferral, Candidates: o.Candidates}
+		a := &attributionJSON{Rule: o.Rule, SelfReferral: o.SelfReferral, WatermarkForced: o.WatermarkForced, Candidates: o.Candidates}
 		if o.PartnerID > 0 {
 			pid := o.PartnerID
 			a.PartnerID = &pid

@@ -57,6 +57,14 @@ func (h *orderList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Status = r.URL.Query().Get("status")
+	switch v := r.URL.Query().Get("watermark_forced"); v {
+	case "", "false":
+	case "true":
+		f.Forced = true
+	default:
+		h.fail(w, r, bad("watermark_forced", "must be true or false"))
+		return
+	}
 	os, more, err := h.Store.Orders(r.Context(), f, pageOf(r))
 	if err != nil {
 		h.fail(w, r, err)

@@ -29,7 +29,11 @@ type Order struct {
 	// shop account, so the order earns it no commission (flagged by the
 	// settler).
 	SelfReferral bool
-	Lines        []OrderLine
+	// WatermarkForced: the settler decided after AFF_SETTLER_MAX_WAIT
+	// without the clicks watermark past the order (the sink lagged): a
+	// click that reached ClickHouse later was not seen.
+	WatermarkForced bool
+	Lines           []OrderLine
 	// Candidates are the attribution candidates the settler considered
 	// (filled by Order only).
 	Candidates []Candidate
@@ -59,14 +63,15 @@ type OrderLine struct {
 const orderColumns = `o.order_id, coalesce(o.customer_id, ''), o.currency, o.placed_at, o.status, o.shipping_fee_minor,
 	o.manual, NOT EXISTS (SELECT 1 FROM settle_queue q WHERE q.order_id = o.order_id),
 	coalesce((SELECT sum(unit_price_minor * quantity - discount_minor) FROM order_lines l WHERE l.order_id = o.order_id), 0)::bigint,
-	coalesce(a.partner_id, 0), coalesce(a.rule, ''), coalesce(a.click_id::text, ''), coalesce(a.self_referral, false)`
+	coalesce(a.partner_id, 0), coalesce(a.rule, ''), coalesce(a.click_id::text, ''), coalesce(a.self_referral, false),
+	coalesce(a.watermark_forced, false)`
 
 const orderFrom = ` FROM orders o LEFT JOIN attributions a ON a.order_id = o.order_id AND a.superseded_at IS NULL`
 
 func scanOrder(row pgx.Row) (Order, error) {
 	var o Order
 	err := row.Scan(&o.ID, &o.CustomerID, &o.Currency, &o.PlacedAt, &o.Status, &o.ShippingFeeMinor, &o.Manual,
-		&o.Settled, &o.TotalMinor, &o.PartnerID, &o.Rule, &o.ClickID, &o.SelfReferral)
+		&o.Settled, &o.TotalMinor, &o.PartnerID, &o.Rule, &o.ClickID, &o.SelfReferral, &o.WatermarkForced)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Order{}, ErrNotFound
 	}
@@ -112,6 +117,9 @@ type OrderFilter struct {
 	PartnerID int64
 	Status    string
 	From, To  time.Time // placed_at range [From, To); zero means open
+	// Forced keeps the orders decided without the clicks watermark
+	// (WatermarkForced), for review.
+	Forced bool
 }
 
 // Orders lists orders newest first with their current attribution.
@@ -120,8 +128,9 @@ func (s *Storage) Orders(ctx context.Context, f OrderFilter, pg Page) ([]Order, 
 	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+orderFrom+`
 		WHERE ($1 = 0 OR a.partner_id = $1) AND ($2 = '' OR o.status = $2)
 		  AND ($3::timestamptz IS NULL OR o.placed_at >= $3) AND ($4::timestamptz IS NULL OR o.placed_at < $4)
+		  AND (NOT $7 OR a.watermark_forced)
 		ORDER BY o.placed_at DESC, o.order_id DESC LIMIT $5 OFFSET $6`,
-		f.PartnerID, f.Status, nullTime(f.From), nullTime(f.To), pg.Size+1, pg.Offset())
+		f.PartnerID, f.Status, nullTime(f.From), nullTime(f.To), pg.Size+1, pg.Offset(), f.Forced)
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot list orders: %w", err)
 	}

@@ -17,6 +17,7 @@ func (h orderList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var f storage.OrderFilter
 	f.PartnerID, _ = parseID(q.Get("partner_id"))
 	f.Status = q.Get("status")
+	f.Forced = q.Get("forced") == "1"
 	f.From, _ = time.Parse("2006-01-02", q.Get("from"))
 	if to, err := time.Parse("2006-01-02", q.Get("to")); err == nil {
 		f.To = to.AddDate(0, 0, 1) // inclusive day
@@ -40,5 +41,5 @@ func (h orderList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.render(w, r, "order_list", http.StatusOK, view{Title: "Orders", Page: pg, HasMore: more, Data: map[string]any{
 		"Orders": os, "Names": names, "Q": map[string]string{"partner_id": q.Get("partner_id"), "status": f.Status,
-			"from": q.Get("from"), "to": q.Get("to")}, "RequestID": auth.NewToken()}})
+			"from": q.Get("from"), "to": q.Get("to"), "forced": q.Get("forced")}, "RequestID": auth.NewToken()}})
 }

@@ -44,3 +44,27 @@ func TestRunListFilters(t *testing.T) {
 		t.Errorf("GET /admin/runs?job=nope = %d %q, want 400 naming job", st, body)
 	}
 }
+
+// TestOrderPageShowsWatermarkForced: an order decided after the settler's
+// maximum wait, before every click reached ClickHouse, says so on its page
+// and in the list, and the list can show those alone.
+func TestOrderPageShowsWatermarkForced(t *testing.T) {
+	f := newFixture(t, false)
+	adm := adminClient(t, f)
+	pid := f.partner("ayla")
+	f.seedOrder("o-forced", pid, 100)
+	f.seedOrder("o-waited", pid, 100)
+	f.exec(`UPDATE attributions SET watermark_forced = true WHERE order_id = 'o-forced'`)
+	if _, page, _ := adm.get("/admin/orders/o-waited"); strings.Contains(page, `id="watermark-forced"`) {
+		t.Error("an order decided in time shows the note")
+	}
+	if s, page, _ := adm.get("/admin/orders/o-forced"); s != 200 || !strings.Contains(page, `id="watermark-forced"`) {
+		t.Errorf("order page of a forced decision: %d, no note", s)
+	}
+	if _, page, _ := adm.get("/admin/orders?forced=1"); !strings.Contains(page, "o-forced") || strings.Contains(page, "o-waited") || !strings.Contains(page, "checked") {
+		t.Errorf("/admin/orders?forced=1 does not list o-forced alone:\n%s", page)
+	}
+	if _, page, _ := adm.get("/admin/orders"); !strings.Contains(page, "o-waited") || !strings.Contains(page, ">forced</span>") {
+		t.Errorf("/admin/orders lacks o-waited or the forced mark")
+	}
+}

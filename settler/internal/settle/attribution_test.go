@@ -307,3 +307,16 @@ func TestSuspendedPartnerEarnsNothingNew(t *testing.T) {
 	}
 	f.verify()
 }
+
+// A login that waited the maximum wait for the clicks watermark is decided
+// anyway; bindings have no flag of their own, so the run counts it.
+func TestMaxWaitForcedIdentitiesCounted(t *testing.T) {
+	f := newFixture(t)
+	f.events(identity("i1", "c1", "d1", T0))
+	if c := f.settle(T0.Add(time.Minute)); c.Identities != 0 || c.IdentitiesForced != 0 {
+		t.Fatalf("a pass within the wait: counts %+v, want the identity waiting", c)
+	}
+	if c := f.settle(time.Now().Add(2 * time.Hour)); c.Identities != 1 || c.IdentitiesForced != 1 {
+		t.Fatalf("counts %+v, want one identity decided forced", c)
+	}
+}

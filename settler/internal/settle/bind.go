@@ -43,6 +43,11 @@ ORDER BY at, event_id LIMIT $3 FOR UPDATE SKIP LOCKED`, wm, now.Add(-s.opts.MaxW
 		if len(ids) == 0 {
 			return nil
 		}
+		for _, id := range ids {
+			if id.At.After(wm) {
+				c.IdentitiesForced++ // decided after MaxWait: a later click was not seen
+			}
+		}
 		qs := make([]attribution.Query, len(ids))
 		eventIDs := make([]string, len(ids))
 		for i, id := range ids {

@@ -104,23 +104,27 @@ func New(pool *pgxpool.Pool, ch driver.Conn, l *ledger.Ledger, opts Options, log
 
 // Counts are what a step did; they are stored with each run.
 type Counts struct {
-	Identities    int `json:"identities"`
-	Bindings      int `json:"bindings"`
-	Orders        int `json:"orders"`
-	Attributed    int `json:"attributed"`
-	Reattributed  int `json:"reattributed"`
-	Forced        int `json:"watermark_forced"`
-	SelfReferrals int `json:"self_referrals"`
-	Commissions   int `json:"commissions"`
-	Voids         int `json:"voids"`
-	Clawbacks     int `json:"clawbacks"`
-	Approved      int `json:"approved"`
-	Released      int `json:"released"`
-	Published     int `json:"published"`
+	Identities int `json:"identities"`
+	// IdentitiesForced: identities decided after MaxWait, the clicks
+	// watermark short of them (bindings carry no flag of their own).
+	IdentitiesForced int `json:"identities_forced"`
+	Bindings         int `json:"bindings"`
+	Orders           int `json:"orders"`
+	Attributed       int `json:"attributed"`
+	Reattributed     int `json:"reattributed"`
+	Forced           int `json:"watermark_forced"`
+	SelfReferrals    int `json:"self_referrals"`
+	Commissions      int `json:"commissions"`
+	Voids            int `json:"voids"`
+	Clawbacks        int `json:"clawbacks"`
+	Approved         int `json:"approved"`
+	Released         int `json:"released"`
+	Published        int `json:"published"`
 }
 
 func (c *Counts) add(o Counts) {
 	c.Identities += o.Identities
+	c.IdentitiesForced += o.IdentitiesForced
 	c.Bindings += o.Bindings
 	c.Orders += o.Orders
 	c.Attributed += o.Attributed
