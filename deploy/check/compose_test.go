@@ -163,6 +163,10 @@ func checkApp(s appService, services map[string]types.ServiceConfig) []string {
 	case "tracker sink":
 		addr := sinkMetricsAddr(s.svc.Command)
 		problems = append(problems, checkListener(s.svc, "-metrics-addr", addr, "/metrics")...)
+	case "settler serve":
+		if addr := flagValue(s.svc.Command, "-metrics-addr"); addr != "" {
+			problems = append(problems, checkListener(s.svc, "-metrics-addr", addr, "/metrics")...)
+		}
 	case "dashboard serve":
 		problems = append(problems, checkListener(s.svc, config.DashboardAddr, cfg.DashboardAddr, "/healthz")...)
 		if len(cfg.AdminToken) < minAdminTokenBytes {
@@ -342,6 +346,10 @@ func TestComposeCheckFails(t *testing.T) {
 	s = find("settler", "serve")
 	s.env[config.KafkaBrokers] = "broker:9092"
 	f(s, `no service "broker"`)
+	// The settler's metrics on loopback inside a container.
+	s = find("settler", "serve")
+	s.svc.Command = []string{"serve", "-metrics-addr", "127.0.0.1:9465"}
+	f(s, "listens on 127.0.0.1 only")
 	// A listener on loopback inside a container.
 	s = find("dashboard", "serve")
 	s.env[config.DashboardAddr] = "127.0.0.1:8081"

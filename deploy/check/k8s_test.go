@@ -199,6 +199,13 @@ func checkK8s(w k8sWorkload) []string {
 		}
 	case "tracker sink":
 		listen("-metrics-addr", sinkMetricsAddr(w.c.Args))
+	case "settler serve":
+		// Metrics only with -metrics-addr (off by default).
+		if addr := flagValue(w.c.Args, "-metrics-addr"); addr != "" {
+			listen("-metrics-addr", addr)
+		} else if _, ok := w.annotations["prometheus.io/scrape"]; ok {
+			fail("%s %s serves no metrics without -metrics-addr, but the pod asks to be scraped", w.binary, w.command)
+		}
 	case "dashboard serve":
 		listen(config.DashboardAddr, cfg.DashboardAddr)
 		if len(cfg.AdminToken) < minAdminTokenBytes {
@@ -266,6 +273,12 @@ func TestK8sCheckFails(t *testing.T) {
 	w.env[config.DashboardAddr] = "0.0.0.0:9999"
 	f(w, "port 9999 is not a containerPort")
 	w = find("settler", "serve")
+	w.c.Args = []string{"serve"}
+	f(w, "serves no metrics")
+	w = find("settler", "serve")
+	w.c.Args = []string{"serve", "-metrics-addr", "0.0.0.0:9999"}
+	f(w, "port 9999 is not a containerPort")
+	w = find("settler", "migrate")
 	w.annotations = map[string]string{"prometheus.io/scrape": "true"}
 	f(w, "serves no metrics")
 	w = find("settler", "migrate")

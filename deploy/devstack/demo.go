@@ -45,13 +45,13 @@ var demoPartners = []struct {
 
 type demoFlags struct {
 	*flags
-	bin                                string
-	trackerAddr, dashboardAddr, sinkMA string
-	seed                               uint64
-	rate                               float64
-	duration                           time.Duration
-	autoApprove, reservePeriod         string
-	schedule                           string
+	bin                                           string
+	trackerAddr, dashboardAddr, sinkMA, settlerMA string
+	seed                                          uint64
+	rate                                          float64
+	duration                                      time.Duration
+	autoApprove, reservePeriod                    string
+	schedule                                      string
 }
 
 func parseDemoFlags(args []string, stderr io.Writer) (*demoFlags, error) {
@@ -68,6 +68,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (*demoFlags, error) {
 	fs.StringVar(&d.trackerAddr, "tracker-addr", "127.0.0.1:8080", "tracker serve listen address")
 	fs.StringVar(&d.dashboardAddr, "dashboard-addr", "127.0.0.1:8081", "dashboard serve listen address")
 	fs.StringVar(&d.sinkMA, "sink-metrics-addr", "127.0.0.1:9464", "tracker sink metrics listen address")
+	fs.StringVar(&d.settlerMA, "settler-metrics-addr", "127.0.0.1:9465", "settler serve metrics listen address")
 	fs.Uint64Var(&d.seed, "seed", 1, "simulator seed: the same seed plays the same visits and orders")
 	fs.Float64Var(&d.rate, "rate", 20, "simulator requests per second")
 	fs.DurationVar(&d.duration, "duration", 0, "stop everything after this long (0: run until Ctrl-C)")
@@ -175,7 +176,7 @@ func demoStack(ctx context.Context, d *demoFlags, stdout io.Writer) ([]service, 
 	if d.st.KafkaKind == "apache" {
 		ports["-kafka-port (+1, the controller)"] = d.st.KafkaPort + 1
 	}
-	for _, a := range []struct{ flag, addr string }{{"-tracker-addr", d.trackerAddr}, {"-dashboard-addr", d.dashboardAddr}, {"-sink-metrics-addr", d.sinkMA}} {
+	for _, a := range []struct{ flag, addr string }{{"-tracker-addr", d.trackerAddr}, {"-dashboard-addr", d.dashboardAddr}, {"-sink-metrics-addr", d.sinkMA}, {"-settler-metrics-addr", d.settlerMA}} {
 		if p := portOf(a.addr); p > 0 {
 			ports[a.flag] = p
 		}
@@ -289,7 +290,7 @@ func startChildren(ctx context.Context, d *demoFlags, env []string) ([]child, er
 	}{
 		{"tracker-serve", []string{filepath.Join(d.bin, "tracker"), "serve"}},
 		{"tracker-sink", []string{filepath.Join(d.bin, "tracker"), "sink", "-batch-wait", "500ms", "-watermark-interval", "1s", "-metrics-addr", d.sinkMA}},
-		{"settler-serve", []string{filepath.Join(d.bin, "settler"), "serve"}},
+		{"settler-serve", []string{filepath.Join(d.bin, "settler"), "serve", "-metrics-addr", d.settlerMA}},
 		{"dashboard-serve", []string{filepath.Join(d.bin, "dashboard"), "serve"}},
 	}
 	var out []child

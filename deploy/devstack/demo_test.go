@@ -87,7 +87,7 @@ func TestDemo(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	trackerAddr, dashboardAddr := freeAddr(t), freeAddr(t)
 	args := append(upArgs(t, dir)[1:], "-bin", bin, "-tracker-addr", trackerAddr, "-dashboard-addr", dashboardAddr,
-		"-sink-metrics-addr", freeAddr(t), "-rate", "40", "-seed", "3",
+		"-sink-metrics-addr", freeAddr(t), "-settler-metrics-addr", freeAddr(t), "-rate", "40", "-seed", "3",
 		"-auto-approve", "1s", "-reserve-period", "5s", "-settle-every", "1s")
 	// The real binary in its own process group, as a shell runs it.
 	out := &syncBuffer{}

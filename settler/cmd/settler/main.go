@@ -45,6 +45,7 @@ const usageHeader = `usage: settler <command> [flags]
 commands:
   migrate   apply the Postgres and ClickHouse schema migrations (safe to repeat and to run concurrently)
   serve     ingest orders and identities continuously and run the jobs on their schedules until SIGINT/SIGTERM
+            [-metrics-addr host:port: serve GET /metrics there, e.g. 0.0.0.0:9465]
   run       ingest everything in Kafka now, run every job once (settle, auto_approve, release_reserves,
             relay_outbox) and exit
 
@@ -156,6 +157,10 @@ func runSettler(ctx context.Context, cmd string, args []string, lookup func(stri
 	name := "settler " + cmd
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	metricsAddr := new(string)
+	if cmd == "serve" {
+		fs.StringVar(metricsAddr, "metrics-addr", "", "listen address of GET /metrics (Prometheus text), e.g. 0.0.0.0:9465; empty: off")
+	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -179,6 +184,7 @@ func runSettler(ctx context.Context, cmd string, args []string, lookup func(stri
 		fmt.Fprintf(stderr, "%s: invalid configuration: %v\n", name, err)
 		return exitUsage
 	}
+	opts.MetricsAddr = *metricsAddr
 	start := time.Now()
 	if cmd == "run" {
 		err = app.RunOnceWith(ctx, cfg, opts, log)

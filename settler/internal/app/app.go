@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -66,7 +67,16 @@ type Options struct {
 	// SIGINT/SIGTERM before it cancels them (a cancelled run is recorded
 	// as failed; the next pass redoes its work).
 	ShutdownGrace time.Duration
+	// MetricsAddr is where serve answers GET /metrics ("": nowhere); its
+	// -metrics-addr flag.
+	MetricsAddr string
+
+	onBatch func(ingest.Counts) // the metrics' hook, set by ServeWith
 }
+
+// metricsPoll is how often serve reads the lag and the queue for its
+// metrics (a count of the settle queue and of the waiting identities).
+const metricsPoll = 15 * time.Second
 
 // DefaultOptions are the documented defaults: settle every minute,
 // auto-approve and release reserves hourly, relay the outbox every 5 s.
@@ -203,6 +213,7 @@ func open(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logge
 		settler: settle.New(pool, ch, l, settle.Options{ClickHouseDB: cfg.ClickHouseDB, BatchSize: opts.BatchSize, MaxWait: opts.MaxWait}, log),
 		consumer: ingest.NewConsumer(pool, ingest.EventsDecoder(), ingest.Options{
 			Brokers: cfg.KafkaBrokers, TopicPrefix: cfg.KafkaTopicPrefix, GroupID: opts.GroupID, BatchSize: opts.IngestBatchSize,
+			OnBatch: opts.onBatch,
 		}, log),
 		outbox: settle.NewOutboxWriter(cfg.KafkaBrokers),
 		runner: jobs.NewRunner(lockPool, log),
@@ -289,17 +300,42 @@ func RunOnceWith(ctx context.Context, cfg *config.Config, opts Options, log *slo
 // ctx ends; then it starts no new run, lets running jobs finish (cancelling
 // them after opts.ShutdownGrace) and returns nil.
 func ServeWith(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) error {
+	var (
+		m  *serveMetrics
+		ln net.Listener
+	)
+	if opts.MetricsAddr != "" {
+		var err error
+		if ln, err = net.Listen("tcp", opts.MetricsAddr); err != nil {
+			return fmt.Errorf("cannot listen on -metrics-addr %s: %w", opts.MetricsAddr, err)
+		}
+		defer ln.Close()
+		m = newServeMetrics()
+		opts.onBatch = m.batch
+	}
 	d, err := open(ctx, cfg, opts, log)
 	if err != nil {
 		return err
 	}
 	defer d.close()
+	var wg sync.WaitGroup
+	var onIngestError func()
+	if m != nil {
+		d.runner.Observe = m.job
+		onIngestError = m.ingestErrors.Inc
+		// The metrics outlive the jobs' shutdown grace, to the end.
+		mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		var mwg sync.WaitGroup
+		defer func() { stop(); mwg.Wait() }()
+		mwg.Go(func() { m.serveHTTP(mctx, ln, log) })
+		mwg.Go(func() { m.poll(mctx, d, metricsPoll, log) })
+		log.Info("settler metrics", "addr", ln.Addr().String())
+	}
 	c, err := jobs.Schedule(ctx, d.runner, d.jobs(opts), opts.ShutdownGrace, log)
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { consume(ctx, d.consumer, log) })
+	wg.Go(func() { consume(ctx, d.consumer, onIngestError, log) })
 	c.Start()
 	log.Info("settler serving", "settle", opts.SettleSchedule, "approve", opts.ApproveSchedule,
 		"release", opts.ReleaseSchedule, "relay", opts.RelaySchedule)
@@ -312,7 +348,7 @@ func ServeWith(ctx context.Context, cfg *config.Config, opts Options, log *slog.
 
 // consume runs the consumer until ctx ends, restarting it with a bounded
 // backoff after errors (Postgres or Kafka away).
-func consume(ctx context.Context, c *ingest.Consumer, log *slog.Logger) {
+func consume(ctx context.Context, c *ingest.Consumer, onError func(), log *slog.Logger) {
 	backoff := time.Second
 	for ctx.Err() == nil {
 		began, before := time.Now(), c.Totals()
@@ -326,6 +362,9 @@ func consume(ctx context.Context, c *ingest.Consumer, log *slog.Logger) {
 			backoff = time.Second
 		}
 		log.Error("ingest failed; retrying", "error", err, "in", backoff)
+		if onError != nil {
+			onError()
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -35,6 +35,9 @@ type Options struct {
 	// MaxTxAttempts bounds the tries of one batch transaction on
 	// serialization failures and deadlocks; default 5.
 	MaxTxAttempts int
+	// OnBatch, when set, is called with the counts of every batch once its
+	// offsets are committed (from the consuming goroutine).
+	OnBatch func(Counts)
 }
 
 func (o *Options) defaults() {
@@ -249,6 +252,41 @@ type partKey struct {
 // pendingOffsets returns, per partition with unconsumed messages, its
 // high-water mark: the offset after the last message at this moment.
 func (c *Consumer) pendingOffsets(ctx context.Context, client *kafka.Client) (map[partKey]int64, error) {
+	offs, err := c.offsets(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	want := map[partKey]int64{}
+	for k, o := range offs {
+		if unread(o.committed, o.logStart, o.highWater) {
+			want[k] = o.highWater
+		}
+	}
+	return want, nil
+}
+
+// Lag returns, per topic (short name), how many messages the group has not
+// consumed yet: the sum over its partitions of the high-water mark less the
+// committed offset (or the log start offset, when that is further on or
+// nothing is committed).
+func (c *Consumer) Lag(ctx context.Context) (map[string]int64, error) {
+	offs, err := c.offsets(ctx, c.client())
+	if err != nil {
+		return nil, err
+	}
+	lag := map[string]int64{TopicOrders: 0, TopicIdentities: 0}
+	for k, o := range offs {
+		lag[k.topic] += max(o.highWater-max(o.committed, o.logStart, 0), 0)
+	}
+	return lag, nil
+}
+
+// partOffsets are one partition's offsets: the group's committed one (-1
+// for none), the log start offset and the high-water mark.
+type partOffsets struct{ committed, logStart, highWater int64 }
+
+// offsets reads the offsets of every partition of the two topics.
+func (c *Consumer) offsets(ctx context.Context, client *kafka.Client) (map[partKey]partOffsets, error) {
 	topics := []string{c.opts.TopicPrefix + TopicOrders, c.opts.TopicPrefix + TopicIdentities}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
@@ -266,9 +304,9 @@ func (c *Consumer) pendingOffsets(ctx context.Context, client *kafka.Client) (ma
 			parts[t.Name] = append(parts[t.Name], p.ID)
 		}
 	}
-	want := map[partKey]int64{}
+	out := map[partKey]partOffsets{}
 	if len(req.Topics) == 0 {
-		return want, nil
+		return out, nil
 	}
 	offs, err := client.ListOffsets(ctx, req)
 	if err != nil {
@@ -288,12 +326,10 @@ func (c *Consumer) pendingOffsets(ctx context.Context, client *kafka.Client) (ma
 			if !ok {
 				committed = -1
 			}
-			if unread(committed, p.FirstOffset, p.LastOffset) {
-				want[k] = p.LastOffset
-			}
+			out[k] = partOffsets{committed: committed, logStart: p.FirstOffset, highWater: p.LastOffset}
 		}
 	}
-	return want, nil
+	return out, nil
 }
 
 // unread reports whether a partition holds messages the group has not
@@ -357,6 +393,9 @@ func (c *Consumer) stepOnce(ctx context.Context, firstWait time.Duration) ([]Mes
 		return nil, fmt.Errorf("cannot commit offsets: %w", err)
 	}
 	c.totals.add(counts)
+	if c.opts.OnBatch != nil {
+		c.opts.OnBatch(counts)
+	}
 	if counts.Rejected > 0 {
 		c.log.Warn("events sent to dlq", "count", counts.Rejected)
 	}

@@ -52,6 +52,25 @@ type Runner struct {
 	log  *slog.Logger
 	// Now returns the time a run works as of; time.Now by default.
 	Now func() time.Time
+	// Observe, when set, is told of every run's outcome: OutcomeOK or
+	// OutcomeFailed with the run's duration (from Run), OutcomeSkipped
+	// (another process holds the lock) or OutcomeNotStarted (no
+	// connection, lock or record) from scheduled runs.
+	Observe func(job, outcome string, took time.Duration)
+}
+
+// The outcomes of a run, for Runner.Observe.
+const (
+	OutcomeOK         = "ok"
+	OutcomeFailed     = "failed"
+	OutcomeSkipped    = "skipped"
+	OutcomeNotStarted = "not_started"
+)
+
+func (r *Runner) observe(job, outcome string, took time.Duration) {
+	if r.Observe != nil {
+		r.Observe(job, outcome, took)
+	}
 }
 
 // NewRunner returns a Runner recording runs as made by this host.
@@ -116,7 +135,13 @@ func (r *Runner) Run(ctx context.Context, job Job, wait bool) error {
 	}
 	start := time.Now()
 	counts, runErr := r.call(ctx, job)
-	r.finish(conn, id, job.Name, counts, runErr, time.Since(start))
+	took := time.Since(start)
+	r.finish(conn, id, job.Name, counts, runErr, took)
+	if runErr != nil {
+		r.observe(job.Name, OutcomeFailed, took)
+	} else {
+		r.observe(job.Name, OutcomeOK, took)
+	}
 	return runErr
 }
 
@@ -200,8 +225,10 @@ func Schedule(ctx context.Context, r *Runner, jobs []Job, grace time.Duration, l
 			switch err := r.Run(runCtx, j, false); {
 			case errors.Is(err, ErrLocked):
 				log.Debug("job skipped: running elsewhere", "job", j.Name)
+				r.observe(j.Name, OutcomeSkipped, 0)
 			case errors.As(err, &se):
 				log.Error("job did not run", "job", j.Name, "error", err)
+				r.observe(j.Name, OutcomeNotStarted, 0)
 			}
 		}); err != nil {
 			return nil, fmt.Errorf("job %s: bad schedule %q: %w", j.Name, j.Spec, err)
