@@ -15,6 +15,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,6 +54,13 @@ type Runner struct {
 	log  *slog.Logger
 	// Now returns the time a run works as of; time.Now by default.
 	Now func() time.Time
+	// LockCheck is how often a run's lock connection is checked (0: every
+	// 10 s). The lock lives on that connection, idle while the job works on
+	// others: a connection dropped meanwhile (a Postgres restart or
+	// failover, idle_session_timeout, a NAT or firewall timing out an idle
+	// flow) releases the lock while the job goes on, and another replica
+	// may start the same job. A failed check cancels the run.
+	LockCheck time.Duration
 	// Observe, when set, is told of every run's outcome: OutcomeOK or
 	// OutcomeFailed with the run's duration (from Run), OutcomeSkipped
 	// (another process holds the lock) or OutcomeNotStarted (no
@@ -134,7 +143,11 @@ func (r *Runner) Run(ctx context.Context, job Job, wait bool) error {
 		return &startError{fmt.Errorf("cannot record start of job %s: %w", job.Name, err)}
 	}
 	start := time.Now()
-	counts, runErr := r.call(ctx, job)
+	runCtx, stopCheck := r.checkLock(ctx, conn, job.Name)
+	counts, runErr := r.call(runCtx, job)
+	if cause := stopCheck(); cause != nil && runErr != nil {
+		runErr = fmt.Errorf("%w (%w)", cause, runErr)
+	}
 	took := time.Since(start)
 	r.finish(conn, id, job.Name, counts, runErr, took)
 	if runErr != nil {
@@ -143,6 +156,55 @@ func (r *Runner) Run(ctx context.Context, job Job, wait bool) error {
 		r.observe(job.Name, OutcomeOK, took)
 	}
 	return runErr
+}
+
+// errLockLost cancels a run whose lock connection failed.
+var errLockLost = errors.New("lost the job's lock: its Postgres connection failed")
+
+// checkLock checks conn (the lock's connection) every r.LockCheck while the
+// run goes on, and cancels the returned context when a check fails. stop
+// ends the checks (and waits for them: conn is used again afterwards) and
+// returns errLockLost when a check failed.
+func (r *Runner) checkLock(ctx context.Context, conn *pgxpool.Conn, name string) (context.Context, func() error) {
+	every := r.LockCheck
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var lost atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+			}
+			cctx, cancelCheck := context.WithTimeout(context.WithoutCancel(ctx), every)
+			_, err := conn.Exec(cctx, `SELECT 1`)
+			cancelCheck()
+			if err != nil {
+				lost.Store(true)
+				r.log.Error("job's lock connection failed: cancelling the run (another replica may take the job)", "job", name, "error", err)
+				cancel(errLockLost)
+				return
+			}
+		}
+	})
+	return runCtx, func() error {
+		close(done)
+		wg.Wait()
+		cancel(nil)
+		if lost.Load() {
+			return errLockLost
+		}
+		return nil
+	}
 }
 
 // call runs the job, turning a panic into an error.
@@ -179,9 +241,13 @@ func (r *Runner) finish(conn *pgxpool.Conn, id int64, name string, counts any, r
 	} else {
 		r.log.Info("job done", "job", name, "counts", string(body), "duration", took)
 	}
-	if _, err := conn.Exec(ctx, `UPDATE settlement_runs SET finished_at = greatest(now(), started_at), counts = $2, error = $3 WHERE id = $1`,
-		id, body, errText); err != nil {
-		r.log.Error("cannot record end of job", "job", name, "error", err)
+	const update = `UPDATE settlement_runs SET finished_at = greatest(now(), started_at), counts = $2, error = $3 WHERE id = $1`
+	if _, err := conn.Exec(ctx, update, id, body, errText); err != nil {
+		// The lock's connection may be gone (errLockLost): record the end
+		// through another one rather than leave the run "running".
+		if _, err2 := r.pool.Exec(ctx, update, id, body, errText); err2 != nil {
+			r.log.Error("cannot record end of job", "job", name, "error", errors.Join(err, err2))
+		}
 	}
 }
 
