@@ -215,17 +215,8 @@ func TestRunSettlesWhatIsInKafka(t *testing.T) {
 
 func TestServeSettlesAndStopsOnSIGTERM(t *testing.T) {
 	vars, partner := settlerWorld(t)
-	for _, k := range []string{"AFF_SETTLER_SETTLE_SCHEDULE", "AFF_SETTLER_APPROVE_SCHEDULE", "AFF_SETTLER_RELEASE_SCHEDULE", "AFF_SETTLER_RELAY_SCHEDULE"} {
-		vars[k] = "@every 1s"
-	}
-	cmd := settlerCmd(t, vars, "serve")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	everySecond(vars)
+	cmd, out, done := startServe(t, vars)
 	deadline := time.Now().Add(60 * time.Second)
 	for queryInt(t, vars["AFF_POSTGRES_URL"], `SELECT count(*) FROM commissions`) == 0 {
 		if time.Now().After(deadline) {
@@ -502,14 +493,7 @@ func TestSecondSignalEndsServe(t *testing.T) {
 	if _, err := tx.Exec(ctx, `LOCK TABLE attributions IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	cmd := settlerCmd(t, vars, "serve")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, out, done := startServe(t, vars)
 	defer func() {
 		_ = cmd.Process.Kill()
 		<-done
@@ -543,4 +527,44 @@ func TestSecondSignalEndsServe(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("serve did not end within 10 s of a second SIGTERM:\n%s", out.String())
 	}
+}
+
+// everySecond puts every job of vars on a 1 s schedule.
+func everySecond(vars map[string]string) {
+	for _, k := range []string{"AFF_SETTLER_SETTLE_SCHEDULE", "AFF_SETTLER_APPROVE_SCHEDULE", "AFF_SETTLER_RELEASE_SCHEDULE", "AFF_SETTLER_RELAY_SCHEDULE"} {
+		vars[k] = "@every 1s"
+	}
+}
+
+// startServe starts `settler serve` with vars; its output goes to out, and
+// done receives its exit once (send it back to read it again).
+func startServe(t *testing.T, vars map[string]string) (cmd *exec.Cmd, out *syncBuffer, done chan error) {
+	t.Helper()
+	cmd = settlerCmd(t, vars, "serve")
+	out = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, out, done
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

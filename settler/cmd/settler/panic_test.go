@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"os/exec"
 	"strings"
@@ -21,17 +20,8 @@ func TestPanicInOrderStepIsRecorded(t *testing.T) {
 	pg := vars["AFF_POSTGRES_URL"]
 	pgExec(t, t.Context(), pg, `ALTER TABLE commission_rates DROP CONSTRAINT commission_rates_rate_upct_check`)
 	pgExec(t, t.Context(), pg, `INSERT INTO commission_rates (product_id, rate_upct) VALUES ('p', 200000000)`)
-	for _, k := range []string{"AFF_SETTLER_SETTLE_SCHEDULE", "AFF_SETTLER_APPROVE_SCHEDULE", "AFF_SETTLER_RELEASE_SCHEDULE", "AFF_SETTLER_RELAY_SCHEDULE"} {
-		vars[k] = "@every 1s"
-	}
-	cmd := settlerCmd(t, vars, "serve")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	everySecond(vars)
+	cmd, out, done := startServe(t, vars)
 	defer func() {
 		_ = cmd.Process.Kill()
 		<-done
