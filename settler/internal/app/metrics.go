@@ -53,13 +53,13 @@ func (m *serveMetrics) batch(c ingest.Counts) {
 
 // job records a run's outcome (jobs.Runner.Observe).
 func (m *serveMetrics) job(job, outcome string, took time.Duration) {
-	m.set.GetOrCreateCounter(`aff_settler_job_runs_total{job="` + job + `",outcome="` + outcome + `"}`).Inc()
+	m.set.GetOrCreateCounter(`aff_settler_job_runs_total{settler_job="` + job + `",outcome="` + outcome + `"}`).Inc()
 	switch outcome {
 	case jobs.OutcomeOK:
-		m.set.GetOrCreateGauge(`aff_settler_job_last_success_timestamp_seconds{job="`+job+`"}`, nil).Set(float64(time.Now().Unix()))
+		m.set.GetOrCreateGauge(`aff_settler_job_last_success_timestamp_seconds{settler_job="`+job+`"}`, nil).Set(float64(time.Now().Unix()))
 		fallthrough
 	case jobs.OutcomeFailed:
-		m.set.GetOrCreateGauge(`aff_settler_job_last_duration_seconds{job="`+job+`"}`, nil).Set(took.Seconds())
+		m.set.GetOrCreateGauge(`aff_settler_job_last_duration_seconds{settler_job="`+job+`"}`, nil).Set(took.Seconds())
 	}
 }
 
@@ -111,14 +111,15 @@ type queue struct {
 }
 
 // waiting reads the settle queue (orders placed or changed since the pass
-// decided them, waiting for a pass or for the clicks watermark) and the
-// identities not yet evaluated for a binding.
+// decided them, waiting for a pass or for the clicks watermark; the oldest
+// by when it entered the queue, queued_at, not the order's first receipt)
+// and the identities not yet evaluated for a binding.
 func waiting(ctx context.Context, pool *pgxpool.Pool) (queue, error) {
 	var q queue
 	var os, is float64
 	err := pool.QueryRow(ctx, `SELECT
 	(SELECT count(*) FROM settle_queue),
-	coalesce((SELECT extract(epoch FROM now() - min(created_at)) FROM settle_queue), 0)::float8,
+	coalesce((SELECT extract(epoch FROM now() - min(queued_at)) FROM settle_queue), 0)::float8,
 	(SELECT count(*) FROM identities WHERE processed_at IS NULL),
 	coalesce((SELECT extract(epoch FROM now() - min(received_at)) FROM identities WHERE processed_at IS NULL), 0)::float8`).
 		Scan(&q.orders, &os, &q.identities, &is)

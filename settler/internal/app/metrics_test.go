@@ -108,9 +108,9 @@ func TestServeMetricsSayWhatWaits(t *testing.T) {
 			resp.Body.Close()
 			got = string(b)
 		}
-		if metricValue(got, `aff_settler_job_runs_total{job="settle",outcome="ok"}`) >= 1 &&
+		if metricValue(got, `aff_settler_job_runs_total{settler_job="settle",outcome="ok"}`) >= 1 &&
 			metricValue(got, `aff_settler_ingest_messages_total{result="applied"}`) >= 1 &&
-			metricValue(got, `aff_settler_job_last_success_timestamp_seconds{job="settle"}`) > 0 &&
+			metricValue(got, `aff_settler_job_last_success_timestamp_seconds{settler_job="settle"}`) > 0 &&
 			metricValue(got, "aff_settler_ingest_last_batch_timestamp_seconds") > 0 &&
 			metricValue(got, "aff_settler_queued_orders") >= 20 && metricValue(got, orderLag) >= 0 &&
 			metricValue(got, "aff_settler_ingest_errors_total") == 0 {
