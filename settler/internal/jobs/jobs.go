@@ -145,8 +145,14 @@ func (r *Runner) Run(ctx context.Context, job Job, wait bool) error {
 	start := time.Now()
 	runCtx, stopCheck := r.checkLock(ctx, conn, job.Name)
 	counts, runErr := r.call(runCtx, job)
-	if cause := stopCheck(); cause != nil && runErr != nil {
-		runErr = fmt.Errorf("%w (%w)", cause, runErr)
+	if cause := stopCheck(); cause != nil {
+		// Failed even when the job returned nil: another replica may have
+		// run it meanwhile.
+		if runErr != nil {
+			runErr = fmt.Errorf("%w (%w)", cause, runErr)
+		} else {
+			runErr = cause
+		}
 	}
 	took := time.Since(start)
 	r.finish(conn, id, job.Name, counts, runErr, took)
@@ -185,7 +191,9 @@ func (r *Runner) checkLock(ctx context.Context, conn *pgxpool.Conn, name string)
 				return
 			case <-t.C:
 			}
-			cctx, cancelCheck := context.WithTimeout(context.WithoutCancel(ctx), every)
+			// A generous timeout: a check that times out closes the
+			// connection, which releases the lock of a healthy run.
+			cctx, cancelCheck := context.WithTimeout(context.WithoutCancel(ctx), max(3*every, 30*time.Second))
 			_, err := conn.Exec(cctx, `SELECT 1`)
 			cancelCheck()
 			if err != nil {
