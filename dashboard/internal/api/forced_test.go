@@ -26,6 +26,10 @@ func TestOrderWatermarkForced(t *testing.T) {
 	if os, _ := out["orders"].([]any); len(os) != 1 || os[0].(map[string]any)["order_id"] != "o-forced" {
 		t.Errorf("orders with watermark_forced=true = %v, want o-forced alone", out["orders"])
 	}
+	out = f.expect("GET", "/api/admin/orders?watermark_forced=false", "", 200, "")
+	if os, _ := out["orders"].([]any); len(os) != 1 || os[0].(map[string]any)["order_id"] != "o-waited" {
+		t.Errorf("orders with watermark_forced=false = %v, want o-waited alone", out["orders"])
+	}
 	if os, _ := f.expect("GET", "/api/admin/orders", "", 200, "")["orders"].([]any); len(os) != 2 {
 		t.Errorf("orders = %v, want both", os)
 	}

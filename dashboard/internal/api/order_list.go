@@ -58,9 +58,10 @@ func (h *orderList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.Status = r.URL.Query().Get("status")
 	switch v := r.URL.Query().Get("watermark_forced"); v {
-	case "", "false":
-	case "true":
-		f.Forced = true
+	case "":
+	case "true", "false":
+		forced := v == "true"
+		f.Forced = &forced
 	default:
 		h.fail(w, r, bad("watermark_forced", "must be true or false"))
 		return

@@ -117,9 +117,9 @@ type OrderFilter struct {
 	PartnerID int64
 	Status    string
 	From, To  time.Time // placed_at range [From, To); zero means open
-	// Forced keeps the orders decided without the clicks watermark
-	// (WatermarkForced), for review.
-	Forced bool
+	// Forced, when set, keeps the orders decided without the clicks
+	// watermark (WatermarkForced, for review) or, false, the others.
+	Forced *bool
 }
 
 // Orders lists orders newest first with their current attribution.
@@ -128,7 +128,7 @@ func (s *Storage) Orders(ctx context.Context, f OrderFilter, pg Page) ([]Order, 
 	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+orderFrom+`
 		WHERE ($1 = 0 OR a.partner_id = $1) AND ($2 = '' OR o.status = $2)
 		  AND ($3::timestamptz IS NULL OR o.placed_at >= $3) AND ($4::timestamptz IS NULL OR o.placed_at < $4)
-		  AND (NOT $7 OR a.watermark_forced)
+		  AND ($7::boolean IS NULL OR coalesce(a.watermark_forced, false) = $7)
 		ORDER BY o.placed_at DESC, o.order_id DESC LIMIT $5 OFFSET $6`,
 		f.PartnerID, f.Status, nullTime(f.From), nullTime(f.To), pg.Size+1, pg.Offset(), f.Forced)
 	if err != nil {

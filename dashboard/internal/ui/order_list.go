@@ -17,7 +17,10 @@ func (h orderList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var f storage.OrderFilter
 	f.PartnerID, _ = parseID(q.Get("partner_id"))
 	f.Status = q.Get("status")
-	f.Forced = q.Get("forced") == "1"
+	if q.Get("forced") == "1" {
+		forced := true
+		f.Forced = &forced
+	}
 	f.From, _ = time.Parse("2006-01-02", q.Get("from"))
 	if to, err := time.Parse("2006-01-02", q.Get("to")); err == nil {
 		f.To = to.AddDate(0, 0, 1) // inclusive day
