@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -15,21 +16,31 @@ func (h announcementCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, _ := sessionOf(r)
 	title := strings.TrimSpace(r.PostFormValue("title"))
 	body := strings.TrimSpace(r.PostFormValue("body"))
+	// A refused form comes back as typed, on the page itself.
+	refuse := func(msg string) {
+		typed := url.Values{"title": {r.PostFormValue("title")}, "body": {r.PostFormValue("body")},
+			"partner_ids": {r.PostFormValue("partner_ids")}}
+		announcementList(h).serve(w, r, http.StatusUnprocessableEntity, "Error: "+msg, typed)
+	}
 	if title == "" || len(title) > 200 || body == "" || len(body) > 20000 {
-		h.redirect(w, r, back, "Error: title (up to 200) and text (up to 20000 characters) are required")
+		refuse("title (up to 200) and text (up to 20000 characters) are required")
 		return
 	}
 	var ids []int64
 	for _, f := range strings.FieldsFunc(r.PostFormValue("partner_ids"), func(c rune) bool { return c == ',' || c == ' ' }) {
 		id, ok := parseID(f)
 		if !ok {
-			h.redirect(w, r, back, "Error: partner ids must be numbers separated by commas")
+			refuse("partner ids must be numbers separated by commas")
 			return
 		}
 		ids = append(ids, id)
 	}
 	if _, err := h.Store.CreateAnnouncement(r.Context(), title, body, ids, s.User.ID); err != nil {
-		h.fail(w, r, back, err)
+		if msg, ok := formError(err); ok {
+			refuse(msg)
+			return
+		}
+		h.serverError(w, r, err)
 		return
 	}
 	h.redirect(w, r, back, "Announcement sent.")

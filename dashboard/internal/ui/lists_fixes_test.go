@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -128,12 +129,23 @@ func TestAnnouncementUnknownRecipients(t *testing.T) {
 	a := f.partner("ayla")
 	b := f.partner("bora")
 	as, bs := strconv.FormatInt(a, 10), strconv.FormatInt(b, 10)
-	s, loc := adm.post("/admin/announcements", url.Values{"title": {"Typo"}, "body": {"hi"}, "partner_ids": {as + ", 999999, 999998"}})
-	wantFlash(t, adm, s, loc, "Error: partner_ids: no such partners: 999998, 999999 (nothing was sent)")
+	// Refused: the page comes back with the error and what was typed (a
+	// redirect lost the text, up to 20000 characters).
+	st, page := adm.postPage("/admin/announcements", url.Values{"title": {"Typo <b>"}, "body": {"a long text\nto keep"}, "partner_ids": {as + ", 999999, 999998"}})
+	for _, want := range []string{"Error: partner_ids: no such partners: 999998, 999999 (nothing was sent)",
+		`value="Typo &lt;b&gt;"`, ">a long text\nto keep</textarea>", `value="` + as + `, 999999, 999998"`} {
+		if st != http.StatusUnprocessableEntity || !strings.Contains(page, want) {
+			t.Errorf("refused announcement: status %d, page lacks %q", st, want)
+		}
+	}
+	if st, page := adm.postPage("/admin/announcements", url.Values{"title": {"No text"}, "partner_ids": {"x"}}); st != http.StatusUnprocessableEntity ||
+		!strings.Contains(page, "Error: title (up to 200) and text") || !strings.Contains(page, `value="No text"`) {
+		t.Errorf("announcement without text: status %d, no error or title kept", st)
+	}
 	if n := f.count(`SELECT count(*) FROM announcements`) + f.count(`SELECT count(*) FROM announcement_recipients`); n != 0 {
 		t.Fatalf("a refused announcement wrote %d rows", n)
 	}
-	s, loc = adm.post("/admin/announcements", url.Values{"title": {"Two"}, "body": {"hi"}, "partner_ids": {as + "," + bs + "," + as}})
+	s, loc := adm.post("/admin/announcements", url.Values{"title": {"Two"}, "body": {"hi"}, "partner_ids": {as + "," + bs + "," + as}})
 	wantFlash(t, adm, s, loc, "Announcement sent")
 	s, loc = adm.post("/admin/announcements", url.Values{"title": {"Everyone"}, "body": {"hi"}})
 	wantFlash(t, adm, s, loc, "Announcement sent")
