@@ -441,4 +441,26 @@ func TestBrowserPartnerJourney(t *testing.T) {
 	if got := e.text("#paid-out"); got != "18.00 EUR" {
 		t.Fatalf("paid out = %q", got)
 	}
+
+	// 8. On a phone, no page is wider than the screen: wide tables scroll
+	// within themselves (they pushed every page sideways).
+	if _, err := chromedp.Call(e.ctx, emulation.SetDeviceMetricsOverride,
+		emulation.SetDeviceMetricsOverrideParams{Width: 375, Height: 740, DeviceScaleFactor: 2, Mobile: true}); err != nil {
+		t.Fatalf("phone screen: %v", err)
+	}
+	fits := func(pages ...string) {
+		t.Helper()
+		for _, p := range pages {
+			e.run(p, chromedp.Navigate(e.base+p), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+			w := value(e, "measure "+p, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, screen.width]`))
+			if len(w) != 2 || w[0] > w[1] {
+				e.shot("phone" + strings.ReplaceAll(p, "/", "-"))
+				t.Errorf("%s on a 375 px screen: page %v px wide (scrollWidth, screen width)", p, w)
+			}
+		}
+	}
+	fits("/partner", "/partner/links", "/partner/commissions", "/partner/customers", "/partner/payouts", "/partner/products")
+	e.logout()
+	e.login("admin@example.com", "admin-password-1")
+	fits("/admin", "/admin/partners", "/admin/orders", "/admin/commissions", "/admin/payouts", "/admin/runs", "/admin/rates")
 }
