@@ -13,8 +13,9 @@ import (
 type apiLinkCreate struct{ *UI }
 
 // ServeHTTP creates (or returns) a link of the logged-in partner to a shop
-// URL: {"url","product_id"?,"category_id"?}. The partner is always the
-// session's; there is no partner field.
+// URL: {"url"?,"product_id"?,"category_id"?}; without url, a product's
+// catalog page or a category's shop page, as on the links page. The
+// partner is always the session's; there is no partner field.
 func (h apiLinkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, _ := sessionOf(r)
 	var in struct {
@@ -33,13 +34,36 @@ func (h apiLinkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, "body must be a JSON object with url, product_id, category_id", "body")
 		return
 	}
+	// storage.CreateLink refuses ids a click event cannot carry, naming the field.
+	in.ProductID, in.CategoryID = strings.TrimSpace(in.ProductID), strings.TrimSpace(in.CategoryID)
+	// As the links page: without url, a product's page from the catalog
+	// (and its category), a category's shop page.
+	if strings.TrimSpace(in.URL) == "" && in.ProductID != "" {
+		prod, err := h.Store.Product(r.Context(), in.ProductID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			h.jsonFail(w, r, err)
+			return
+		default:
+			in.URL = prod.URL
+			if in.CategoryID == "" {
+				in.CategoryID = prod.CategoryID
+			}
+		}
+		if in.URL == "" {
+			jsonError(w, http.StatusBadRequest, "url is required: the catalog has no shop URL for product "+in.ProductID, "url")
+			return
+		}
+	}
+	if strings.TrimSpace(in.URL) == "" && in.CategoryID != "" {
+		in.URL = h.Links.ShopURL(in.CategoryID)
+	}
 	target, err := h.Links.CheckTarget(in.URL)
 	if err != nil {
 		jsonError(w, http.StatusBadRequest, "url "+err.Error(), "url")
 		return
 	}
-	// storage.CreateLink refuses ids a click event cannot carry, naming the field.
-	in.ProductID, in.CategoryID = strings.TrimSpace(in.ProductID), strings.TrimSpace(in.CategoryID)
 	p, err := h.Store.Partner(r.Context(), s.User.PartnerID)
 	if err != nil {
 		h.jsonFail(w, r, err)

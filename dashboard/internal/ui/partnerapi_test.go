@@ -81,9 +81,29 @@ func TestPartnerAPI(t *testing.T) {
 	if s != http.StatusCreated || !strings.HasPrefix(l["url"].(string), "https://go.example/r/") {
 		t.Fatalf("POST link: %d %v", s, l)
 	}
+	// Without url: the catalog's page of a product (and its category), a
+	// category's shop page; a product the catalog has no URL for names url.
+	f.exec(`INSERT INTO products (product_id, category_id, url, source) VALUES ('sku-1', 'boots', 'https://shop.example/p/sku-1', 'import'),
+		('sku-2', NULL, NULL, 'orders')`)
+	if s, l := ca.callJSON("POST", "/api/partner/links", `{"product_id":"sku-1"}`, true); s != http.StatusCreated ||
+		l["target"] != "https://shop.example/p/sku-1" || l["category_id"] != "boots" {
+		t.Errorf("product link without url: %d %v", s, l)
+	}
+	if s, l := ca.callJSON("POST", "/api/partner/links", `{"category_id":"boots"}`, true); s != http.StatusCreated ||
+		!strings.Contains(l["target"].(string), "category=boots") {
+		t.Errorf("category link without url: %d %v", s, l)
+	}
+	for _, body := range []string{`{"product_id":"sku-2"}`, `{"product_id":"sku-none"}`, `{}`} {
+		if s, out := ca.callJSON("POST", "/api/partner/links", body, true); s != http.StatusBadRequest || out["field"] != "url" {
+			t.Errorf("POST %s: %d %v, want 400 naming url", body, s, out)
+		}
+	}
+	if s, l := ca.callJSON("POST", "/api/partner/links", `{"product_id":"sku-2","url":"https://shop.example/p/sku-2"}`, true); s != http.StatusCreated || l["target"] != "https://shop.example/p/sku-2" {
+		t.Errorf("product link with url: %d %v", s, l)
+	}
 	s, ls := ca.callJSON("GET", "/api/partner/links", "", false)
 	list := ls["links"].([]any)
-	if s != 200 || len(list) != 1 || strings.Contains(strings.Join([]string{list[0].(map[string]any)["target"].(string)}, ""), "bora-only") {
+	if s != 200 || len(list) != 4 || strings.Contains(strings.Join([]string{list[0].(map[string]any)["target"].(string)}, ""), "bora-only") {
 		t.Fatalf("links = %d %v", s, ls)
 	}
 }
