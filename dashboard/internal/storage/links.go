@@ -22,14 +22,17 @@ type Link struct {
 	ProductID  string
 	CategoryID string
 	Active     bool
+	// OffByAdmin: the admin turned the link off; only the admin turns it
+	// on again.
+	OffByAdmin bool
 	CreatedAt  time.Time
 }
 
-const linkColumns = `id, code, partner_id, kind, target_url, coalesce(product_id, ''), coalesce(category_id, ''), active, created_at`
+const linkColumns = `id, code, partner_id, kind, target_url, coalesce(product_id, ''), coalesce(category_id, ''), active, off_by_admin, created_at`
 
 func scanLink(row pgx.Row) (Link, error) {
 	var l Link
-	err := row.Scan(&l.ID, &l.Code, &l.PartnerID, &l.Kind, &l.TargetURL, &l.ProductID, &l.CategoryID, &l.Active, &l.CreatedAt)
+	err := row.Scan(&l.ID, &l.Code, &l.PartnerID, &l.Kind, &l.TargetURL, &l.ProductID, &l.CategoryID, &l.Active, &l.OffByAdmin, &l.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Link{}, ErrNotFound
 	}
@@ -154,6 +157,22 @@ func (s *Storage) Links(ctx context.Context, partnerID int64, pg Page) ([]Link, 
 	return trimPage(out, pg)
 }
 
+// AllLinks lists a partner's links, on and off, newest first (the admin's
+// partner page).
+func (s *Storage) AllLinks(ctx context.Context, partnerID int64, pg Page) ([]Link, bool, error) {
+	pg = pg.Normalize()
+	rows, err := s.pool.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE partner_id = $1
+		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, partnerID, pg.Size+1, pg.Offset())
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot list links: %w", err)
+	}
+	out, err := collect(rows, scanLink)
+	if err != nil {
+		return nil, false, err
+	}
+	return trimPage(out, pg)
+}
+
 // InactiveLinks lists a partner's turned-off links, newest first, so that
 // the partner can turn one on again.
 func (s *Storage) InactiveLinks(ctx context.Context, partnerID int64, pg Page) ([]Link, bool, error) {
@@ -175,12 +194,14 @@ func (s *Storage) LinkOf(ctx context.Context, partnerID, linkID int64) (Link, er
 	return scanLink(s.pool.QueryRow(ctx, `SELECT `+linkColumns+` FROM links WHERE id = $1 AND partner_id = $2`, linkID, partnerID))
 }
 
-// DeactivateLink turns off a partner's link.
-func (s *Storage) DeactivateLink(ctx context.Context, partnerID, linkID int64) error {
+// DeactivateLink turns off a partner's link. byAdmin marks it as turned off
+// by the admin (also a link the partner had turned off already), which only
+// the admin turns on again.
+func (s *Storage) DeactivateLink(ctx context.Context, partnerID, linkID int64, byAdmin bool) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var code string
-		err := tx.QueryRow(ctx, `UPDATE links SET active = false, updated_at = now()
-			WHERE id = $1 AND partner_id = $2 AND active RETURNING code`, linkID, partnerID).Scan(&code)
+		err := tx.QueryRow(ctx, `UPDATE links SET active = false, off_by_admin = off_by_admin OR $3, updated_at = now()
+			WHERE id = $1 AND partner_id = $2 AND (active OR ($3 AND NOT off_by_admin)) RETURNING code`, linkID, partnerID, byAdmin).Scan(&code)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -199,7 +220,9 @@ func (s *Storage) DeactivateLink(ctx context.Context, partnerID, linkID int64) e
 // CreateLink it respects MaxActiveLinksPerPartner (a conflict on url), and
 // since a partner has one active link per target, it is a conflict on url
 // too when another active link of the partner goes to the same target.
-func (s *Storage) ActivateLink(ctx context.Context, partnerID, linkID int64) (Link, error) {
+// A link the admin turned off is a conflict on link unless byAdmin, which
+// clears the mark.
+func (s *Storage) ActivateLink(ctx context.Context, partnerID, linkID int64, byAdmin bool) (Link, error) {
 	var out Link
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		active, err := lockPartnerLinks(ctx, tx, partnerID)
@@ -212,6 +235,10 @@ func (s *Storage) ActivateLink(ctx context.Context, partnerID, linkID int64) (Li
 		out, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links WHERE id = $1 AND partner_id = $2`, linkID, partnerID))
 		if err != nil || out.Active {
 			return err
+		}
+		if out.OffByAdmin && !byAdmin {
+			return &FieldError{Field: "link", Msg: "turned off by the program's admin, who alone can turn it on again; ask them, or generate a new link",
+				Err: ErrConflict}
 		}
 		var other string
 		err = tx.QueryRow(ctx, `SELECT code FROM links WHERE partner_id = $1 AND target_url = $2 AND active`,
@@ -227,7 +254,7 @@ func (s *Storage) ActivateLink(ctx context.Context, partnerID, linkID int64) (Li
 			return &FieldError{Field: "url", Msg: fmt.Sprintf("cannot turn the link on: the partner has %d active links, the most allowed; deactivate unused ones first",
 				MaxActiveLinksPerPartner), Err: ErrConflict}
 		}
-		out, err = scanLink(tx.QueryRow(ctx, `UPDATE links SET active = true, updated_at = now()
+		out, err = scanLink(tx.QueryRow(ctx, `UPDATE links SET active = true, off_by_admin = false, updated_at = now()
 			WHERE id = $1 AND partner_id = $2 RETURNING `+linkColumns, linkID, partnerID))
 		if err != nil {
 			return uniqueViolation(err, map[string]string{"links_partner_target": "url"})

@@ -27,7 +27,7 @@ func TestActivateLink(t *testing.T) {
 		return l
 	}
 	first := mk(ayla, "https://shop.example/1")
-	if err := e.s.DeactivateLink(ctx, ayla, first.ID); err != nil {
+	if err := e.s.DeactivateLink(ctx, ayla, first.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	off, _, err := e.s.InactiveLinks(ctx, ayla, Page{})
@@ -37,21 +37,21 @@ func TestActivateLink(t *testing.T) {
 	if off, _, _ := e.s.InactiveLinks(ctx, bora, Page{}); len(off) != 0 {
 		t.Fatalf("InactiveLinks(bora) = %+v, want none", off)
 	}
-	if _, err := e.s.ActivateLink(ctx, bora, first.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := e.s.ActivateLink(ctx, bora, first.ID, false); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another partner turning the link on = %v, want ErrNotFound", err)
 	}
-	if _, err := e.s.ActivateLink(ctx, 999999, first.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := e.s.ActivateLink(ctx, 999999, first.ID, false); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown partner = %v, want ErrNotFound", err)
 	}
 	e.exec(`UPDATE links SET updated_at = now() - interval '1 hour' WHERE id = $1`, first.ID)
-	l, err := e.s.ActivateLink(ctx, ayla, first.ID)
+	l, err := e.s.ActivateLink(ctx, ayla, first.ID, false)
 	if err != nil || !l.Active || l.Code != first.Code {
 		t.Fatalf("ActivateLink = %+v, %v; want the link active again", l, err)
 	}
 	if n := e.count(`SELECT count(*) FROM links WHERE id = $1 AND active AND updated_at > now() - interval '1 minute'`, first.ID); n != 1 {
 		t.Fatal("updated_at not moved: the tracker's poll would miss the change")
 	}
-	if l, err := e.s.ActivateLink(ctx, ayla, first.ID); err != nil || !l.Active { // a repeat is fine
+	if l, err := e.s.ActivateLink(ctx, ayla, first.ID, false); err != nil || !l.Active { // a repeat is fine
 		t.Fatalf("ActivateLink of an active link = %+v, %v", l, err)
 	}
 	if off, _, _ := e.s.InactiveLinks(ctx, ayla, Page{}); len(off) != 0 {
@@ -60,11 +60,11 @@ func TestActivateLink(t *testing.T) {
 
 	// One active link per target: a new link to the same page made while
 	// this one was off keeps it off.
-	if err := e.s.DeactivateLink(ctx, ayla, first.ID); err != nil {
+	if err := e.s.DeactivateLink(ctx, ayla, first.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	again := mk(ayla, "https://shop.example/1")
-	_, err = e.s.ActivateLink(ctx, ayla, first.ID)
+	_, err = e.s.ActivateLink(ctx, ayla, first.ID, false)
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "url" || !errors.Is(err, ErrConflict) || !strings.Contains(fe.Msg, again.Code) {
 		t.Fatalf("turning on a link whose page has another active link = %v, want a conflict on url naming %s", err, again.Code)
@@ -73,11 +73,11 @@ func TestActivateLink(t *testing.T) {
 	// The cap: at MaxActiveLinksPerPartner active links nothing turns on.
 	mk(ayla, "https://shop.example/2")
 	mk(bora, "https://shop.example/3") // bora's links do not count
-	if err := e.s.DeactivateLink(ctx, ayla, again.ID); err != nil {
+	if err := e.s.DeactivateLink(ctx, ayla, again.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	mk(ayla, "https://shop.example/4")
-	_, err = e.s.ActivateLink(ctx, ayla, first.ID)
+	_, err = e.s.ActivateLink(ctx, ayla, first.ID, false)
 	if !errors.As(err, &fe) || fe.Field != "url" || !errors.Is(err, ErrConflict) || !strings.Contains(fe.Msg, "most allowed") {
 		t.Fatalf("turning on beyond the cap = %v, want a conflict on url", err)
 	}

@@ -42,7 +42,7 @@ func TestLinkCap(t *testing.T) {
 	if _, created, err := link(bora, 1); err != nil || !created {
 		t.Fatalf("another partner's link = %v, %v", created, err)
 	}
-	if err := e.s.DeactivateLink(ctx, ayla, first.ID); err != nil {
+	if err := e.s.DeactivateLink(ctx, ayla, first.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	if _, created, err := link(ayla, 3); err != nil || !created {

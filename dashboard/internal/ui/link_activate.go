@@ -38,7 +38,7 @@ func (h linkActivate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, back, "Error: this link cannot be turned on: its target "+err.Error())
 		return
 	}
-	if l, err = h.Store.ActivateLink(ctx, s.User.PartnerID, id); err != nil {
+	if l, err = h.Store.ActivateLink(ctx, s.User.PartnerID, id, false); err != nil {
 		h.fail(w, r, back, err)
 		return
 	}

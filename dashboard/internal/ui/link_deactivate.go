@@ -16,7 +16,7 @@ func (h linkDeactivate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if err := h.Store.DeactivateLink(r.Context(), s.User.PartnerID, id); err != nil {
+	if err := h.Store.DeactivateLink(r.Context(), s.User.PartnerID, id, false); err != nil {
 		h.fail(w, r, back, err)
 		return
 	}

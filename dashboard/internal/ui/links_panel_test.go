@@ -138,7 +138,7 @@ func TestLinkTurnOffConfirmAndTurnOn(t *testing.T) {
 	c.get("/partner/links/off")
 	s, loc = c.post("/partner/links/"+id+"/activate", nil)
 	wantFlash(t, c, s, loc, "Error: url: cannot turn the link on: the partner has 1 active links")
-	if err := f.store.DeactivateLink(ctx, a, other.ID); err != nil {
+	if err := f.store.DeactivateLink(ctx, a, other.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	c.get("/partner/links/off")

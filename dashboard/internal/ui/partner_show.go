@@ -46,7 +46,7 @@ func (h partnerShow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// own (?links_page=, ?customers_page=, ?history_page=), so that none
 	// of them is cut off.
 	lpg := sectionPage(r, "links_page")
-	ls, moreLinks, err := h.Store.Links(ctx, id, lpg)
+	ls, moreLinks, err := h.Store.AllLinks(ctx, id, lpg)
 	if err != nil {
 		h.serverError(w, r, err)
 		return

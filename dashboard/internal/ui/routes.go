@@ -49,6 +49,8 @@ func (u *UI) routes() []route {
 		{"POST /admin/partners/{id}/adjustments", admin, adjustmentCreate{u}},
 		{"POST /admin/partners/{id}/penalties", admin, penaltyCreate{u}},
 		{"POST /admin/partners/{id}/links", admin, linkCreate{u, true}},
+		{"POST /admin/partners/{id}/links/{link}/deactivate", admin, linkSwitch{u, false}},
+		{"POST /admin/partners/{id}/links/{link}/activate", admin, linkSwitch{u, true}},
 		{"GET /admin/applications", admin, applicationList{u}},
 		{"POST /admin/applications/{id}/approve", admin, applicationDecide{u, true}},
 		{"POST /admin/applications/{id}/reject", admin, applicationDecide{u, false}},
