@@ -59,6 +59,7 @@ func Routes(d Deps) []Route {
 		{"PATCH", "/api/admin/partners/{id}", &partnerUpdate{d}},
 		{"GET", "/api/admin/partners/{id}/links", &linkList{d}},
 		{"POST", "/api/admin/partners/{id}/links", &linkCreate{d}},
+		{"PATCH", "/api/admin/partners/{id}/links/{link_id}", &linkUpdate{d}},
 		{"GET", "/api/admin/partners/{id}/balance", &balanceGet{d}},
 		{"POST", "/api/admin/partners/{id}/adjustments", &adjustmentCreate{d}},
 		{"POST", "/api/admin/partners/{id}/penalties", &penaltyCreate{d}},
