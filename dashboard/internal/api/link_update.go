@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/openaff/affiliate/dashboard/internal/storage"
@@ -49,8 +50,11 @@ func (h *linkUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !*in.Active && !(l.OffByAdmin && !l.Active):
 		if err := h.Store.DeactivateLink(ctx, partnerID, linkID, true); err != nil {
-			h.fail(w, r, err)
-			return
+			// A concurrent repeat turned it off first: fine.
+			if cur, lerr := h.Store.LinkOf(ctx, partnerID, linkID); !errors.Is(err, storage.ErrNotFound) || lerr != nil || cur.Active || !cur.OffByAdmin {
+				h.fail(w, r, err)
+				return
+			}
 		}
 		l.Active, l.OffByAdmin = false, true
 	case *in.Active && !l.Active:
@@ -64,5 +68,5 @@ func (h *linkUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, linkStateJSON{linkJSON: h.linkToJSON(l), Active: l.Active, OffByAdmin: l.OffByAdmin})
+	writeJSON(w, http.StatusOK, h.linkStateToJSON(l))
 }

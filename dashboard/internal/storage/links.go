@@ -232,7 +232,9 @@ func (s *Storage) ActivateLink(ctx context.Context, partnerID, linkID int64, byA
 		if err != nil {
 			return err
 		}
-		out, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links WHERE id = $1 AND partner_id = $2`, linkID, partnerID))
+		// Locked: an admin's turn-off committing meanwhile is seen here
+		// (read unlocked, the partner's turn-on overwrote it).
+		out, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links WHERE id = $1 AND partner_id = $2 FOR UPDATE`, linkID, partnerID))
 		if err != nil || out.Active {
 			return err
 		}
@@ -243,15 +245,21 @@ func (s *Storage) ActivateLink(ctx context.Context, partnerID, linkID int64, byA
 		var other string
 		err = tx.QueryRow(ctx, `SELECT code FROM links WHERE partner_id = $1 AND target_url = $2 AND active`,
 			partnerID, out.TargetURL).Scan(&other)
+		// The admin's turn-on is refused on field active, in the admin's
+		// words; the partner's on url, as a new link would be.
+		field, yours := "url", "your active link "
+		if byAdmin {
+			field, yours = "active", "the partner's active link "
+		}
 		if err == nil {
-			return &FieldError{Field: "url", Msg: "cannot turn this link on: your active link " + other +
-				" goes to the same page; share that one (or turn it off first)", Err: ErrConflict}
+			return &FieldError{Field: field, Msg: "cannot turn this link on: " + yours + other +
+				" goes to the same page (turn that one off first)", Err: ErrConflict}
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("cannot look up links: %w", err)
 		}
 		if active >= MaxActiveLinksPerPartner {
-			return &FieldError{Field: "url", Msg: fmt.Sprintf("cannot turn the link on: the partner has %d active links, the most allowed; deactivate unused ones first",
+			return &FieldError{Field: field, Msg: fmt.Sprintf("cannot turn the link on: the partner has %d active links, the most allowed; deactivate unused ones first",
 				MaxActiveLinksPerPartner), Err: ErrConflict}
 		}
 		out, err = scanLink(tx.QueryRow(ctx, `UPDATE links SET active = true, off_by_admin = false, updated_at = now()

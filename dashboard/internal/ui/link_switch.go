@@ -1,6 +1,11 @@
 package ui
 
-import "net/http"
+import (
+	"errors"
+	"net/http"
+
+	"github.com/openaff/affiliate/dashboard/internal/storage"
+)
 
 // linkSwitch turns a partner's link off or on again for the admin (the
 // links section of the admin's partner page). A link the admin turned off
@@ -22,8 +27,12 @@ func (h linkSwitch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !h.on {
 		if err := h.Store.DeactivateLink(ctx, partnerID, linkID, true); err != nil {
-			h.fail(w, r, back, err)
-			return
+			// A repeat (a double click, a stale page, two admins) finds
+			// nothing to change: fine when the link is off by the admin.
+			if l, lerr := h.Store.LinkOf(ctx, partnerID, linkID); !errors.Is(err, storage.ErrNotFound) || lerr != nil || l.Active || !l.OffByAdmin {
+				h.fail(w, r, back, err)
+				return
+			}
 		}
 		h.redirect(w, r, back, "Link turned off: its clicks go to the shop without crediting the partner, who cannot turn it on again.")
 		return
