@@ -8,6 +8,7 @@ import (
 
 	"github.com/openaff/affiliate/dashboard/internal/api"
 	"github.com/openaff/affiliate/dashboard/internal/storage"
+	"github.com/openaff/affiliate/pkg/events"
 )
 
 type apiLinkCreate struct{ *UI }
@@ -34,8 +35,15 @@ func (h apiLinkCreate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, "body must be a JSON object with url, product_id, category_id", "body")
 		return
 	}
-	// storage.CreateLink refuses ids a click event cannot carry, naming the field.
+	// Ids a click event cannot carry are refused naming the field (before
+	// the catalog lookup: Postgres refuses a NUL, a 500).
 	in.ProductID, in.CategoryID = strings.TrimSpace(in.ProductID), strings.TrimSpace(in.CategoryID)
+	for _, id := range []struct{ field, v string }{{"product_id", in.ProductID}, {"category_id", in.CategoryID}} {
+		if err := events.CheckOptionalID(id.field, id.v); err != nil {
+			jsonError(w, http.StatusBadRequest, err.Error(), id.field)
+			return
+		}
+	}
 	// As the links page: without url, a product's page from the catalog
 	// (and its category), a category's shop page.
 	if strings.TrimSpace(in.URL) == "" && in.ProductID != "" {

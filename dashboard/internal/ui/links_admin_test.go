@@ -49,3 +49,46 @@ func TestAdminTurnsLinksOffAndOn(t *testing.T) {
 		t.Errorf("unknown link: %d", s)
 	}
 }
+
+// TestLinkIDsCheckedFirst: a product id with a NUL (valid JSON, refused by
+// Postgres in text) was a 500 once the partner API looked the product up
+// before checking the id, and on the links page; a 400 / a flash naming
+// the field now.
+func TestLinkIDsCheckedFirst(t *testing.T) {
+	f := newFixture(t, false)
+	f.partner("ayla")
+	c := f.client()
+	c.login("ayla@example.com", "partner-pw-ayla")
+	for _, body := range []string{`{"product_id":"a\u0000b"}`, `{"url":"https://shop.example/x","product_id":"a\u0000b"}`, `{"category_id":"\u0007"}`} {
+		if s, out := c.callJSON("POST", "/api/partner/links", body, true); s != http.StatusBadRequest || (out["field"] != "product_id" && out["field"] != "category_id") {
+			t.Errorf("POST %s: %d %v, want 400 naming the id", body, s, out)
+		}
+	}
+	s, loc := c.post("/partner/links", url.Values{"product_id": {"a\x00b"}})
+	wantFlash(t, c, s, loc, "Error: product_id")
+}
+
+// TestAdminLinkRepeatsAndWording: the admin's turn-off submitted twice
+// (double click, stale page, two admins) is no error; a partner may
+// generate a new link to the page of a link the admin turned off (it is
+// that link that is off); the admin's refused turn-on speaks to the admin
+// and names active.
+func TestAdminLinkRepeatsAndWording(t *testing.T) {
+	f := newFixture(t, false)
+	adm := adminClient(t, f)
+	a := f.partner("ayla")
+	c := f.client()
+	c.login("ayla@example.com", "partner-pw-ayla")
+	s, loc := c.post("/partner/links", url.Values{"url": {"https://shop.example/spam"}})
+	wantFlash(t, c, s, loc, "Link ready")
+	id := strconv.Itoa(f.count(`SELECT max(id) FROM links`))
+	page := "/admin/partners/" + strconv.FormatInt(a, 10)
+	for range 2 {
+		s, loc = adm.post(page+"/links/"+id+"/deactivate", nil)
+		wantFlash(t, adm, s, loc, "Link turned off")
+	}
+	s, loc = c.post("/partner/links", url.Values{"url": {"https://shop.example/spam"}})
+	wantFlash(t, c, s, loc, "Link ready")
+	s, loc = adm.post(page+"/links/"+id+"/activate", nil)
+	wantFlash(t, adm, s, loc, "Error: active: cannot turn this link on: the partner&#39;s active link")
+}

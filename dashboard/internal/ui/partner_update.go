@@ -10,6 +10,7 @@ import (
 	"github.com/openaff/affiliate/dashboard/internal/api"
 	"github.com/openaff/affiliate/dashboard/internal/links"
 	"github.com/openaff/affiliate/dashboard/internal/storage"
+	"github.com/openaff/affiliate/pkg/events"
 )
 
 type partnerUpdate struct{ *UI }
@@ -52,7 +53,16 @@ func (h partnerUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // field: trimmed, and refused with a message naming label when longer than
 // maxIDChars characters — an id is never cut, which would name another.
 func formID(r *http.Request, field, label string) (string, string) {
-	return formText(r, field, label, maxIDChars)
+	v, msg := formText(r, field, label, maxIDChars)
+	if msg != "" {
+		return "", msg
+	}
+	// As pkg/events checks an id: no control characters (Postgres refuses
+	// a NUL, which was a 500 on the links page), not only spaces.
+	if err := events.CheckOptionalID(field, v); err != nil {
+		return "", err.Error()
+	}
+	return v, ""
 }
 
 // formText reads a form field, trimmed; longer than limit characters, it
