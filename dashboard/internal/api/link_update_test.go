@@ -33,6 +33,21 @@ func TestLinkUpdate(t *testing.T) {
 		t.Fatalf("turned on: %v", out)
 	}
 	f.expect("PATCH", path, `{"active":true}`, 200, "")
+	// The list: active by default, off and all on request, each with its state.
+	f.expect("PATCH", path, `{"active":false}`, 200, "")
+	list := fmt.Sprintf("/api/admin/partners/%d/links", pid)
+	count := func(q string) int {
+		t.Helper()
+		ls, _ := f.expect("GET", list+q, "", 200, "")["links"].([]any)
+		return len(ls)
+	}
+	if a, o, all := count(""), count("?state=off"), count("?state=all"); a != 0 || o != 1 || all != 1 {
+		t.Errorf("links active/off/all = %d/%d/%d, want 0/1/1", a, o, all)
+	}
+	if ls, _ := f.expect("GET", list+"?state=off", "", 200, "")["links"].([]any); len(ls) == 1 && ls[0].(map[string]any)["off_by_admin"] != true {
+		t.Errorf("off link %v, want off_by_admin", ls[0])
+	}
+	f.expect("GET", list+"?state=gone", "", 400, "state")
 	f.expect("PATCH", path, `{}`, 400, "active")
 	f.expect("PATCH", path, `{"active":"no"}`, 400, "active")
 	f.expect("PATCH", fmt.Sprintf("/api/admin/partners/%d/links/%d", other, l.ID), `{"active":false}`, 404, "")
