@@ -239,6 +239,28 @@ func (e *e2e) visitorClick(device string, partnerID int64) string {
 	return got[0].id
 }
 
+// phone makes the browser a 375 px wide phone screen.
+func (e *e2e) phone() {
+	e.t.Helper()
+	if _, err := chromedp.Call(e.ctx, emulation.SetDeviceMetricsOverride,
+		emulation.SetDeviceMetricsOverrideParams{Width: 375, Height: 740, DeviceScaleFactor: 2, Mobile: true}); err != nil {
+		e.t.Fatalf("phone screen: %v", err)
+	}
+}
+
+// fitsPhone checks that no page is wider than the phone's screen (phone).
+func (e *e2e) fitsPhone(pages ...string) {
+	e.t.Helper()
+	for _, p := range pages {
+		e.run(p, chromedp.Navigate(e.base+p), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+		w := value(e, "measure "+p, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, screen.width]`))
+		if len(w) != 2 || w[0] > w[1] {
+			e.shot("phone" + strings.ReplaceAll(p, "/", "-"))
+			e.t.Errorf("%s on a 375 px screen: page %v px wide (scrollWidth, screen width)", p, w)
+		}
+	}
+}
+
 func (e *e2e) text(sel string) string {
 	e.t.Helper()
 	e.run("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
@@ -444,23 +466,9 @@ func TestBrowserPartnerJourney(t *testing.T) {
 
 	// 8. On a phone, no page is wider than the screen: wide tables scroll
 	// within themselves (they pushed every page sideways).
-	if _, err := chromedp.Call(e.ctx, emulation.SetDeviceMetricsOverride,
-		emulation.SetDeviceMetricsOverrideParams{Width: 375, Height: 740, DeviceScaleFactor: 2, Mobile: true}); err != nil {
-		t.Fatalf("phone screen: %v", err)
-	}
-	fits := func(pages ...string) {
-		t.Helper()
-		for _, p := range pages {
-			e.run(p, chromedp.Navigate(e.base+p), chromedp.WaitVisible(chromedp.CSS(`h1`)))
-			w := value(e, "measure "+p, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, screen.width]`))
-			if len(w) != 2 || w[0] > w[1] {
-				e.shot("phone" + strings.ReplaceAll(p, "/", "-"))
-				t.Errorf("%s on a 375 px screen: page %v px wide (scrollWidth, screen width)", p, w)
-			}
-		}
-	}
-	fits("/partner", "/partner/links", "/partner/commissions", "/partner/customers", "/partner/payouts", "/partner/products")
+	e.phone()
+	e.fitsPhone("/partner", "/partner/links", "/partner/commissions", "/partner/customers", "/partner/payouts", "/partner/products")
 	e.logout()
 	e.login("admin@example.com", "admin-password-1")
-	fits("/admin", "/admin/partners", "/admin/orders", "/admin/commissions", "/admin/payouts", "/admin/runs", "/admin/rates")
+	e.fitsPhone("/admin", "/admin/partners", "/admin/orders", "/admin/commissions", "/admin/payouts", "/admin/runs", "/admin/rates")
 }
