@@ -144,43 +144,29 @@ func lockPartnerLinks(ctx context.Context, tx pgx.Tx, partnerID int64) (int, err
 
 // Links lists a partner's active links, newest first.
 func (s *Storage) Links(ctx context.Context, partnerID int64, pg Page) ([]Link, bool, error) {
-	pg = pg.Normalize()
-	rows, err := s.pool.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE partner_id = $1 AND active
-		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, partnerID, pg.Size+1, pg.Offset())
-	if err != nil {
-		return nil, false, fmt.Errorf("cannot list links: %w", err)
-	}
-	out, err := collect(rows, scanLink)
-	if err != nil {
-		return nil, false, err
-	}
-	return trimPage(out, pg)
+	return s.linksWhere(ctx, partnerID, pg, "AND active")
 }
 
 // AllLinks lists a partner's links, on and off, newest first (the admin's
 // partner page).
 func (s *Storage) AllLinks(ctx context.Context, partnerID int64, pg Page) ([]Link, bool, error) {
-	pg = pg.Normalize()
-	rows, err := s.pool.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE partner_id = $1
-		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, partnerID, pg.Size+1, pg.Offset())
-	if err != nil {
-		return nil, false, fmt.Errorf("cannot list links: %w", err)
-	}
-	out, err := collect(rows, scanLink)
-	if err != nil {
-		return nil, false, err
-	}
-	return trimPage(out, pg)
+	return s.linksWhere(ctx, partnerID, pg, "")
 }
 
 // InactiveLinks lists a partner's turned-off links, newest first, so that
 // the partner can turn one on again.
 func (s *Storage) InactiveLinks(ctx context.Context, partnerID int64, pg Page) ([]Link, bool, error) {
+	return s.linksWhere(ctx, partnerID, pg, "AND NOT active")
+}
+
+// linksWhere lists a partner's links matching cond (a constant SQL
+// condition), newest first.
+func (s *Storage) linksWhere(ctx context.Context, partnerID int64, pg Page, cond string) ([]Link, bool, error) {
 	pg = pg.Normalize()
-	rows, err := s.pool.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE partner_id = $1 AND NOT active
+	rows, err := s.pool.Query(ctx, `SELECT `+linkColumns+` FROM links WHERE partner_id = $1 `+cond+`
 		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, partnerID, pg.Size+1, pg.Offset())
 	if err != nil {
-		return nil, false, fmt.Errorf("cannot list turned-off links: %w", err)
+		return nil, false, fmt.Errorf("cannot list links: %w", err)
 	}
 	out, err := collect(rows, scanLink)
 	if err != nil {

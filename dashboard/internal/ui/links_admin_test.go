@@ -13,15 +13,9 @@ import (
 // sees it cannot turn it on (and is refused when trying), the admin turns
 // it on again.
 func TestAdminTurnsLinksOffAndOn(t *testing.T) {
-	f := newFixture(t, false)
-	adm := adminClient(t, f)
-	a := f.partner("ayla")
-	c := f.client()
-	c.login("ayla@example.com", "partner-pw-ayla")
-	s, loc := c.post("/partner/links", url.Values{"url": {"https://shop.example/spam"}})
-	wantFlash(t, c, s, loc, "Link ready")
-	id := strconv.Itoa(f.count(`SELECT max(id) FROM links`))
-	page := "/admin/partners/" + strconv.FormatInt(a, 10)
+	f, adm, c, id, page := adminLinkWorld(t)
+	var s int
+	var loc string
 	if _, body, _ := adm.get(page); !strings.Contains(body, `<td class="link-state">on</td>`) ||
 		!strings.Contains(body, `action="`+page+`/links/`+id+`/deactivate"`) {
 		t.Fatalf("admin partner page lacks the link's state or its turn-off")
@@ -74,15 +68,9 @@ func TestLinkIDsCheckedFirst(t *testing.T) {
 // that link that is off); the admin's refused turn-on speaks to the admin
 // and names active.
 func TestAdminLinkRepeatsAndWording(t *testing.T) {
-	f := newFixture(t, false)
-	adm := adminClient(t, f)
-	a := f.partner("ayla")
-	c := f.client()
-	c.login("ayla@example.com", "partner-pw-ayla")
-	s, loc := c.post("/partner/links", url.Values{"url": {"https://shop.example/spam"}})
-	wantFlash(t, c, s, loc, "Link ready")
-	id := strconv.Itoa(f.count(`SELECT max(id) FROM links`))
-	page := "/admin/partners/" + strconv.FormatInt(a, 10)
+	_, adm, c, id, page := adminLinkWorld(t)
+	var s int
+	var loc string
 	for range 2 {
 		s, loc = adm.post(page+"/links/"+id+"/deactivate", nil)
 		wantFlash(t, adm, s, loc, "Link turned off")
@@ -91,4 +79,18 @@ func TestAdminLinkRepeatsAndWording(t *testing.T) {
 	wantFlash(t, c, s, loc, "Link ready")
 	s, loc = adm.post(page+"/links/"+id+"/activate", nil)
 	wantFlash(t, adm, s, loc, "Error: active: cannot turn this link on: the partner&#39;s active link")
+}
+
+// adminLinkWorld: an admin, partner ayla logged in with one link she made
+// to https://shop.example/spam (its id), and ayla's admin page.
+func adminLinkWorld(t *testing.T) (f *fixture, adm, c *client, id, page string) {
+	t.Helper()
+	f = newFixture(t, false)
+	adm = adminClient(t, f)
+	a := f.partner("ayla")
+	c = f.client()
+	c.login("ayla@example.com", "partner-pw-ayla")
+	s, loc := c.post("/partner/links", url.Values{"url": {"https://shop.example/spam"}})
+	wantFlash(t, c, s, loc, "Link ready")
+	return f, adm, c, strconv.Itoa(f.count(`SELECT max(id) FROM links`)), "/admin/partners/" + strconv.FormatInt(a, 10)
 }
