@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/openaff/affiliate/dashboard/internal/storage"
@@ -48,13 +47,10 @@ func (h *linkUpdate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case !*in.Active && !(l.OffByAdmin && !l.Active):
+	case !*in.Active:
 		if err := h.Store.DeactivateLink(ctx, partnerID, linkID, true); err != nil {
-			// A concurrent repeat turned it off first: fine.
-			if cur, lerr := h.Store.LinkOf(ctx, partnerID, linkID); !errors.Is(err, storage.ErrNotFound) || lerr != nil || cur.Active || !cur.OffByAdmin {
-				h.fail(w, r, err)
-				return
-			}
+			h.fail(w, r, err)
+			return
 		}
 		l.Active, l.OffByAdmin = false, true
 	case *in.Active && !l.Active:

@@ -182,13 +182,24 @@ func (s *Storage) LinkOf(ctx context.Context, partnerID, linkID int64) (Link, er
 
 // DeactivateLink turns off a partner's link. byAdmin marks it as turned off
 // by the admin (also a link the partner had turned off already), which only
-// the admin turns on again.
+// the admin turns on again; the admin's repeat (a double click, a stale
+// page, two admins) changes nothing and is no error.
 func (s *Storage) DeactivateLink(ctx context.Context, partnerID, linkID int64, byAdmin bool) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var code string
 		err := tx.QueryRow(ctx, `UPDATE links SET active = false, off_by_admin = off_by_admin OR $3, updated_at = now()
 			WHERE id = $1 AND partner_id = $2 AND (active OR ($3 AND NOT off_by_admin)) RETURNING code`, linkID, partnerID, byAdmin).Scan(&code)
 		if errors.Is(err, pgx.ErrNoRows) {
+			if byAdmin {
+				var off bool
+				err := tx.QueryRow(ctx, `SELECT NOT active AND off_by_admin FROM links WHERE id = $1 AND partner_id = $2`, linkID, partnerID).Scan(&off)
+				if err == nil && off {
+					return nil
+				}
+				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return fmt.Errorf("cannot read link: %w", err)
+				}
+			}
 			return ErrNotFound
 		}
 		if err != nil {
@@ -203,9 +214,9 @@ func (s *Storage) DeactivateLink(ctx context.Context, partnerID, linkID int64, b
 // every copy of it already shared, credits the partner again) and notifies
 // the tracker on links_changed in the same transaction. An already active
 // link is returned as it is. Another partner's link id is ErrNotFound. Like
-// CreateLink it respects MaxActiveLinksPerPartner (a conflict on url), and
-// since a partner has one active link per target, it is a conflict on url
-// too when another active link of the partner goes to the same target.
+// CreateLink it respects MaxActiveLinksPerPartner, and since a partner has
+// one active link per target, another active link of the partner to the
+// same target refuses it too: conflicts on url (on active for the admin).
 // A link the admin turned off is a conflict on link unless byAdmin, which
 // clears the mark.
 func (s *Storage) ActivateLink(ctx context.Context, partnerID, linkID int64, byAdmin bool) (Link, error) {

@@ -51,8 +51,14 @@ func TestLinkOffByAdmin(t *testing.T) {
 	if _, err := e.s.ActivateLink(ctx, ayla, b.ID, false); !errors.Is(err, ErrConflict) {
 		t.Fatalf("partner turning on a link the admin keeps off: %v", err)
 	}
-	if err := e.s.DeactivateLink(ctx, ayla, b.ID, true); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("turning off again: %v, want not found (nothing to change)", err)
+	if err := e.s.DeactivateLink(ctx, ayla, b.ID, true); err != nil {
+		t.Fatalf("the admin turning it off again: %v, want no error (a repeat)", err)
+	}
+	if err := e.s.DeactivateLink(ctx, ayla, b.ID, false); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the partner turning off a link already off: %v, want not found (nothing to change)", err)
+	}
+	if err := e.s.DeactivateLink(ctx, ayla, 999999, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the admin turning off no link: %v, want not found", err)
 	}
 	all, _, err := e.s.AllLinks(ctx, ayla, Page{})
 	if err != nil || len(all) != 2 {

@@ -1,11 +1,6 @@
 package ui
 
-import (
-	"errors"
-	"net/http"
-
-	"github.com/openaff/affiliate/dashboard/internal/storage"
-)
+import "net/http"
 
 // linkSwitch turns a partner's link off or on again for the admin (the
 // links section of the admin's partner page). A link the admin turned off
@@ -27,12 +22,8 @@ func (h linkSwitch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !h.on {
 		if err := h.Store.DeactivateLink(ctx, partnerID, linkID, true); err != nil {
-			// A repeat (a double click, a stale page, two admins) finds
-			// nothing to change: fine when the link is off by the admin.
-			if l, lerr := h.Store.LinkOf(ctx, partnerID, linkID); !errors.Is(err, storage.ErrNotFound) || lerr != nil || l.Active || !l.OffByAdmin {
-				h.fail(w, r, back, err)
-				return
-			}
+			h.fail(w, r, back, err)
+			return
 		}
 		h.redirect(w, r, back, "Link turned off: its clicks go to the shop without crediting the partner, who cannot turn it on again.")
 		return
