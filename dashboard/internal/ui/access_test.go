@@ -129,12 +129,8 @@ func TestApplyLimit(t *testing.T) {
 // page loaded after it saves. The settings form is the same.
 func TestStaleFormsRefused(t *testing.T) {
 	f := newFixture(t, false)
-	f.admin("admin@example.com")
+	a := adminClient(t, f)
 	id := f.partner("ayla")
-	a := f.client()
-	if s := a.login("admin@example.com", "admin-password-1"); s != http.StatusSeeOther {
-		t.Fatalf("admin login: %d", s)
-	}
 	version := func(path string) string {
 		t.Helper()
 		_, body, _ := a.get(path)

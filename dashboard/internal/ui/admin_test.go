@@ -375,13 +375,9 @@ func TestOrderCandidatesAndLanding(t *testing.T) {
 // is why it has no commission.
 func TestOrderPageShowsSelfReferral(t *testing.T) {
 	f := newFixture(t, false)
-	f.admin("admin@example.com")
+	a := adminClient(t, f)
 	pid := f.partner("ayla")
 	f.seedOrder("o-self", pid, 100)
-	a := f.client()
-	if s := a.login("admin@example.com", "admin-password-1"); s != http.StatusSeeOther {
-		t.Fatalf("admin login: %d", s)
-	}
 	if _, page, _ := a.get("/admin/orders/o-self"); strings.Contains(page, `id="self-referral"`) {
 		t.Fatal("an order not flagged shows the self-referral note")
 	}

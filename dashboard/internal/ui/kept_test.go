@@ -13,7 +13,7 @@ import (
 // and the order page show the refunded part and what is kept.
 func TestCommissionListsShowKept(t *testing.T) {
 	f := newFixture(t, false)
-	f.admin("admin@example.com")
+	a := adminClient(t, f)
 	pid := f.partner("ayla")
 	f.seedOrder("o-part", pid, 4293) // 42.93 EUR
 	f.exec(`UPDATE commissions SET state = 'partially_voided', voided_amount_minor = 859 WHERE order_id = 'o-part'`)
@@ -35,10 +35,6 @@ func TestCommissionListsShowKept(t *testing.T) {
 	}
 	if c := list[0].(map[string]any); c["kept"] != "34.34" || c["voided"] != "8.59" || c["clawed_back"] != "0.00" {
 		t.Errorf("partner API commission = %v, want kept 34.34, voided 8.59, clawed_back 0.00", c)
-	}
-	a := f.client()
-	if s := a.login("admin@example.com", "admin-password-1"); s != http.StatusSeeOther {
-		t.Fatalf("admin login: %d", s)
 	}
 	for _, path := range []string{"/admin/commissions", "/admin/orders/o-part"} {
 		if _, page, _ := a.get(path); !strings.Contains(page, "−8.59") || !strings.Contains(page, "34.34") {
