@@ -27,6 +27,9 @@ const pgCachePrefix = "aff-pgcache-"
 func pgCacheDir(binDir string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "testenv-pgcache-v1\n%s\n", binDir)
+	if loc := os.Getenv(PostgresLocaleEnv); loc != "" {
+		fmt.Fprintf(h, "locale %s\n", loc)
+	}
 	if v, err := os.ReadFile(filepath.Join(filepath.Dir(binDir), "..", "..", "..", "share", "postgresql", filepath.Base(filepath.Dir(binDir)), "postgres.bki")); err == nil {
 		h.Write(v[:min(len(v), 4096)])
 	}

@@ -8,6 +8,7 @@
 #   settler/bench/settle.sh                    # 1M orders, 10M clicks (the size)
 #   ORDERS=20000 settler/bench/settle.sh       # quick (10 clicks per order unless CLICKS is set)
 #   PGSS=1 ORDERS=100000 settler/bench/settle.sh   # also log the pass's costliest statements
+#   PG_LOCALE=en_US.UTF-8 settler/bench/settle.sh  # databases in that locale instead of C
 #   PROFILE=/tmp/prof ORDERS=100000 settler/bench/settle.sh   # profile the pass: Go pprof, and
 #                                              # perf of the whole machine when perf is installed
 #
@@ -39,6 +40,11 @@ export AFF_TEST_PG_SETTINGS=${PG_SETTINGS-"shared_buffers=2GB max_wal_size=8GB"}
 # (cmd/settler); the benchmark runs the pass in the test binary, so it sets
 # the same. GOGC=100 measures Go's default.
 export GOGC=${GOGC:-400}
+# PG_LOCALE=en_US.UTF-8: the databases in that locale (what managed
+# Postgres services and the postgres image create) instead of C.
+if [ -n "${PG_LOCALE:-}" ]; then
+	export AFF_TEST_PG_LOCALE=$PG_LOCALE
+fi
 if [ -n "${PROFILE:-}" ]; then
 	export AFF_BENCH_PROFILE=$PROFILE
 fi
@@ -46,5 +52,5 @@ if [ -n "${PGSS:-}" ]; then
 	export AFF_BENCH_PGSS=1
 	AFF_TEST_PG_SETTINGS="$AFF_TEST_PG_SETTINGS shared_preload_libraries=pg_stat_statements"
 fi
-echo "orders=$AFF_BENCH_ORDERS clicks=$AFF_BENCH_CLICKS new=$AFF_BENCH_NEW batch=${AFF_BENCH_BATCH:-default} workers=$AFF_BENCH_WORKERS GOGC=$GOGC postgres: ${AFF_TEST_PG_SETTINGS:-test settings} load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "orders=$AFF_BENCH_ORDERS clicks=$AFF_BENCH_CLICKS new=$AFF_BENCH_NEW batch=${AFF_BENCH_BATCH:-default} workers=$AFF_BENCH_WORKERS GOGC=$GOGC postgres: ${AFF_TEST_PG_SETTINGS:-test settings} locale=${PG_LOCALE:-C} load: $(cut -d' ' -f1-3 /proc/loadavg)"
 exec go test -run '^$' -bench '^BenchmarkSettleHistory$' -benchtime 1x -timeout 3h -v ./internal/settle/
