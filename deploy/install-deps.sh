@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests and the dev stack need, and only what is missing:
 # Debian packages (ClickHouse, Postgres, Chromium, wrk, kcat, Java, Maven,
-# python3-venv) and the Apache Kafka broker's jars (Maven Central, into the
-# git-ignored deploy/kafka/lib/). Idempotent, and quiet when all is present.
-# Used by the README and by .ci/run.
+# python3-venv, locales), the en_US.UTF-8 locale and the Apache Kafka
+# broker's jars (Maven Central, into the git-ignored deploy/kafka/lib/).
+# Idempotent, and quiet when all is present. Used by the README and by
+# .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,6 +27,7 @@ need 'have kcat' kcat
 need 'have java && java -version 2>&1 | grep -Eq "version \"(1[7-9]|[2-9][0-9])"' openjdk-17-jre-headless
 need 'have mvn' maven
 need 'python3 -c "import ensurepip, venv"' python3-venv
+need 'test -f /usr/share/i18n/locales/en_US && have localedef' locales
 
 # quietly runs a command, printing its output only when it fails.
 quietly() {
@@ -56,6 +58,23 @@ if ((${#missing[@]})); then
 		say "installing ${missing[*]}"
 		quietly apt-get update
 		quietly env DEBIAN_FRONTEND=noninteractive $cmd
+	fi
+fi
+
+# --- the en_US.UTF-8 locale ----------------------------------------------------
+# The migration tests create a database in en_US.UTF-8, the locale managed
+# Postgres services and the postgres image create databases in.
+if ! locale -a 2>/dev/null | grep -qix 'en_US\.utf-\?8'; then
+	gen="localedef -i en_US -f UTF-8 en_US.UTF-8"
+	if [[ $(id -u) -eq 0 ]]; then
+		say "generating the en_US.UTF-8 locale"
+		quietly $gen
+	elif have sudo && sudo -n true 2>/dev/null; then
+		say "generating the en_US.UTF-8 locale (sudo)"
+		quietly sudo $gen
+	else
+		say "missing the en_US.UTF-8 locale; run as root:  sudo $gen"
+		exit 1
 	fi
 fi
 

@@ -74,8 +74,9 @@ func objectDigest(t *testing.T, dbURL string) string {
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `
-			SELECT format('col %s.%s %s notnull=%s default=%s', c.relname, a.attname,
-			              format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid))
+			SELECT format('col %s.%s %s notnull=%s default=%s collation=%s', c.relname, a.attname,
+			              format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
+			              a.attcollation::regcollation)
 			FROM pg_attribute a
 			JOIN pg_class c ON c.oid = a.attrelid
 			JOIN pg_namespace n ON n.oid = c.relnamespace

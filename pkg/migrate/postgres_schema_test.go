@@ -606,6 +606,12 @@ WHERE c.state IN ('pending', 'partially_voided') AND o.delivered_at <= now()
 // emptyDatabase creates a database with no migrations applied, dropped when t ends.
 func emptyDatabase(t *testing.T, env *testenv.Env) string {
 	t.Helper()
+	return emptyDatabaseIn(t, env, "")
+}
+
+// emptyDatabaseIn creates an empty database in locale ("": the server's).
+func emptyDatabaseIn(t *testing.T, env *testenv.Env, locale string) string {
+	t.Helper()
 	admin := env.PostgresAdminURL()
 	name := fmt.Sprintf("empty_%d", time.Now().UnixNano())
 	ctx := testContext(t)
@@ -614,7 +620,11 @@ func emptyDatabase(t *testing.T, env *testenv.Env) string {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	create := "CREATE DATABASE " + name
+	if locale != "" {
+		create += " TEMPLATE template0 LOCALE '" + locale + "'"
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
