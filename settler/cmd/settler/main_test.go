@@ -477,7 +477,10 @@ func TestSecondSignalEndsServe(t *testing.T) {
 	pg := vars["AFF_POSTGRES_URL"]
 	vars["AFF_SETTLER_SETTLE_SCHEDULE"] = "@every 1s"
 	vars["AFF_SETTLER_SHUTDOWN_GRACE"] = "5m"
-	// Hold the settle job inside its run: the order step waits on this lock.
+	// Hold the settle job inside its run: every pass reads the sink
+	// watermark first, and waits on this lock (a lock on a table only the
+	// order step reads held nothing when the ingest had not yet queued the
+	// world's orders: the pass found no work and ended).
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, pg)
@@ -490,7 +493,7 @@ func TestSecondSignalEndsServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `LOCK TABLE attributions IN ACCESS EXCLUSIVE MODE`); err != nil {
+	if _, err := tx.Exec(ctx, `LOCK TABLE sink_watermarks IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
 	cmd, out, done := startServe(t, vars)
@@ -499,13 +502,13 @@ func TestSecondSignalEndsServe(t *testing.T) {
 		<-done
 	}()
 	deadline := time.Now().Add(30 * time.Second)
-	for queryInt(t, pg, `SELECT count(*) FROM settlement_runs WHERE job = 'settle' AND finished_at IS NULL`) == 0 {
+	for queryInt(t, pg, `SELECT count(*) FROM settlement_runs WHERE job = 'settle' AND finished_at IS NULL`) == 0 ||
+		queryInt(t, pg, `SELECT count(*) FROM pg_locks WHERE relation = 'sink_watermarks'::regclass AND NOT granted`) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no settle run began within 30 s:\n%s", out.String())
+			t.Fatalf("no settle run began and waited on the watermark's lock within 30 s:\n%s", out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond) // inside the step, waiting on the lock
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
