@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 
 	"github.com/openaff/affiliate/pkg/migrate"
 	"github.com/openaff/affiliate/pkg/testenv"
@@ -99,5 +101,57 @@ func TestMigrationsInEnglishLocale(t *testing.T) {
 	}
 	if got := strings.Join(ids, " "); got != "B-1 a-1 b-1" {
 		t.Errorf("category ids sort as %q, want byte order %q", got, "B-1 a-1 b-1")
+	}
+}
+
+// TestCollationKeepsPlannerStatistics: 00440's new column types drop the
+// columns' statistics, which autovacuum would gather again only after a
+// tenth of each table changed; the migration analyzes the tables itself.
+// Without it the planner took a customer's orders for a thousand times as
+// many rows and scanned whole tables (a reviewer's finding).
+func TestCollationKeepsPlannerStatistics(t *testing.T) {
+	env := testenv.Get(t)
+	ctx := testContext(t)
+	dbURL := emptyDatabase(t, env)
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrate.PostgresFS(), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 430); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `INSERT INTO orders (order_id, customer_id, currency, placed_at)
+SELECT 'ord-' || g, 'cust-' || (g % 1000), 'EUR', now() FROM generate_series(1, 5000) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `ANALYZE orders`); err != nil {
+		t.Fatal(err)
+	}
+	stats := func() (n int) {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stats
+WHERE tablename = 'orders' AND attname IN ('order_id', 'customer_id')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := stats(); n != 2 {
+		t.Fatalf("before 00440: statistics for %d of orders' two id columns", n)
+	}
+	if _, err := p.UpTo(ctx, 440); err != nil {
+		t.Fatal(err)
+	}
+	if n := stats(); n != 2 {
+		t.Errorf("after 00440: statistics for %d of orders' two id columns, want 2 (the migration analyzes what it converts)", n)
 	}
 }

@@ -13,14 +13,17 @@
 --
 -- The customer e-mail and name indexes (lower(...)) keep the database's
 -- collation; outbox.event_id too (the outbox_messages view depends on it;
--- one row per settlement batch).
+-- one row per settlement batch). categories.parent_id, not indexed, follows
+-- category_id: a recursive query over the tree refuses to mix collations.
 --
 -- Postgres rebuilds these columns' indexes (no table is rewritten; the
 -- CHECKs on them are validated again), holding each table's lock
--- meanwhile: run it in a quiet moment (deploy/OPERATIONS.md gives the time
--- it took here).
--- Equality is the same under every collation, so the previous release runs
--- unchanged on the result.
+-- meanwhile, then the tables are analyzed again: run it in a quiet moment
+-- (deploy/OPERATIONS.md gives the time it took here). Equality is the same
+-- under every collation, so the previous release runs on the result, but
+-- each of its connections fails once per prepared statement that returns
+-- a converted column ("cached plan must not change result type"; pgx then
+-- prepares it again): roll the deployments right after.
 
 -- +goose Up
 ALTER TABLE adjustments
@@ -28,7 +31,8 @@ ALTER TABLE adjustments
 ALTER TABLE attributions
     ALTER COLUMN order_id TYPE text COLLATE "C";
 ALTER TABLE categories
-    ALTER COLUMN category_id TYPE text COLLATE "C";
+    ALTER COLUMN category_id TYPE text COLLATE "C",
+    ALTER COLUMN parent_id TYPE text COLLATE "C";
 ALTER TABLE commission_rates
     ALTER COLUMN category_id TYPE text COLLATE "C",
     ALTER COLUMN product_id TYPE text COLLATE "C";
@@ -106,6 +110,13 @@ ALTER TABLE store_credit_requests
     ALTER COLUMN idempotency_key TYPE text COLLATE "C";
 ALTER TABLE tracker_spools
     ALTER COLUMN tracker_id TYPE text COLLATE "C";
+-- A column's new type drops its planner statistics, and autovacuum analyzes
+-- again only after a tenth of a table has changed.
+ANALYZE adjustments, attributions, categories, commission_rates, commissions, customer_bindings,
+    customers, identities, inbox, ledger_accounts, ledger_pending, ledger_reserves,
+    ledger_transfers, links, login_attempts, order_events, order_lines, order_overrides, orders,
+    partner_applications, partners, payouts, penalties, products, self_referrals, settle_queue,
+    settlement_runs, sink_partitions, sink_watermarks, store_credit_requests, tracker_spools;
 
 -- +goose Down
 ALTER TABLE adjustments
@@ -113,7 +124,8 @@ ALTER TABLE adjustments
 ALTER TABLE attributions
     ALTER COLUMN order_id TYPE text COLLATE "default";
 ALTER TABLE categories
-    ALTER COLUMN category_id TYPE text COLLATE "default";
+    ALTER COLUMN category_id TYPE text COLLATE "default",
+    ALTER COLUMN parent_id TYPE text COLLATE "default";
 ALTER TABLE commission_rates
     ALTER COLUMN category_id TYPE text COLLATE "default",
     ALTER COLUMN product_id TYPE text COLLATE "default";
@@ -191,3 +203,10 @@ ALTER TABLE store_credit_requests
     ALTER COLUMN idempotency_key TYPE text COLLATE "default";
 ALTER TABLE tracker_spools
     ALTER COLUMN tracker_id TYPE text COLLATE "default";
+-- A column's new type drops its planner statistics, and autovacuum analyzes
+-- again only after a tenth of a table has changed.
+ANALYZE adjustments, attributions, categories, commission_rates, commissions, customer_bindings,
+    customers, identities, inbox, ledger_accounts, ledger_pending, ledger_reserves,
+    ledger_transfers, links, login_attempts, order_events, order_lines, order_overrides, orders,
+    partner_applications, partners, payouts, penalties, products, self_referrals, settle_queue,
+    settlement_runs, sink_partitions, sink_watermarks, store_credit_requests, tracker_spools;
