@@ -63,17 +63,27 @@ fi
 
 # --- the en_US.UTF-8 locale ----------------------------------------------------
 # The migration tests create a database in en_US.UTF-8, the locale managed
-# Postgres services and the postgres image create databases in.
-if ! locale -a 2>/dev/null | grep -qix 'en_US\.utf-\?8'; then
-	gen="localedef -i en_US -f UTF-8 en_US.UTF-8"
+# Postgres services and the postgres image create databases in. Enabled in
+# /etc/locale.gen, so that a later locale-gen (the locales package runs it on
+# upgrade, and it rebuilds the archive from that file) keeps it.
+# (A here-string, not a pipe: with pipefail, grep -q closing the pipe early
+# could fail the check.)
+if ! grep -qix 'en_US\.utf-\?8' <<<"$(locale -a 2>/dev/null)"; then
+	gen='if [ -f /etc/locale.gen ] && command -v locale-gen >/dev/null; then
+		sed -i "s/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/" /etc/locale.gen
+		grep -q "^en_US.UTF-8 UTF-8" /etc/locale.gen || echo "en_US.UTF-8 UTF-8" >>/etc/locale.gen
+		locale-gen
+	else
+		localedef -i en_US -f UTF-8 en_US.UTF-8
+	fi'
 	if [[ $(id -u) -eq 0 ]]; then
 		say "generating the en_US.UTF-8 locale"
-		quietly $gen
+		quietly bash -c "$gen"
 	elif have sudo && sudo -n true 2>/dev/null; then
 		say "generating the en_US.UTF-8 locale (sudo)"
-		quietly sudo $gen
+		quietly sudo bash -c "$gen"
 	else
-		say "missing the en_US.UTF-8 locale; run as root:  sudo $gen"
+		say "missing the en_US.UTF-8 locale; run as root:  sudo localedef -i en_US -f UTF-8 en_US.UTF-8"
 		exit 1
 	fi
 fi
