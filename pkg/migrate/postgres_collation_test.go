@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 
 	"github.com/openaff/affiliate/pkg/migrate"
 	"github.com/openaff/affiliate/pkg/testenv"
@@ -113,16 +111,7 @@ func TestCollationKeepsPlannerStatistics(t *testing.T) {
 	env := testenv.Get(t)
 	ctx := testContext(t)
 	dbURL := emptyDatabase(t, env)
-	cfg, err := pgx.ParseConfig(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrate.PostgresFS(), goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := gooseProvider(t, dbURL)
 	if _, err := p.UpTo(ctx, 430); err != nil {
 		t.Fatal(err)
 	}

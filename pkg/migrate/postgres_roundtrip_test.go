@@ -22,16 +22,7 @@ func TestPostgresDownReversesUp(t *testing.T) {
 	env := testenv.Get(t)
 	ctx := testContext(t)
 	dbURL := emptyDatabase(t, env)
-	cfg, err := pgx.ParseConfig(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrate.PostgresFS(), goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := gooseProvider(t, dbURL)
 	digests := map[int64]string{0: objectDigest(t, dbURL)}
 	var versions []int64
 	for {
@@ -62,6 +53,23 @@ func TestPostgresDownReversesUp(t *testing.T) {
 			t.Errorf("Down of %d does not restore the schema of %d:\n%s", v, prev, diffLines(digests[prev], got))
 		}
 	}
+}
+
+// gooseProvider applies the Postgres migrations to dbURL one version at a
+// time, as the test asks.
+func gooseProvider(t *testing.T, dbURL string) *goose.Provider {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { db.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrate.PostgresFS(), goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // objectDigest lists the schema's objects, goose's own table aside.
