@@ -1,6 +1,10 @@
 package ui
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/openaff/affiliate/dashboard/internal/storage"
+)
 
 type linkActivate struct{ *UI }
 
@@ -27,19 +31,8 @@ func (h linkActivate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, back, "Error: your account is suspended; links cannot be turned on")
 		return
 	}
-	l, err := h.Store.LinkOf(ctx, s.User.PartnerID, id)
-	if err != nil {
-		h.fail(w, r, back, err)
-		return
-	}
-	// The allowed hosts may have changed since the link was made: the
-	// tracker would send such a link to the shop untracked.
-	if _, err := h.Links.CheckTarget(l.TargetURL); err != nil {
-		h.redirect(w, r, back, "Error: this link cannot be turned on: its target "+err.Error())
-		return
-	}
-	if l, err = h.Store.ActivateLink(ctx, s.User.PartnerID, id, false); err != nil {
-		h.fail(w, r, back, err)
+	l, ok := h.activateLink(w, r, back, s.User.PartnerID, id, false)
+	if !ok {
 		return
 	}
 	h.redirect(w, r, "/partner/links?new="+itoa(l.ID), "Link turned on again: "+h.Links.TrackingURL(l.Code))
@@ -59,4 +52,27 @@ func (h partnerLinksOff) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.render(w, r, "partner_links", http.StatusOK, view{Title: "Turned-off links", Page: pg, HasMore: more,
 		Data: map[string]any{"Off": true, "Links": ls, "Maker": h.Links}})
+}
+
+// activateLink turns a partner's link on again, for the partner or the
+// admin (byAdmin), once its target is still allowed: the allowed hosts may
+// have changed since the link was made, and the tracker would send such a
+// link to the shop untracked. On a refusal or an error it answers (back to
+// back) and reports false.
+func (u *UI) activateLink(w http.ResponseWriter, r *http.Request, back string, partnerID, linkID int64, byAdmin bool) (storage.Link, bool) {
+	ctx := r.Context()
+	l, err := u.Store.LinkOf(ctx, partnerID, linkID)
+	if err != nil {
+		u.fail(w, r, back, err)
+		return l, false
+	}
+	if _, err := u.Links.CheckTarget(l.TargetURL); err != nil {
+		u.redirect(w, r, back, "Error: this link cannot be turned on: its target "+err.Error())
+		return l, false
+	}
+	if l, err = u.Store.ActivateLink(ctx, partnerID, linkID, byAdmin); err != nil {
+		u.fail(w, r, back, err)
+		return l, false
+	}
+	return l, true
 }

@@ -28,18 +28,8 @@ func (h linkSwitch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, back, "Link turned off: its clicks go to the shop without crediting the partner, who cannot turn it on again.")
 		return
 	}
-	l, err := h.Store.LinkOf(ctx, partnerID, linkID)
-	if err != nil {
-		h.fail(w, r, back, err)
-		return
-	}
-	// The allowed hosts may have changed since the link was made.
-	if _, err := h.Links.CheckTarget(l.TargetURL); err != nil {
-		h.redirect(w, r, back, "Error: this link cannot be turned on: its target "+err.Error())
-		return
-	}
-	if l, err = h.Store.ActivateLink(ctx, partnerID, linkID, true); err != nil {
-		h.fail(w, r, back, err)
+	l, ok := h.activateLink(w, r, back, partnerID, linkID, true)
+	if !ok {
 		return
 	}
 	h.redirect(w, r, back, "Link turned on: "+h.Links.TrackingURL(l.Code))

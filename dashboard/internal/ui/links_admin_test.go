@@ -94,3 +94,21 @@ func adminLinkWorld(t *testing.T) (f *fixture, adm, c *client, id, page string) 
 	wantFlash(t, c, s, loc, "Link ready")
 	return f, adm, c, strconv.Itoa(f.count(`SELECT max(id) FROM links`)), "/admin/partners/" + strconv.FormatInt(a, 10)
 }
+
+// TestTurnOnRefusedWhenTargetNoLongerAllowed: a link whose target's host is
+// no longer allowed (the shop's hosts changed since it was made) is not
+// turned on again, by the partner or by the admin: the tracker would send
+// its clicks to the shop untracked.
+func TestTurnOnRefusedWhenTargetNoLongerAllowed(t *testing.T) {
+	f, adm, c, id, page := adminLinkWorld(t)
+	s, loc := c.post("/partner/links/"+id+"/deactivate", nil)
+	wantFlash(t, c, s, loc, "Link turned off")
+	f.exec(`UPDATE links SET target_url = 'https://old-shop.example/spam' WHERE id = $1`, id)
+	s, loc = c.post("/partner/links/"+id+"/activate", nil)
+	wantFlash(t, c, s, loc, "Error: this link cannot be turned on: its target")
+	s, loc = adm.post(page+"/links/"+id+"/activate", nil)
+	wantFlash(t, adm, s, loc, "Error: this link cannot be turned on: its target")
+	if n := f.count(`SELECT count(*) FROM links WHERE active`); n != 0 {
+		t.Fatalf("%d active links after turn-ons of a link whose target is no longer allowed", n)
+	}
+}
