@@ -620,11 +620,7 @@ func emptyDatabaseIn(t *testing.T, env *testenv.Env, locale string) string {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	create := "CREATE DATABASE " + name
-	if locale != "" {
-		create += " TEMPLATE template0 LOCALE '" + locale + "'"
-	}
-	if _, err := conn.Exec(ctx, create); err != nil {
+	if _, err := conn.Exec(ctx, testenv.CreateDatabaseSQL(name, locale)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

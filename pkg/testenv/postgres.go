@@ -27,17 +27,14 @@ const templateDB = "aff_template"
 // locale: localedef -i en_US -f UTF-8 en_US.UTF-8).
 const PostgresLocaleEnv = "AFF_TEST_PG_LOCALE"
 
-// templateSQL creates the template database in the locale
-// PostgresLocaleEnv names, if any.
-func templateSQL() string {
-	loc := os.Getenv(PostgresLocaleEnv)
-	if loc == "" {
-		return "CREATE DATABASE " + templateDB
+// CreateDatabaseSQL is the statement that creates an empty database name
+// in locale ("": the server's, C).
+func CreateDatabaseSQL(name, locale string) string {
+	if locale == "" {
+		return "CREATE DATABASE " + name
 	}
-	return "CREATE DATABASE " + templateDB + " TEMPLATE template0 LOCALE " + quoteLiteral(loc)
+	return "CREATE DATABASE " + name + " TEMPLATE template0 LOCALE '" + strings.ReplaceAll(locale, "'", "''") + "'"
 }
-
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 type pgServer struct {
 	srv *services.Postgres
@@ -83,7 +80,7 @@ func (s *pkgState) startPostgres() (*pgServer, error) {
 }
 
 func createTemplate(ctx context.Context, srv *services.Postgres) error {
-	if err := pgExec(ctx, srv.URL("postgres"), templateSQL()); err != nil {
+	if err := pgExec(ctx, srv.URL("postgres"), CreateDatabaseSQL(templateDB, os.Getenv(PostgresLocaleEnv))); err != nil {
 		return err
 	}
 	if err := migrate.Postgres(ctx, srv.URL(templateDB)); err != nil {
